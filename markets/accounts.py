@@ -1,0 +1,218 @@
+"""Accounts of one venue as struct-of-arrays: collateral, positions, entries (accounts x markets).
+
+Cross margin: one wallet backs every cross position; isolated margin: each isolated position has
+its own margin. Equity and maintenance are evaluated for any set of rows against any marks
+(actual or counterfactual), vectorised. A trade updates position, entry price and realised PnL
+with the exchange convention (average entry on increase, realised PnL on reduction, entry reset
+on flip), so ``wallet + iso_margin - position * entry`` summed over a trade's two sides is
+unchanged: value is conserved by construction.
+
+Pure arrays and arithmetic; nothing here knows SimPy, books, generations or events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from markets.margin import MarginTiers
+
+# A position smaller than this share of what it was is float residue from closing, not a position.
+_FLAT_RTOL = 1e-12
+
+
+class Accounts:
+    """Rows are accounts (row 0 is usually the venue's market maker), columns are markets."""
+
+    def __init__(self, n: int, tiers: Sequence[MarginTiers]) -> None:
+        m = len(tiers)
+        self.tiers = list(tiers)
+        self.wallet = np.zeros(n)
+        self.pos = np.zeros((n, m))
+        self.entry = np.zeros((n, m))
+        self.isolated = np.zeros((n, m), dtype=bool)
+        self.iso_margin = np.zeros((n, m))
+        self.liquidatable = np.ones(n, dtype=bool)
+        self.max_mmr = np.array([t.max_mmr for t in self.tiers])
+
+    @property
+    def n(self) -> int:
+        return self.wallet.shape[0]
+
+    @property
+    def n_markets(self) -> int:
+        return self.pos.shape[1]
+
+    # --- evaluation --------------------------------------------------------------------------
+    def maintenance(self, rows: np.ndarray | slice, marks: np.ndarray) -> np.ndarray:
+        """Maintenance margin per (row, market) at ``marks``; tiers are per market."""
+        return self._maintenance(np.abs(self.pos[rows]) * marks)
+
+    def _maintenance(self, notional: np.ndarray) -> np.ndarray:
+        out = np.empty_like(notional)
+        for m, tiers in enumerate(self.tiers):
+            out[:, m] = tiers.maintenance(notional[:, m])
+        return out
+
+    def upnl(self, rows: np.ndarray | slice, marks: np.ndarray) -> np.ndarray:
+        return self.pos[rows] * (marks - self.entry[rows])
+
+    def margin_state(
+        self, rows: np.ndarray | slice, marks: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(cross equity, cross maintenance, isolated equity, isolated maintenance).
+
+        Cross values are per row; isolated ones per (row, market), with zero equity and zero
+        maintenance where there is no isolated position.
+        """
+        pos = self.pos[rows]
+        upnl = pos * (marks - self.entry[rows])
+        mm = self._maintenance(np.abs(pos) * marks)
+        iso = self.isolated[rows]
+        if not iso.any():  # the common all-cross case: skip the isolated bookkeeping
+            zeros = np.zeros_like(upnl)
+            return self.wallet[rows] + upnl.sum(axis=1), mm.sum(axis=1), zeros, zeros
+        cross = ~iso
+        cross_eq = self.wallet[rows] + (upnl * cross).sum(axis=1)
+        cross_mm = (mm * cross).sum(axis=1)
+        iso_eq = (self.iso_margin[rows] + upnl) * iso
+        iso_mm = mm * iso
+        return cross_eq, cross_mm, iso_eq, iso_mm
+
+    def slack(
+        self, rows: np.ndarray | slice, marks: np.ndarray, multiplier: np.ndarray | float = 1.0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Equity minus ``multiplier`` x maintenance: (cross per row, isolated per row x market).
+
+        Isolated slack is +inf where there is no isolated position, so ``< 0`` means breached.
+        """
+        return self.slack_of(rows, self.margin_state(rows, marks), multiplier)
+
+    def slack_of(
+        self, rows: np.ndarray | slice, state: tuple[np.ndarray, ...],
+        multiplier: np.ndarray | float = 1.0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``slack`` from an already computed ``margin_state`` of the same rows."""
+        cross_eq, cross_mm, iso_eq, iso_mm = state
+        mult = np.asarray(multiplier, dtype=np.float64)
+        cross = cross_eq - mult * cross_mm
+        has_cross = (~self.isolated[rows] & (self.pos[rows] != 0)).any(axis=1)
+        cross = np.where(has_cross, cross, np.inf)
+        iso_mult = mult[:, None] if mult.ndim == 1 else mult
+        iso_live = self.isolated[rows] & (self.pos[rows] != 0)
+        iso = np.where(iso_live, iso_eq - iso_mult * iso_mm, np.inf)
+        return cross, iso
+
+    def slack_levels(
+        self, rows: np.ndarray, scopes: np.ndarray, level_marks: np.ndarray, multiplier: float,
+    ) -> np.ndarray:
+        """Slack of each row's ``scope`` (-1 cross, else that isolated market) at every row of
+        ``level_marks`` (levels x markets) at once: (levels, rows)."""
+        pos, iso = self.pos[rows], self.isolated[rows]
+        marks = level_marks[:, None, :]  # (levels, 1, markets)
+        upnl = pos * (marks - self.entry[rows])
+        notional = np.abs(pos) * marks
+        mm = np.empty_like(notional)
+        for m, tiers in enumerate(self.tiers):
+            mm[..., m] = tiers.maintenance(notional[..., m])
+        live = pos != 0
+        cross = ~iso & live
+        cross_eq = self.wallet[rows] + (upnl * cross).sum(axis=2)
+        cross_slack = cross_eq - multiplier * (mm * cross).sum(axis=2)
+        col = np.maximum(scopes, 0)
+        k = np.arange(rows.size)
+        iso_slack = self.iso_margin[rows, col] + upnl[:, k, col] - multiplier * mm[:, k, col]
+        return np.where(scopes < 0, cross_slack, iso_slack)
+
+    def scope_slack(self, i: int, scope: int, marks: np.ndarray) -> float:
+        """Equity minus maintenance of one account's cross part (``scope`` < 0) or of its
+        isolated position in market ``scope``: the scalar path for a single account."""
+        pos, entry = self.pos[i], self.entry[i]
+        if scope >= 0:
+            q = float(pos[scope])
+            notional = abs(q) * float(marks[scope])
+            mm = float(self.tiers[scope].maintenance(notional)) if q else 0.0
+            return float(self.iso_margin[i, scope]) + q * (float(marks[scope]) - entry[scope]) - mm
+        eq, mm = float(self.wallet[i]), 0.0
+        for m in np.nonzero((pos != 0) & ~self.isolated[i])[0]:
+            q, mark = float(pos[m]), float(marks[m])
+            eq += q * (mark - float(entry[m]))
+            mm += float(self.tiers[m].maintenance(abs(q) * mark))
+        return eq - mm
+
+    def cross_equity(self, i: int, marks: np.ndarray) -> float:
+        pos, entry, iso = self.pos[i], self.entry[i], self.isolated[i]
+        eq = float(self.wallet[i])
+        for m in range(pos.size):
+            if pos[m] != 0 and not iso[m]:
+                eq += float(pos[m]) * (float(marks[m]) - float(entry[m]))
+        return eq
+
+    def equity_backing(self, i: int, m: int, marks: np.ndarray) -> float:
+        """Equity backing position (i, m) other than its own unrealised PnL."""
+        if self.isolated[i, m]:
+            return float(self.iso_margin[i, m])
+        own = float(self.pos[i, m]) * (float(marks[m]) - float(self.entry[i, m]))
+        return self.cross_equity(i, marks) - own
+
+    def equity_backing_rows(self, rows: np.ndarray, m: int, marks: np.ndarray) -> np.ndarray:
+        """``equity_backing`` of position ``m`` for many rows (no maintenance needed)."""
+        pos, iso = self.pos[rows], self.isolated[rows]
+        upnl = pos * (marks - self.entry[rows])
+        cross = self.wallet[rows] + (upnl * ~iso).sum(axis=1) - upnl[:, m]
+        return np.where(iso[:, m], self.iso_margin[rows, m], cross)
+
+    def is_flat(self, i: int) -> bool:
+        return not bool(np.any(self.pos[i] != 0))
+
+    # --- changes --------------------------------------------------------------------------
+    def trade(self, i: int, m: int, dq: float, price: float) -> float:
+        """Account ``i`` trades ``dq`` (signed, + buys) of market ``m`` at ``price``.
+
+        Returns the realised PnL, credited to the wallet (cross) or the isolated margin.
+        """
+        q = float(self.pos[i, m])
+        e = float(self.entry[i, m])
+        new_q = q + dq
+        if abs(new_q) <= _FLAT_RTOL * max(abs(q), abs(dq)):
+            new_q = 0.0
+        realised = 0.0
+        if q == 0.0 or (q > 0) == (dq > 0):
+            new_e = (q * e + dq * price) / new_q if new_q != 0 else 0.0
+        else:
+            closed = -q if abs(dq) >= abs(q) else dq  # the part of dq that reduces |q|
+            realised = -closed * (price - e)
+            if new_q == 0.0:
+                new_e = 0.0
+            elif (new_q > 0) == (q > 0):
+                new_e = e
+            else:
+                new_e = price  # flipped: the new position was opened at this price
+        self.pos[i, m] = new_q
+        self.entry[i, m] = new_e
+        if self.isolated[i, m]:
+            self.iso_margin[i, m] += realised
+            if new_q == 0.0:
+                # A closed isolated position hands what is left of its margin back.
+                self.wallet[i] += self.iso_margin[i, m]
+                self.iso_margin[i, m] = 0.0
+        else:
+            self.wallet[i] += realised
+        return realised
+
+    def credit(self, i: int, m: int | None, amount: float) -> None:
+        """Add ``amount`` (may be negative) to what backs the account or its isolated position."""
+        if m is not None and self.isolated[i, m]:
+            self.iso_margin[i, m] += amount
+        else:
+            self.wallet[i] += amount
+
+    # --- aggregates for invariants and results ------------------------------------------------
+    def cash_value(self) -> float:
+        """``sum(wallet + iso_margin - pos * entry)``: conserved by trades (zero-sum positions)."""
+        return float(self.wallet.sum() + self.iso_margin.sum() - (self.pos * self.entry).sum())
+
+    def open_interest(self) -> np.ndarray:
+        """Open interest per market: the sum of long positions (equal to the short sum)."""
+        return np.where(self.pos > 0, self.pos, 0.0).sum(axis=0)

@@ -1,0 +1,184 @@
+"""One market's prices: fundamental, mid, index and mark, with every move tagged by its source.
+
+The mid is ``fundamental + sum_g d[g]``: ``d[g]`` is the displacement caused by forced trades
+of cascade generation ``g`` (``d[0]`` is ordinary flow). The maker re-centres towards the
+fundamental, so every displacement decays at the same rate. Because the decomposition is
+additive, the counterfactual "prices had only generations <= j traded" is exact: the mid,
+index and mark at *level* ``j`` use ``cumsum(d)[j]``. Non-linear mark rules (clamp, median)
+are applied per level, and the EMA of the basis is kept per level, so counterfactual marks
+are what the venue would really have published.
+
+Pure arithmetic on numbers; nothing here knows SimPy, accounts, books or events.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MARK_METHODS = ("mid", "index", "ema_basis", "median")
+
+
+@dataclass(frozen=True)
+class MarkRule:
+    """How a venue publishes its mark price.
+
+    - ``mid``: the book's mid (follows every trade at once);
+    - ``index``: the index (ignores the venue's own trades, except its index share);
+    - ``ema_basis``: index + EMA of (mid - index), clamped to +/- ``clamp`` of the index;
+    - ``median``: median(index, index + clamped EMA basis, mid), Binance's construction with
+      the funding-basis term approximated by the index.
+    """
+
+    method: str = "median"
+    ema_half_life_ms: float = 30_000.0
+    clamp: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.method not in MARK_METHODS:
+            raise ValueError(f"mark method must be one of {MARK_METHODS}, got {self.method!r}")
+
+    def mark(self, index: float, mid: float, ema: float) -> float:
+        """The published mark from scalars (the hot path: the actual prices)."""
+        match self.method:
+            case "mid":
+                return mid
+            case "index":
+                return index
+            case "ema_basis":
+                return index + min(max(ema, -self.clamp * index), self.clamp * index)
+            case "median":
+                basis = index + min(max(ema, -self.clamp * index), self.clamp * index)
+                return max(min(index, basis), min(max(index, basis), mid))
+        raise AssertionError("unreachable")  # pragma: no cover - guarded in __post_init__
+
+    def apply(self, index: np.ndarray, mid: np.ndarray, ema: np.ndarray) -> np.ndarray:
+        """The mark at every counterfactual level at once (same rule as ``mark``)."""
+        match self.method:
+            case "mid":
+                return mid
+            case "index":
+                return index
+            case "ema_basis":
+                return index + np.clip(ema, -self.clamp * index, self.clamp * index)
+            case "median":
+                basis = index + np.clip(ema, -self.clamp * index, self.clamp * index)
+                lo, hi = np.minimum(index, basis), np.maximum(index, basis)
+                return np.maximum(lo, np.minimum(hi, mid))
+        raise AssertionError("unreachable")  # pragma: no cover - guarded in __post_init__
+
+
+class MarketPrices:
+    """Fundamental, per-generation displacement, index and mark of one market.
+
+    The actual prices are kept as scalars (read on every margin check); the counterfactual
+    levels are computed only when a breach needs its generation.
+    """
+
+    def __init__(
+        self,
+        fundamental: float,
+        rule: MarkRule,
+        recentre_ms: float | None,
+        index_share: float = 0.0,
+        now_ms: int = 0,
+        capacity: int = 8,
+    ) -> None:
+        self.fundamental = float(fundamental)
+        self.rule = rule
+        self.recentre_ms = recentre_ms  # None: impact is permanent
+        self.index_share = float(index_share)
+        self.d = np.zeros(capacity)
+        self.displacement = 0.0  # sum(d), kept alongside
+        self.ema = np.zeros(capacity)  # EMA of the basis at each counterfactual level
+        self.max_generation = 0
+        self._t = now_ms
+        self._t_ema = now_ms
+        self.mark = self._actual_mark()
+        # Exact peak-to-trough of the traded price (mid): updated on every change, not sampled.
+        self.peak_mid = self.mid
+        self.max_drawdown = 0.0
+
+    # --- time ------------------------------------------------------------------------------
+    def decay_factor(self, dt_ms: float) -> float:
+        if self.recentre_ms is None or dt_ms <= 0:
+            return 1.0
+        return math.exp(-dt_ms / self.recentre_ms)
+
+    def advance(self, now_ms: int) -> None:
+        """Let the maker re-centre for the time elapsed (all generations decay alike)."""
+        if now_ms < self._t:
+            raise ValueError("price time cannot go backwards")
+        if now_ms > self._t:
+            if self.displacement != 0.0:
+                keep = self.decay_factor(now_ms - self._t)
+                self.d *= keep
+                self.displacement *= keep
+                self.mark = self._actual_mark()
+            self._t = now_ms
+
+    def on_oracle(self, now_ms: int, fundamental: float) -> None:
+        """A new fundamental (oracle) price: decay, update the basis EMA, recompute marks."""
+        self.advance(now_ms)
+        self.fundamental = float(fundamental)
+        dt = now_ms - self._t_ema
+        if dt > 0:
+            top = self.max_generation + 1
+            levels = np.cumsum(self.d[:top])
+            basis = (1.0 - self.index_share) * levels  # mid - index at each level
+            if self.rule.ema_half_life_ms > 0:
+                alpha = 1.0 - math.exp(-dt * math.log(2.0) / self.rule.ema_half_life_ms)
+                self.ema[:top] += alpha * (basis - self.ema[:top])
+            else:
+                self.ema[:top] = basis
+            self.ema[top:] = self.ema[top - 1]
+        self._t_ema = now_ms
+        self.mark = self._actual_mark()
+        self._track()
+
+    # --- impact ----------------------------------------------------------------------------
+    def add_impact(self, generation: int, delta: float) -> None:
+        """A forced (or ordinary, generation 0) trade moved the mid by ``delta``."""
+        if generation >= len(self.d):
+            grow = max(generation + 1, 2 * len(self.d)) - len(self.d)
+            self.d = np.concatenate((self.d, np.zeros(grow)))
+            # Levels above the highest generation equal the actual state; extend with it.
+            self.ema = np.concatenate((self.ema, np.full(grow, self.ema[-1])))
+        self.d[generation] += delta
+        self.displacement += delta
+        self.max_generation = max(self.max_generation, generation)
+        self.mark = self._actual_mark()
+        self._track()
+
+    def _actual_mark(self) -> float:
+        f, disp = self.fundamental, self.displacement
+        return self.rule.mark(f + self.index_share * disp, f + disp, float(self.ema[-1]))
+
+    def _track(self) -> None:
+        mid = self.mid
+        if mid > self.peak_mid:
+            self.peak_mid = mid
+        else:
+            self.max_drawdown = max(self.max_drawdown, 1.0 - mid / self.peak_mid)
+
+    # --- prices by counterfactual level ------------------------------------------------------
+    def mark_levels(self, top: int) -> np.ndarray:
+        """Marks had only generations ``<= j`` traded, for ``j = 0..top``."""
+        n = min(top, len(self.d) - 1) + 1
+        levels = np.cumsum(self.d[:n])
+        marks = self.rule.apply(
+            self.fundamental + self.index_share * levels, self.fundamental + levels, self.ema[:n],
+        )
+        if n <= top:
+            marks = np.concatenate((marks, np.full(top + 1 - n, marks[-1])))
+        return marks
+
+    @property
+    def mid(self) -> float:
+        return self.fundamental + self.displacement
+
+    @property
+    def index(self) -> float:
+        return self.fundamental + self.index_share * self.displacement
