@@ -1,0 +1,42 @@
+"""The interface through which venues report what happens: an event sink.
+
+Markets emit events through this protocol; the simulator's recorder implements it. Keeping
+only the protocol here lets ``markets`` report without knowing who records (no import of
+``simulator``). ``NullSink`` numbers events and forgets them, for pure tests.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+NAN = math.nan
+
+
+class EventSink(Protocol):
+    def emit(
+        self, kind: str, time_ms: int, venue: str, market: str = "", account: int = -1,
+        side: int = 0, qty: float = NAN, price: float = NAN, notional: float = NAN,
+        generation: int = 0, cause: int = -1, amount: float = NAN, balance: float = NAN,
+        detail: str = "",
+    ) -> int:
+        """Record one event; returns its sequence number (strictly increasing)."""
+        ...
+
+    def edge(self, parent: int, child: int) -> None:
+        """Record that event ``parent`` caused event ``child`` (the cascade graph)."""
+        ...
+
+
+class NullSink:
+    """Counts events without keeping them."""
+
+    def __init__(self) -> None:
+        self.seq = -1
+
+    def emit(self, kind: str, time_ms: int, venue: str, **fields: object) -> int:
+        self.seq += 1
+        return self.seq
+
+    def edge(self, parent: int, child: int) -> None:
+        return None
