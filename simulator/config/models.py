@@ -1,0 +1,331 @@
+"""The scenario's parts as pydantic models: assets, shocks, replays, venues, markets, accounts.
+
+Every default of the simulator lives here, and every field validates itself with a message
+that says what is wrong. Cross-references between parts (which asset a market trades, which
+venue an account is on) are checked by the root model in ``scenario``. Nothing here runs
+anything; it only describes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from markets.klines import KlineError, read_klines
+from markets.margin import MarginTiers
+from simulator.config.units import Duration, Fraction
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --- assets and the exogenous path ------------------------------------------------------------
+class Jumps(Strict):
+    rate_per_day: NonNegativeFloat = 0.0
+    mean: float = 0.0  # of the log jump
+    stdev: NonNegativeFloat = 0.0
+
+
+class Asset(Strict):
+    name: str = Field(min_length=1)
+    price: PositiveFloat
+    volatility: NonNegativeFloat = 0.5  # annualised
+    drift: float = 0.0  # annualised
+    jumps: Jumps | None = None
+
+
+class Shock(Strict):
+    """A scheduled move of ``move`` (e.g. "-12%") spread over ``over``, starting ``at``."""
+
+    asset: str
+    at: Duration
+    move: Fraction = Field(gt=-1.0)
+    over: Duration = 0
+    co_move: bool = True  # correlated assets move by their conditional expectation
+
+
+class Replay(Strict):
+    """Replay a historical path (Binance kline CSV) as an asset's fundamental."""
+
+    asset: str
+    csv: Path
+    field: Literal["open", "high", "low", "close", "ohlc"] = "ohlc"
+    rescale: bool = True  # relative moves from the asset's start price
+
+    @field_validator("csv")
+    @classmethod
+    def _readable(cls, path: Path, info: ValidationInfo) -> Path:
+        base = (info.context or {}).get("base_dir")
+        if not path.is_absolute() and base is not None:
+            path = Path(base) / path
+        try:
+            read_klines(path)
+        except KlineError as exc:
+            raise ValueError(str(exc)) from None
+        return path
+
+
+# --- venues and markets -----------------------------------------------------------------------
+class Depth(Strict):
+    """Per-side depth: cumulative USD within relative distances of the mid."""
+
+    profile: list[tuple[Fraction, PositiveFloat]] = Field(min_length=1)
+    level_step: Fraction = Field(default=0.0001, gt=0)  # ladder spacing, relative to start price
+    max_distance: Fraction = Field(default=0.5, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Depth:
+        d = [p[0] for p in self.profile]
+        c = [p[1] for p in self.profile]
+        if any(x <= 0 for x in d) or any(b <= a for a, b in zip(d, d[1:], strict=False)):
+            raise ValueError("profile distances must be positive and increasing")
+        if any(b < a for a, b in zip(c, c[1:], strict=False)):
+            raise ValueError("profile cumulative depth must not decrease with distance")
+        if self.max_distance < d[-1]:
+            raise ValueError("max_distance must be at least the last profile distance")
+        return self
+
+
+class Withdrawal(Strict):
+    enabled: bool = True
+    reference_vol: PositiveFloat = 1.0  # annualised realised vol where withdrawal starts
+    sensitivity: NonNegativeFloat = 1.0
+    floor: Fraction = Field(default=0.2, gt=0, le=1)
+    half_life: Duration = "30s"
+
+
+class Tier(Strict):
+    notional: NonNegativeFloat  # where the tier starts
+    mmr: Fraction = Field(gt=0, lt=1)
+    max_leverage: PositiveFloat
+
+
+TIER_PRESETS: dict[str, list[tuple[float, float, float]]] = {
+    # Binance BTCUSDT, announced 2021-03-18 (shared/reference/venue-rules.md): floor, MMR, max lev.
+    "binance_btcusdt_2021": [
+        (0, 0.004, 125), (50_000, 0.005, 100), (250_000, 0.01, 50), (1_000_000, 0.025, 20),
+        (10_000_000, 0.05, 10), (20_000_000, 0.10, 5), (50_000_000, 0.125, 4),
+        (100_000_000, 0.15, 3), (200_000_000, 0.25, 2), (300_000_000, 0.5, 1),
+    ],
+}
+
+
+class Market(Strict):
+    name: str = Field(min_length=1)
+    asset: str
+    tick: PositiveFloat = 0.01
+    depth: Depth
+    resilience: Duration = Field(default="30s", gt=0)  # book refill time constant
+    recentre: Duration | None = "10m"  # impact decay time constant; null: permanent
+    withdrawal: Withdrawal = Withdrawal()
+    tiers: list[Tier] | str = "binance_btcusdt_2021"
+    max_leverage: PositiveFloat | None = None  # default: the first tier's
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers(cls, tiers: list[Tier] | str) -> list[Tier] | str:
+        if isinstance(tiers, str) and tiers not in TIER_PRESETS:
+            raise ValueError(f"unknown tier preset {tiers!r} (known: {', '.join(TIER_PRESETS)})")
+        if isinstance(tiers, list):
+            if not tiers:
+                raise ValueError("at least one tier is needed")
+            for k, t in enumerate(tiers):
+                if t.mmr * t.max_leverage >= 1:
+                    raise ValueError(
+                        f"tier {k}: maintenance margin {t.mmr:.4%} is not below the initial "
+                        f"margin {1 / t.max_leverage:.4%} of {t.max_leverage:g}x"
+                    )
+            MarginTiers.from_table(*zip(*[(t.notional, t.mmr, t.max_leverage) for t in tiers],
+                                        strict=True))
+        return tiers
+
+    @field_validator("recentre")
+    @classmethod
+    def _recentre(cls, value: int | None) -> int | None:
+        if value is not None and value <= 0:
+            raise ValueError("recentre must be a positive duration, or null for permanent impact")
+        return value
+
+    def margin_tiers(self) -> MarginTiers:
+        rows = TIER_PRESETS[self.tiers] if isinstance(self.tiers, str) else [
+            (t.notional, t.mmr, t.max_leverage) for t in self.tiers
+        ]
+        return MarginTiers.from_table(*zip(*rows, strict=True))
+
+    @property
+    def leverage_limit(self) -> float:
+        return self.max_leverage or float(self.margin_tiers().max_leverage[0])
+
+
+class Mark(Strict):
+    method: Literal["mid", "index", "ema_basis", "median"] = "median"
+    ema_half_life: Duration = "30s"
+    clamp: Fraction = Field(default=0.05, ge=0)
+    index_impact_share: Fraction = Field(default=0.0, ge=0, le=1)
+
+
+class Liquidation(Strict):
+    fee_rate: Fraction = Field(default=0.005, ge=0, lt=1)
+    margin_call_level: Fraction = Field(default=0.8, gt=0, le=1)
+    throughput_per_s: PositiveFloat = 200.0
+    latency: Duration = "100ms"
+
+
+class Adl(Strict):
+    enabled: bool = True
+    ranking: Literal["bitmex"] = "bitmex"
+
+
+class Funding(Strict):
+    enabled: bool = True
+    interval: Duration = Field(default="8h", gt=0)
+    interest: Fraction = 0.0001
+    cap: Fraction = Field(default=0.0075, ge=0)
+
+
+class Venue(Strict):
+    name: str = Field(min_length=1)
+    markets: list[Market] = Field(min_length=1)
+    insurance_fund: NonNegativeFloat = 1_000_000.0
+    mark: Mark = Mark()
+    liquidation: Liquidation = Liquidation()
+    adl: Adl = Adl()
+    funding: Funding = Funding()
+    maker_interval: Duration = Field(default="1s", gt=0)
+
+    @field_validator("markets")
+    @classmethod
+    def _unique(cls, markets: list[Market]) -> list[Market]:
+        names = [m.name for m in markets]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"market names must be unique within a venue: {', '.join(dup)}")
+        return markets
+
+
+# --- traders ----------------------------------------------------------------------------------
+class Response(Strict):
+    """What traders do on a margin call: shares of none / top_up / reduce, after a delay."""
+
+    none: Fraction = Field(default=1.0, ge=0, le=1)
+    top_up: Fraction = Field(default=0.0, ge=0, le=1)
+    reduce: Fraction = Field(default=0.0, ge=0, le=1)
+    delay: Duration = "30s"  # median reaction delay
+    delay_sigma: NonNegativeFloat = 0.5  # lognormal spread of the delay
+    top_up_to: Fraction = Field(default=0.5, gt=0, lt=1)  # target maintenance / equity
+    reduce_fraction: Fraction = Field(default=0.5, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _shares(self) -> Response:
+        total = self.none + self.top_up + self.reduce
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"none + top_up + reduce must add up to 1 (they add up to {total:g})")
+        return self
+
+
+class Position(Strict):
+    market: str
+    qty: float  # signed base quantity, long > 0
+    entry: PositiveFloat
+    margin: NonNegativeFloat | None = None  # isolated margin (isolated accounts only)
+
+    @field_validator("qty")
+    @classmethod
+    def _nonzero(cls, qty: float) -> float:
+        if qty == 0:
+            raise ValueError("a position needs a non-zero quantity (long > 0, short < 0)")
+        return qty
+
+
+class Account(Strict):
+    name: str = Field(min_length=1)
+    venue: str
+    collateral: NonNegativeFloat  # cross wallet balance
+    margin_mode: Literal["cross", "isolated"] = "cross"
+    positions: list[Position] = []
+    response: Response = Response()
+
+    @model_validator(mode="after")
+    def _isolated_margins(self) -> Account:
+        for k, p in enumerate(self.positions):
+            if self.margin_mode == "isolated" and p.margin is None:
+                raise ValueError(f"positions[{k}]: an isolated position needs its margin")
+            if self.margin_mode == "cross" and p.margin is not None:
+                raise ValueError(f"positions[{k}]: margin is only for isolated positions")
+        return self
+
+
+class Notional(Strict):
+    distribution: Literal["lognormal", "pareto"] = "lognormal"
+    median: PositiveFloat = 10_000.0
+    sigma: NonNegativeFloat = 1.2
+    alpha: PositiveFloat = 1.5  # pareto tail index
+    minimum: PositiveFloat = 500.0  # pareto scale
+
+
+class Population(Strict):
+    name: str = Field(min_length=1)
+    venue: str
+    count: int = Field(ge=0)
+    notional: Notional = Notional()
+    leverage: dict[float, NonNegativeFloat] = {5: 0.3, 10: 0.3, 20: 0.25, 50: 0.15}
+    long_share: Fraction = Field(default=0.5, ge=0, le=1)
+    entry_spread: Fraction = Field(default=0.02, ge=0)
+    markets: dict[str, NonNegativeFloat]  # market name -> weight
+    multi_market_share: Fraction = Field(default=0.0, ge=0, le=1)
+    isolated_share: Fraction = Field(default=0.0, ge=0, le=1)
+    response: Response = Response()
+
+    @field_validator("leverage")
+    @classmethod
+    def _leverage(cls, mix: dict[float, float]) -> dict[float, float]:
+        if not mix or sum(mix.values()) <= 0:
+            raise ValueError("the leverage mix needs at least one positive weight")
+        bad = [lev for lev in mix if lev < 1]
+        if bad:
+            raise ValueError(f"leverage must be at least 1 (got {bad[0]:g})")
+        return mix
+
+    @field_validator("markets")
+    @classmethod
+    def _weights(cls, mix: dict[str, float]) -> dict[str, float]:
+        if not mix or sum(mix.values()) <= 0:
+            raise ValueError("the market mix needs at least one positive weight")
+        return mix
+
+    def leverage_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array(list(self.leverage), dtype=float), np.array(list(self.leverage.values()))
+
+
+class CrossImpact(Strict):
+    """Part of a move in one market passes to another (same venue): ``beta`` of the return."""
+
+    venue: str
+    source: str
+    target: str
+    beta: float = Field(ge=-1, le=1)
+
+
+class Clock(Strict):
+    oracle_interval: Duration = Field(default="1s", gt=0)
+    sample_interval: Duration = Field(default="10s", gt=0)
+
+    @model_validator(mode="after")
+    def _grid(self) -> Clock:
+        # Samples are taken at the end of oracle ticks, so they must fall on the oracle grid.
+        if self.sample_interval % self.oracle_interval:
+            raise ValueError("sample_interval must be a whole multiple of oracle_interval")
+        return self

@@ -1,0 +1,212 @@
+"""The scenario root: what a run simulates, loading from YAML/JSON, overrides, readable errors.
+
+``Scenario`` checks everything that spans parts: names are unique, shocks and markets name
+known assets, the correlation matrix is a valid (positive semi-definite) correlation matrix,
+accounts and populations name known venues and markets, and leverage stays within each
+market's limit. ``ScenarioError`` carries one readable line per problem, each naming the
+field path (``venues[0].markets[1].tiers: ...``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from markets.paths import PathError, check_correlation
+from simulator.config.models import (
+    Account,
+    Asset,
+    Clock,
+    CrossImpact,
+    Population,
+    Replay,
+    Shock,
+    Strict,
+    Venue,
+)
+from simulator.config.units import Duration
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be run; ``str()`` is the readable message."""
+
+
+class Scenario(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+    duration: Duration = Field(gt=0)
+    seed: int = Field(default=0, ge=0)
+    clock: Clock = Clock()
+    assets: list[Asset] = Field(min_length=1)
+    correlation: list[list[float]] | None = None  # default: identity
+    shocks: list[Shock] = []
+    replays: list[Replay] = []
+    venues: list[Venue] = Field(min_length=1)
+    cross_impact: list[CrossImpact] = []
+    accounts: list[Account] = []
+    populations: list[Population] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        assets = [a.name for a in self.assets]
+        _unique("assets", assets)
+        _unique("venues", [v.name for v in self.venues])
+        _unique("accounts", [a.name for a in self.accounts])
+        _unique("populations", [p.name for p in self.populations])
+        if self.correlation is not None:
+            corr = np.asarray(self.correlation, dtype=float)
+            if corr.shape != (len(assets), len(assets)):
+                raise ValueError(
+                    f"correlation: must be {len(assets)}x{len(assets)} (one row and column per "
+                    f"asset), got {'x'.join(map(str, corr.shape))}"
+                )
+            try:
+                check_correlation(corr)
+            except PathError as exc:
+                raise ValueError(f"correlation: {exc}") from None
+        for k, s in enumerate(self.shocks):
+            _known(f"shocks[{k}].asset", s.asset, assets)
+            if s.at >= self.duration:
+                raise ValueError(f"shocks[{k}].at: the shock starts after the run ends")
+        replayed = [r.asset for r in self.replays]
+        _unique("replays (asset)", replayed)
+        for k, r in enumerate(self.replays):
+            _known(f"replays[{k}].asset", r.asset, assets)
+        venues = {v.name: v for v in self.venues}
+        for v_idx, v in enumerate(self.venues):
+            for m_idx, m in enumerate(v.markets):
+                _known(f"venues[{v_idx}].markets[{m_idx}].asset", m.asset, assets)
+        for k, c in enumerate(self.cross_impact):
+            _known(f"cross_impact[{k}].venue", c.venue, list(venues))
+            names = [m.name for m in venues[c.venue].markets]
+            _known(f"cross_impact[{k}].source", c.source, names)
+            _known(f"cross_impact[{k}].target", c.target, names)
+        for k, a in enumerate(self.accounts):
+            _known(f"accounts[{k}].venue", a.venue, list(venues))
+            markets = {m.name: m for m in venues[a.venue].markets}
+            for p_idx, p in enumerate(a.positions):
+                _known(f"accounts[{k}].positions[{p_idx}].market", p.market, list(markets))
+        for k, p in enumerate(self.populations):
+            _known(f"populations[{k}].venue", p.venue, list(venues))
+            markets = {m.name: m for m in venues[p.venue].markets}
+            for name in p.markets:
+                _known(f"populations[{k}].markets", name, list(markets))
+            limit = min(markets[n].leverage_limit for n, w in p.markets.items() if w > 0)
+            over = [lev for lev, w in p.leverage.items() if w > 0 and lev > limit]
+            if over:
+                raise ValueError(
+                    f"populations[{k}].leverage: {over[0]:g}x exceeds the maximum leverage "
+                    f"{limit:g}x of its markets"
+                )
+        return self
+
+    # --- convenience ---------------------------------------------------------------------------
+    def correlation_matrix(self) -> np.ndarray:
+        if self.correlation is None:
+            return np.eye(len(self.assets))
+        return np.asarray(self.correlation, dtype=float)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario as plain data (durations back in units), as written to run.json."""
+        return self.model_dump(mode="json")
+
+    def with_overrides(self, assignments: list[str]) -> Scenario:
+        data = self.to_dict()
+        for text in assignments:
+            apply_override(data, text)
+        return parse_scenario(data)
+
+
+def _unique(what: str, names: list[str]) -> None:
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{what}: names must be unique, repeated: {', '.join(dup)}")
+
+
+def _known(path: str, name: str, known: list[str]) -> None:
+    if name not in known:
+        raise ValueError(f"{path}: unknown name {name!r} (known: {', '.join(known) or 'none'})")
+
+
+# --- loading and errors ---------------------------------------------------------------------------
+def format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not part of the scenario format)"
+        lines.append(f"{path}: {msg}" if path else msg)
+    return "\n".join(lines)
+
+
+def parse_scenario(data: Any, base_dir: Path | None = None) -> Scenario:
+    """Validate plain data as a scenario; relative CSV paths resolve against ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ScenarioError("a scenario must be a mapping of keys to values")
+    try:
+        return Scenario.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ScenarioError(format_errors(exc)) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a YAML or JSON scenario file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        kind = path.suffix.lstrip(".").upper() or "YAML"
+        raise ScenarioError(f"{path} is not valid {kind}: {exc}") from None
+    return parse_scenario(data, base_dir=path.resolve().parent)
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply ``a.b.0.c=value`` (list items by index or by their ``name``) to plain data."""
+    if "=" not in assignment:
+        raise ScenarioError(f"--set {assignment!r}: expected path.to.field=value")
+    path, raw = assignment.split("=", 1)
+    keys = [k for k in path.strip().split(".") if k]
+    if not keys:
+        raise ScenarioError(f"--set {assignment!r}: empty field path")
+    node: Any = data
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        where = ".".join(keys[: depth + 1])
+        if isinstance(node, list):
+            idx = _list_index(node, key, where)
+            if last:
+                node[idx] = yaml.safe_load(raw)
+            else:
+                node = node[idx]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = yaml.safe_load(raw)
+            elif key not in node or node[key] is None:
+                node[key] = {}
+                node = node[key]
+            else:
+                node = node[key]
+        else:
+            raise ScenarioError(f"--set {assignment!r}: {where} is not a mapping or list")
+
+
+def _list_index(items: list, key: str, where: str) -> int:
+    if key.lstrip("-").isdigit():
+        idx = int(key)
+        if not -len(items) <= idx < len(items):
+            raise ScenarioError(f"--set: {where}: index out of range (there are {len(items)})")
+        return idx
+    for idx, item in enumerate(items):
+        if isinstance(item, dict) and item.get("name") == key:
+            return idx
+    raise ScenarioError(f"--set: {where}: no item named {key!r}")

@@ -1,0 +1,66 @@
+"""Parsing of the scenario's human units: durations ("500ms", "10m") and fractions ("-12%").
+
+Used by the pydantic models as before-validators; a bad value raises ``ValueError`` with a
+message that says what was expected. Knows nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|min|m|h|d)\s*$")
+
+
+def parse_duration(value: object) -> int:
+    """A duration with a unit to integer milliseconds ("1.5s" -> 1500). Bare 0 is allowed."""
+    if isinstance(value, bool):
+        raise ValueError("a duration needs a unit, e.g. '500ms', '30s', '10m', '8h'")
+    if isinstance(value, int | float) and value == 0:
+        return 0
+    if not isinstance(value, str):
+        raise ValueError(
+            f"a duration needs a unit, e.g. '500ms', '30s', '10m', '8h' (got {value!r})"
+        )
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(
+            f"cannot read duration {value!r}: use a number and a unit (ms, s, m, h, d)"
+        )
+    ms = float(match.group(1)) * _UNITS_MS[match.group(2)]
+    if abs(ms - round(ms)) > 1e-9:
+        raise ValueError(f"duration {value!r} is not a whole number of milliseconds")
+    return int(round(ms))
+
+
+def format_duration(ms: int) -> str:
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def parse_fraction(value: object) -> float:
+    """A fraction, given as a number (0.05) or a percentage / basis points ("5%", "1bp")."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number or a percentage such as '5%'")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if text.endswith("%"):
+                return float(text[:-1]) / 100.0
+            if text.endswith("bp"):
+                return float(text[:-2]) / 10_000.0
+            return float(text)
+        except ValueError:
+            pass
+    raise ValueError(f"expected a number or a percentage such as '5%' (got {value!r})")
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
+Fraction = Annotated[float, BeforeValidator(parse_fraction)]
