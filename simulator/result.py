@@ -1,0 +1,110 @@
+"""``RunResult``: a run's tables, graphs and metadata, and its run folder on disk.
+
+Run folder (DESIGN section 8): ``run.json`` (scenario as run, seed, versions, git commit,
+timings, status and error), ``summary.json``, ``events.parquet``, ``timeseries.parquet``,
+``accounts.parquet``, ``cascade_edges.parquet``, ``cascade.graphml``, ``exposure.graphml`` and
+``figures/``. Every file is written to a temporary name and renamed into place, so a reader
+never sees half a file; ``run.json`` is written first (as "writing") and last (final status).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pandas as pd
+
+from simulator.graphs import cascade_graph, exposure_graph
+
+TABLES = ("events", "timeseries", "accounts", "cascade_edges")
+
+
+@dataclass
+class RunResult:
+    summary: dict[str, Any]
+    events: pd.DataFrame
+    timeseries: pd.DataFrame
+    accounts: pd.DataFrame
+    cascade_edges: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def cascade(self) -> nx.DiGraph:
+        return cascade_graph(self.events, self.cascade_edges)
+
+    @cached_property
+    def exposure(self) -> nx.DiGraph:
+        return exposure_graph(self.accounts)
+
+    @property
+    def ok(self) -> bool:
+        return self.meta.get("status") == "complete"
+
+    def event_log_hash(self) -> str:
+        """SHA-256 of the event log's content (values and column types, not the index)."""
+        digest = hashlib.sha256()
+        digest.update(",".join(f"{c}:{t}" for c, t in self.events.dtypes.items()).encode())
+        digest.update(pd.util.hash_pandas_object(self.events, index=False).to_numpy().tobytes())
+        return digest.hexdigest()
+
+    # --- disk -----------------------------------------------------------------------------
+    def save(self, folder: str | Path, figures: bool = True) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_json(folder / "run.json", {**self.meta, "status": "writing"})
+        _write_json(folder / "summary.json", self.summary)
+        for name in TABLES:
+            _atomic(folder / f"{name}.parquet", lambda p, n=name: getattr(self, n).to_parquet(p))
+        _atomic(folder / "cascade.graphml", lambda p: nx.write_graphml(self.cascade, p))
+        _atomic(folder / "exposure.graphml", lambda p: nx.write_graphml(self.exposure, p))
+        if figures:
+            from simulator.plots import write_figures
+
+            write_figures(self.events, self.timeseries, self.summary, folder / "figures",
+                          title=self.meta.get("scenario", {}).get("name", ""))
+        _write_json(folder / "run.json", self.meta)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> RunResult:
+        folder = Path(folder)
+        meta = json.loads((folder / "run.json").read_text())
+        summary = json.loads((folder / "summary.json").read_text())
+        tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}
+        return cls(summary=summary, meta=meta, **tables)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item"):
+        return _json_safe(value.item())
+    return value
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    text = json.dumps(_json_safe(data), indent=2, sort_keys=False)
+    _atomic(path, lambda p: Path(p).write_text(text + "\n"))
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,210 @@
+"""Build: turn a validated scenario and a seed into the objects a run needs.
+
+Draws the exogenous price paths, builds every venue (markets with their books and prices,
+accounts from the explicit list and the population generators, the insurance fund), and the
+market graph. Randomness comes from the run's named streams: ``prices`` for the paths,
+``population:<name>`` and ``behaviour:<name>`` per population, so variants of a scenario
+that differ only in mechanism see the same world. Nothing here advances time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from agents.market_maker import WithdrawalRule
+from agents.population import NONE, PopulationSpec, draw_population, draw_responses
+from markets.accounts import Accounts
+from markets.book import DepthProfile, OrderBook
+from markets.events import EventSink
+from markets.klines import kline_replay_series, read_klines
+from markets.market_graph import build_market_graph
+from markets.paths import Jumps, PricePaths, Replay, Shock, build_paths
+from markets.pricing import MarketPrices, MarkRule
+from markets.venue import LiquidationRules, Market, Venue
+from markets.waterfall import InsuranceFund
+from simulator.config import Scenario
+from simulator.config import models as cfg
+from simulator.rng import RunRandom
+
+MAKER = "maker"
+
+
+@dataclass
+class Behaviour:
+    """Per-account margin-call behaviour of one venue's accounts (row-aligned)."""
+
+    kind: np.ndarray
+    delay_ms: np.ndarray
+    top_up_to: np.ndarray
+    reduce_fraction: np.ndarray
+
+
+@dataclass
+class World:
+    scenario: Scenario
+    seed: int
+    paths: PricePaths
+    venues: list[Venue]
+    venue_configs: list[cfg.Venue]
+    asset_of_market: list[np.ndarray]  # per venue: asset index of each market
+    behaviours: list[Behaviour]
+    accounts: pd.DataFrame  # static description of every account (venue, row, label, ...)
+    market_graph: nx.DiGraph
+    initial: list[dict[str, np.ndarray]] = field(default_factory=list)
+
+
+def build_paths_for(scenario: Scenario, rng: np.random.Generator) -> PricePaths:
+    names = [a.name for a in scenario.assets]
+    step = scenario.clock.oracle_interval
+    n_steps = max(1, scenario.duration // step)
+    jumps = [
+        Jumps(a.jumps.rate_per_day * 365, a.jumps.mean, a.jumps.stdev) if a.jumps else Jumps()
+        for a in scenario.assets
+    ]
+    shocks = [
+        Shock(names.index(s.asset), s.at, s.over, s.move, s.co_move) for s in scenario.shocks
+    ]
+    replays = []
+    for r in scenario.replays:
+        times, prices = kline_replay_series(read_klines(r.csv), r.field)
+        replays.append(Replay(names.index(r.asset), times, prices, r.rescale))
+    return build_paths(
+        [a.price for a in scenario.assets], [a.volatility for a in scenario.assets],
+        [a.drift for a in scenario.assets], scenario.correlation_matrix(), step, n_steps, rng,
+        jumps=jumps, shocks=shocks, replays=replays,
+    )
+
+
+def build_world(scenario: Scenario, seed: int, sink: EventSink) -> World:
+    rnd = RunRandom(seed)
+    paths = build_paths_for(scenario, rnd.stream("prices"))
+    asset_names = [a.name for a in scenario.assets]
+    venues, asset_idx, behaviours, frames, initial = [], [], [], [], []
+    for vc in scenario.venues:
+        idx = np.array([asset_names.index(m.asset) for m in vc.markets])
+        venue, behaviour, frame = _build_venue(scenario, vc, paths.prices[0][idx], sink, rnd)
+        venues.append(venue)
+        asset_idx.append(idx)
+        behaviours.append(behaviour)
+        frames.append(frame)
+        acc = venue.accounts
+        initial.append({"wallet": acc.wallet.copy(), "pos": acc.pos.copy(),
+                        "iso_margin": acc.iso_margin.copy()})
+    graph = build_market_graph(
+        [(v.name, m.name, m.asset) for v in scenario.venues for m in v.markets],
+        [(c.venue, c.source, c.target, c.beta) for c in scenario.cross_impact],
+    )
+    return World(scenario, seed, paths, venues, list(scenario.venues), asset_idx, behaviours,
+                 pd.concat(frames, ignore_index=True), graph, initial)
+
+
+def _market(vc: cfg.Venue, mc: cfg.Market, price: float) -> Market:
+    step = max(1, round(mc.depth.level_step * price / mc.tick)) * mc.tick
+    profile = DepthProfile(
+        np.array([p[0] for p in mc.depth.profile]), np.array([p[1] for p in mc.depth.profile]),
+        mc.depth.max_distance,
+    )
+    book = OrderBook(profile, step, mc.tick, price, float(mc.resilience))
+    rule = MarkRule(vc.mark.method, float(vc.mark.ema_half_life), vc.mark.clamp)
+    prices = MarketPrices(price, rule, mc.recentre, vc.mark.index_impact_share)
+    return Market(mc.name, mc.asset, mc.margin_tiers(), book, prices, mc.leverage_limit)
+
+
+def _build_venue(
+    scenario: Scenario, vc: cfg.Venue, prices: np.ndarray, sink: EventSink, rnd: RunRandom,
+) -> tuple[Venue, Behaviour, pd.DataFrame]:
+    markets = [_market(vc, mc, float(p)) for mc, p in zip(vc.markets, prices, strict=True)]
+    names = [m.name for m in markets]
+    for c in scenario.cross_impact:
+        if c.venue == vc.name:
+            markets[names.index(c.source)].cross_impacts.append((names.index(c.target), c.beta))
+    explicit = [a for a in scenario.accounts if a.venue == vc.name]
+    pops = [p for p in scenario.populations if p.venue == vc.name]
+    n = 1 + len(explicit) + sum(p.count for p in pops)
+    acc = Accounts(n, [m.tiers for m in markets])
+    kind = np.full(n, NONE, dtype=np.int8)
+    delay = np.ones(n, dtype=np.int64)
+    top_up_to = np.full(n, 0.5)
+    reduce_fraction = np.full(n, 0.5)
+    labels, groups, leverage = [MAKER], [MAKER], [np.nan]
+    acc.liquidatable[0] = False
+    row = 1
+    for a in explicit:
+        acc.wallet[row] = a.collateral
+        for p in a.positions:
+            m = names.index(p.market)
+            acc.pos[row, m] += p.qty
+            acc.entry[row, m] = p.entry
+            if a.margin_mode == "isolated":
+                acc.isolated[row, m] = True
+                acc.iso_margin[row, m] = p.margin or 0.0
+        _set_response(a.response, row, row + 1, kind, delay, top_up_to, reduce_fraction,
+                      rnd.stream(f"behaviour:{a.name}"))
+        labels.append(a.name)
+        groups.append("accounts")
+        leverage.append(np.nan)
+        row += 1
+    for p in pops:
+        spec = _population_spec(p, names)
+        draw = draw_population(
+            spec, prices, [m.tiers for m in markets], np.array([m.max_leverage for m in markets]),
+            rnd.stream(f"population:{p.name}"),
+        )
+        rows = slice(row, row + p.count)
+        acc.wallet[rows] = draw.wallet
+        acc.pos[rows] = draw.pos
+        acc.entry[rows] = draw.entry
+        acc.isolated[rows] = draw.isolated
+        acc.iso_margin[rows] = draw.iso_margin
+        _set_response(p.response, row, row + p.count, kind, delay, top_up_to, reduce_fraction,
+                      rnd.stream(f"behaviour:{p.name}"))
+        labels.extend(f"{p.name}#{k}" for k in range(p.count))
+        groups.extend([p.name] * p.count)
+        leverage.extend(draw.leverage.tolist())
+        row += p.count
+    # The maker stands for the rest of the market: it holds the other side of every position.
+    acc.pos[0] = -acc.pos[1:].sum(axis=0)
+    acc.entry[0] = np.where(acc.pos[0] != 0, prices, 0.0)
+    rules = LiquidationRules(
+        vc.liquidation.fee_rate, vc.liquidation.margin_call_level, vc.adl.enabled,
+        vc.liquidation.throughput_per_s, vc.liquidation.latency,
+    )
+    venue = Venue(vc.name, markets, acc, InsuranceFund(vc.insurance_fund), rules, sink)
+    mode = np.where(acc.isolated.any(axis=1), "isolated", "cross")
+    frame = pd.DataFrame({
+        "venue": vc.name, "account": np.arange(n), "label": labels, "group": groups,
+        "margin_mode": mode, "leverage": leverage,
+        "response": np.array(["none", "top_up", "reduce"])[kind],
+    })
+    return venue, Behaviour(kind, delay, top_up_to, reduce_fraction), frame
+
+
+def _population_spec(p: cfg.Population, market_names: list[str]) -> PopulationSpec:
+    lev, weights = p.leverage_arrays()
+    mix = np.array([p.markets.get(name, 0.0) for name in market_names])
+    return PopulationSpec(
+        p.count, p.notional.distribution, p.notional.median, p.notional.sigma, p.notional.alpha,
+        p.notional.minimum, lev, weights, p.long_share, p.entry_spread, mix,
+        p.multi_market_share, p.isolated_share,
+    )
+
+
+def _set_response(
+    r: cfg.Response, start: int, stop: int, kind: np.ndarray, delay: np.ndarray,
+    top_up_to: np.ndarray, reduce_fraction: np.ndarray, rng: np.random.Generator,
+) -> None:
+    draw = draw_responses(stop - start, [r.none, r.top_up, r.reduce], r.delay, r.delay_sigma, rng)
+    kind[start:stop] = draw.kind
+    delay[start:stop] = draw.delay_ms
+    top_up_to[start:stop] = r.top_up_to
+    reduce_fraction[start:stop] = r.reduce_fraction
+
+
+def withdrawal_rule(mc: cfg.Market) -> WithdrawalRule:
+    w = mc.withdrawal
+    return WithdrawalRule(w.reference_vol, w.sensitivity, w.floor, float(w.half_life), w.enabled)
+
