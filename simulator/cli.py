@@ -1,0 +1,173 @@
+"""The ``liqsim`` command line: run, validate, scenarios.
+
+Bad input (an unknown key, a wrong type, an impossible value, an unreadable file) gets one
+readable message naming the field path and exit code 2, never a traceback. A run that stops
+early still writes what it had and says why (exit code 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from simulator.config import Scenario, ScenarioError, load_scenario
+from simulator.errors import RunFailed
+from simulator.result import RunResult
+from simulator.runner import run as run_scenario
+from simulator.scenarios import DEFAULT, builtin_scenarios, load_builtin
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True,
+    help="Simulate liquidation cascades in crypto perpetual futures.",
+)
+console = Console()
+err = Console(stderr=True)
+
+HEADLINE = (
+    ("liquidations", "liquidations", "{:,.0f}"),
+    ("accounts_liquidated", "accounts liquidated", "{:,.0f}"),
+    ("liquidated_notional", "liquidated notional", "${:,.0f}"),
+    ("cascade_depth", "cascade depth (generations)", "{:,.0f}"),
+    ("bad_debt", "bad debt", "${:,.0f}"),
+    ("insurance_fund_start", "insurance fund start", "${:,.0f}"),
+    ("insurance_fund_end", "insurance fund end", "${:,.0f}"),
+    ("insurance_fund_paid", "insurance fund paid", "${:,.0f}"),
+    ("adl_events", "ADL events", "{:,.0f}"),
+    ("adl_notional", "ADL notional", "${:,.0f}"),
+    ("adl_accounts", "ADL accounts", "{:,.0f}"),
+    ("socialized_loss", "socialized loss", "${:,.0f}"),
+    ("exogenous_drawdown", "exogenous drawdown", "{:.2%}"),
+    ("max_drawdown", "max drawdown (traded)", "{:.2%}"),
+    ("amplification", "amplification", "{:.2f}x"),
+    ("peak_liquidation_queue", "peak liquidation queue", "{:,.0f}"),
+    ("open_interest_drop", "open interest drop", "{:.2%}"),
+)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def resolve_scenario(name_or_path: str | None) -> Scenario:
+    """A scenario file, or the name of a built-in (default: the built-in default)."""
+    if name_or_path is None:
+        return load_builtin(DEFAULT)
+    path = Path(name_or_path)
+    if path.exists() or path.suffix in (".yaml", ".yml", ".json"):
+        return load_scenario(path)
+    return load_builtin(name_or_path)
+
+
+def run_id(scenario: Scenario, seed: int) -> str:
+    """Stable folder name: the seed and a hash of the scenario as run."""
+    digest = hashlib.sha256(json.dumps(scenario.to_dict(), sort_keys=True).encode()).hexdigest()
+    return f"seed{seed}-{digest[:10]}"
+
+
+def summary_table(summary: dict, title: str) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label, fmt in HEADLINE:
+        value = summary.get(key)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            text = "n/a"
+        else:
+            text = fmt.format(value)
+        table.add_row(label, text)
+    return table
+
+
+@app.command()
+def run(
+    scenario: Annotated[str | None, typer.Argument(
+        help="Scenario file (YAML/JSON) or built-in name; default: the built-in default.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Run folder (default: results/<scenario>/<run-id>).")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a field: path.to.field=value (repeatable).")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Assert the model's invariants during the run.")] = False,
+    figures: Annotated[bool, typer.Option(help="Write the charts (PNG and PDF).")] = True,
+) -> None:
+    """Run a scenario and write its results folder: tables, summary and charts."""
+    try:
+        sc = resolve_scenario(scenario)
+        if set_:
+            sc = sc.with_overrides(set_)
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+    if seed is not None and seed < 0:
+        raise _fail("--seed: seeds are non-negative integers")
+    seed = sc.seed if seed is None else seed
+    folder = out or Path("results") / sc.name / run_id(sc, seed)
+    console.print(f"[bold]{sc.name}[/] seed {seed}", highlight=False)
+    columns = (TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[clock]}"),
+               TimeRemainingColumn())
+    code = 0
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("run", total=sc.duration, clock="")
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, clock=f"{done / 60_000:.1f} / {total / 60_000:.1f} min")
+
+        try:
+            result = run_scenario(sc, seed, check=check, progress=progress)
+        except RunFailed as exc:
+            result, code = exc.result, 1
+    if not result.ok:
+        code = 1
+    result.save(folder, figures=figures)
+    console.print(summary_table(result.summary, f"{sc.name} (seed {seed})"))
+    timings = result.meta.get("timings", {})
+    console.print(f"simulated {sc.duration / 60_000:g} min in {timings.get('simulate_s', 0):.2f} s; "
+                  f"results in [bold]{folder}[/]", highlight=False)
+    if code:
+        raise _fail(f"the run stopped early: {result.meta.get('error')} "
+                    f"(what it recorded is in {folder})", code)
+
+
+@app.command()
+def validate(file: Annotated[Path, typer.Argument(help="Scenario file (YAML/JSON).")]) -> None:
+    """Check a scenario file; print what it describes, or what is wrong with it."""
+    try:
+        sc = load_scenario(file)
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+    markets = sum(len(v.markets) for v in sc.venues)
+    accounts = len(sc.accounts) + sum(p.count for p in sc.populations)
+    console.print(f"ok: {sc.name}: {len(sc.assets)} assets, {len(sc.venues)} venues, "
+                  f"{markets} markets, {accounts:,} accounts, {len(sc.shocks)} shocks, "
+                  f"{sc.duration / 60_000:g} min", highlight=False)
+
+
+@app.command()
+def scenarios() -> None:
+    """List the built-in scenarios."""
+    table = Table(show_header=True)
+    table.add_column("name")
+    table.add_column("description")
+    for name, description in builtin_scenarios().items():
+        table.add_row(name, description)
+    console.print(table)
+
+
+@app.command()
+def show(folder: Annotated[Path, typer.Argument(help="A run folder written by `liqsim run`.")],
+         ) -> None:
+    """Print the summary of a stored run."""
+    try:
+        result = RunResult.load(folder)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot read run folder {folder}: {exc}") from None
+    console.print(summary_table(result.summary, str(folder)))
