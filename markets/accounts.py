@@ -35,6 +35,7 @@ class Accounts:
         self.iso_margin = np.zeros((n, m))
         self.liquidatable = np.ones(n, dtype=bool)
         self.max_mmr = np.array([t.max_mmr for t in self.tiers])
+        self._oi: np.ndarray | None = None  # open interest, kept up to date by trade()
 
     @property
     def n(self) -> int:
@@ -191,6 +192,8 @@ class Accounts:
                 new_e = price  # flipped: the new position was opened at this price
         self.pos[i, m] = new_q
         self.entry[i, m] = new_e
+        if self._oi is not None:
+            self._oi[m] += max(new_q, 0.0) - max(q, 0.0)
         if self.isolated[i, m]:
             self.iso_margin[i, m] += realised
             if new_q == 0.0:
@@ -214,5 +217,13 @@ class Accounts:
         return float(self.wallet.sum() + self.iso_margin.sum() - (self.pos * self.entry).sum())
 
     def open_interest(self) -> np.ndarray:
-        """Open interest per market: the sum of long positions (equal to the short sum)."""
-        return np.where(self.pos > 0, self.pos, 0.0).sum(axis=0)
+        """Open interest per market: the sum of long positions (equal to the short sum).
+
+        Counted once from the arrays, then kept up to date by ``trade``; positions written
+        directly (when building a world) must be followed by ``recount``."""
+        if self._oi is None:
+            self.recount()
+        return self._oi.copy()
+
+    def recount(self) -> None:
+        self._oi = np.where(self.pos > 0, self.pos, 0.0).sum(axis=0)

@@ -3,8 +3,8 @@
 For each position of the breach (a cross account's positions, winners first so their realised
 gains back the losers; or one isolated position): compute the bankruptcy price, preview the
 book, and split the close (``waterfall.split_close``) into a fund-backed book part, an ADL part
-matched with the highest-ranked opposite profitable positions at the bankruptcy price (BitMEX
-rule), and a remainder sent to the book whose shortfall is socialized pro rata over the
+matched with the highest-ranked opposite profitable positions at the bankruptcy price (the
+ADL queue, ``adl``), and a remainder sent to the book whose shortfall is socialized pro rata over the
 market's open positions. Then settle: a negative equity is bad debt, paid by the insurance fund
 (and socialization for what it cannot pay); a positive one repays earlier fund support within
 the same liquidation, then pays the liquidation fee to the fund; the rest stays the trader's.
@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from markets import adl
 from markets.book import BUY, SELL
-from markets.margin import bankruptcy_price, bitmex_adl_score
+from markets.margin import bankruptcy_price
 from markets.venue import CROSS, Breach, Venue
-from markets.waterfall import allocate_adl, pro_rata, split_close
+from markets.waterfall import pro_rata, split_close
 
 
 def liquidate(venue: Venue, breach: Breach, now_ms: int) -> None:
@@ -68,14 +69,13 @@ def _close_position(venue: Venue, breach: Breach, m: int, now_ms: int, support: 
     mid = mk.prices.mid
     walk = mk.book.preview(side, abs(q), mid)
     split = split_close(walk.prices, walk.sizes, closing_long, bp, venue.fund.balance, np.inf)
-    ids = np.zeros(0, dtype=np.int64)
-    sizes = scores = np.zeros(0)
+    ids, qty = np.zeros(0, dtype=np.int64), np.zeros(0)
     if split.adl > 0:
-        # Only when the fund cannot pay is the (full-scan) ADL ranking worth computing.
+        # What the fund cannot back goes to the ADL queue, as far as it reaches.
         if venue.rules.adl:
-            ids, sizes, scores = adl_candidates(venue, m, closing_long, i, marks)
+            ids, qty = adl.take(venue, m, closing_long, i, split.adl, now_ms, marks)
         split = split_close(
-            walk.prices, walk.sizes, closing_long, bp, venue.fund.balance, float(sizes.sum()),
+            walk.prices, walk.sizes, closing_long, bp, venue.fund.balance, float(qty.sum()),
         )
     book_walk = walk.truncate(split.book)
     notional = book_walk.notional + split.adl * bp
@@ -91,39 +91,21 @@ def _close_position(venue: Venue, breach: Breach, m: int, now_ms: int, support: 
         venue.walk_book(i, m, -sign * split.book, now_ms, breach.generation, liq_seq,
                         "liquidation", book_walk)
     if split.adl > 0:
-        _deleverage(venue, breach, m, ids, scores, sizes, split.adl, bp, liq_seq, now_ms)
+        _deleverage(venue, breach, m, ids, qty, bp, liq_seq, now_ms)
     support = _settle(venue, breach, m, book_walk.notional, liq_seq, now_ms, support)
     if acc.isolated[i, m]:
         venue.release_isolated(i, m)
     return support
 
 
-def adl_candidates(
-    venue: Venue, m: int, closing_long: bool, exclude: int, marks: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Opposite-side profitable positions that may be deleveraged: (rows, sizes, BitMEX scores)."""
-    acc = venue.accounts
-    pos = acc.pos[:, m]
-    mask = (pos < 0) if closing_long else (pos > 0)
-    mask &= acc.liquidatable & ~venue.queued_cross & ~venue.queued_iso[:, m]
-    mask[exclude] = False
-    rows = np.nonzero(mask)[0]
-    entry = acc.entry[rows, m]
-    profitable = np.sign(pos[rows]) * (marks[m] - entry) > 0
-    rows, entry = rows[profitable], entry[profitable]
-    equity = acc.equity_backing_rows(rows, m, marks) + pos[rows] * (marks[m] - entry)
-    scores = bitmex_adl_score(pos[rows], entry, marks[m], equity)
-    return rows, np.abs(pos[rows]), scores
-
-
 def _deleverage(
-    venue: Venue, breach: Breach, m: int, ids: np.ndarray, scores: np.ndarray, sizes: np.ndarray,
-    qty: float, bp: float, liq_seq: int, now_ms: int,
+    venue: Venue, breach: Breach, m: int, hit_ids: np.ndarray, hit_qty: np.ndarray, bp: float,
+    liq_seq: int, now_ms: int,
 ) -> None:
+    """Close the bankrupt remainder against ADL counterparties at the bankruptcy price."""
     acc, mk, i = venue.accounts, venue.markets[m], breach.account
     sign = 1.0 if acc.pos[i, m] > 0 else -1.0
     mark = mk.prices.mark
-    hit_ids, hit_qty = allocate_adl(ids, scores, sizes, qty)
     for c, x in zip(hit_ids.tolist(), hit_qty.tolist(), strict=True):
         acc.trade(i, m, -sign * x, bp)
         acc.trade(c, m, sign * x, bp)

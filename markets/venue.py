@@ -41,6 +41,7 @@ class LiquidationRules:
     adl: bool = True
     throughput_per_s: float = 200.0
     latency_ms: int = 0
+    adl_ranking_ms: int = 0  # how often the ADL queue is re-ranked (0: at every use)
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Venue:
         self.adl_haircut = np.zeros(n)  # per account: given up to ADL against the mark
         self.adl_qty = np.zeros(n)
         self.social_charged = np.zeros(n)
+        self.adl_rankings: dict[tuple[int, int], tuple[int, np.ndarray]] = {}
         self._premium_sum = np.zeros(m)
         self._premium_n = 0
         self.on_enqueue: Callable[[], None] = lambda: None
@@ -347,9 +349,10 @@ class Venue:
         """Margin ratios of open accounts; with ``at_most``, of an evenly strided subset (a
         deterministic sample, so sampling every interval stays cheap at 100k accounts)."""
         acc = self.accounts
-        rows = np.nonzero(acc.liquidatable & (acc.pos != 0).any(axis=1))[0]
-        if at_most is not None and rows.size > at_most:
-            rows = rows[:: -(-rows.size // at_most)]
+        rows = np.arange(acc.n)
+        if at_most is not None and acc.n > at_most:
+            rows = rows[:: -(-acc.n // at_most)]
+        rows = rows[acc.liquidatable[rows] & (acc.pos[rows] != 0).any(axis=1)]
         return _ratio(*acc.margin_state(rows, self.marks))
 
     def open_interest(self) -> np.ndarray:

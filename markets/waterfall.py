@@ -105,30 +105,6 @@ def split_close(
     return CloseSplit(total, backed, adl, rest - adl)
 
 
-def allocate_adl(ids: np.ndarray, scores: np.ndarray, sizes: np.ndarray, needed: float):
-    """Take ``needed`` from counterparties in rank order (highest score first).
-
-    Ties rank by account id so the result never depends on array order. Returns
-    ``(ids, quantities)`` of the counterparties hit. Only the top of the queue is sorted: a
-    bankrupt position is usually covered by its first few counterparties.
-    """
-    n = ids.size
-    k = min(n, 32)
-    while True:
-        top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
-        # Include every id tied with the k-th score so tie-breaking stays by id.
-        if k < n:
-            top = np.nonzero(scores >= scores[top].min())[0]
-        order = top[np.lexsort((ids[top], -scores[top]))]
-        if k >= n or sizes[order].sum() >= needed:
-            break
-        k = min(n, 4 * k)
-    ordered = sizes[order]
-    taken = np.minimum(ordered, np.maximum(needed - (np.cumsum(ordered) - ordered), 0))
-    hit = taken > 0
-    return ids[order][hit], taken[hit]
-
-
 def pro_rata(weights: np.ndarray, amount: float) -> np.ndarray:
     """Split ``amount`` in proportion to ``weights`` (e.g. open notional); zero weight pays zero."""
     total = float(weights.sum())

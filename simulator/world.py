@@ -169,9 +169,10 @@ def _build_venue(
     # The maker stands for the rest of the market: it holds the other side of every position.
     acc.pos[0] = -acc.pos[1:].sum(axis=0)
     acc.entry[0] = np.where(acc.pos[0] != 0, prices, 0.0)
+    acc.recount()
     rules = LiquidationRules(
         vc.liquidation.fee_rate, vc.liquidation.margin_call_level, vc.adl.enabled,
-        vc.liquidation.throughput_per_s, vc.liquidation.latency,
+        vc.liquidation.throughput_per_s, vc.liquidation.latency, vc.adl.ranking_interval,
     )
     venue = Venue(vc.name, markets, acc, InsuranceFund(vc.insurance_fund), rules, sink)
     mode = np.where(acc.isolated.any(axis=1), "isolated", "cross")

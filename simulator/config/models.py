@@ -187,6 +187,7 @@ class Liquidation(Strict):
 class Adl(Strict):
     enabled: bool = True
     ranking: Literal["bitmex"] = "bitmex"
+    ranking_interval: Duration = "1s"  # how often the venue re-ranks its ADL queue (0: always)
 
 
 class Funding(Strict):

@@ -1,0 +1,70 @@
+"""The ADL queue: who is deleveraged, in what order, when the insurance fund cannot pay.
+
+Counterparties are opposite-side positions in profit, ranked by the BitMEX rule (PnL% x
+effective leverage). Venues publish this queue as a periodically refreshed ranking (an "ADL
+indicator"), so the ranking here is a snapshot per (market, side) refreshed at most every
+``ranking_interval_ms`` (0: at every use). Execution walks the snapshot against *live*
+positions: an account that went flat, was queued for liquidation or is no longer in profit is
+skipped, and each is taken for at most its current position.
+
+Acts on a ``Venue``'s public state; nothing here knows SimPy or the simulator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from markets.margin import bitmex_adl_score
+from markets.venue import Venue
+
+_CHUNK = 64  # queue entries examined at a time
+
+
+def ranking(venue: Venue, m: int, side: int, now_ms: int, marks: np.ndarray) -> np.ndarray:
+    """Rows holding ``side`` (+1 long, -1 short) positions in market ``m``, in ADL order."""
+    key = (m, side)
+    cached = venue.adl_rankings.get(key)
+    interval = venue.rules.adl_ranking_ms
+    if cached is not None and interval > 0 and now_ms - cached[0] < interval:
+        return cached[1]
+    acc = venue.accounts
+    pos = acc.pos[:, m]
+    mask = (pos > 0) if side > 0 else (pos < 0)
+    mask &= acc.liquidatable & ~venue.queued_cross & ~venue.queued_iso[:, m]
+    rows = np.nonzero(mask)[0]
+    entry = acc.entry[rows, m]
+    profitable = side * (marks[m] - entry) > 0
+    rows, entry = rows[profitable], entry[profitable]
+    equity = acc.equity_backing_rows(rows, m, marks) + pos[rows] * (marks[m] - entry)
+    scores = bitmex_adl_score(pos[rows], entry, marks[m], equity)
+    order = rows[np.lexsort((rows, -scores))]
+    venue.adl_rankings[key] = (now_ms, order)
+    return order
+
+
+def take(
+    venue: Venue, m: int, closing_long: bool, exclude: int, needed: float, now_ms: int,
+    marks: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counterparties and quantities covering up to ``needed`` of a bankrupt position."""
+    side = -1 if closing_long else 1
+    order = ranking(venue, m, side, now_ms, marks)
+    acc = venue.accounts
+    ids, qty = [], []
+    left = needed
+    for start in range(0, order.size, _CHUNK):
+        rows = order[start:start + _CHUNK]
+        pos = acc.pos[rows, m]
+        live = (side * pos > 0) & (rows != exclude) & ~venue.queued_cross[rows]
+        live &= ~venue.queued_iso[rows, m] & (side * (marks[m] - acc.entry[rows, m]) > 0)
+        rows, size = rows[live], np.abs(pos[live])
+        taken = np.minimum(size, np.maximum(left - (np.cumsum(size) - size), 0.0))
+        hit = taken > 0
+        ids.append(rows[hit])
+        qty.append(taken[hit])
+        left -= float(taken.sum())
+        if left <= needed * 1e-12:
+            break
+    if not ids:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return np.concatenate(ids), np.concatenate(qty)
