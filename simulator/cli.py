@@ -119,7 +119,8 @@ def run(
         task = bar.add_task("run", total=sc.duration, clock="")
 
         def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, clock=f"{done / 60_000:.1f} / {total / 60_000:.1f} min")
+            clock = f"{done / 60_000:.1f} / {total / 60_000:.1f} min"
+            bar.update(task, completed=done, clock=clock)
 
         try:
             result = run_scenario(sc, seed, check=check, progress=progress)
@@ -130,7 +131,8 @@ def run(
     result.save(folder, figures=figures)
     console.print(summary_table(result.summary, f"{sc.name} (seed {seed})"))
     timings = result.meta.get("timings", {})
-    console.print(f"simulated {sc.duration / 60_000:g} min in {timings.get('simulate_s', 0):.2f} s; "
+    seconds = timings.get("simulate_s", 0.0)
+    console.print(f"simulated {sc.duration / 60_000:g} min in {seconds:.2f} s; "
                   f"results in [bold]{folder}[/]", highlight=False)
     if code:
         raise _fail(f"the run stopped early: {result.meta.get('error')} "
