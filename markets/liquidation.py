@@ -4,8 +4,8 @@ For each position of the breach (a cross account's positions, winners first so t
 gains back the losers; or one isolated position): compute the bankruptcy price, preview the
 book, and split the close (``waterfall.split_close``) into a fund-backed book part, an ADL part
 matched with the highest-ranked opposite profitable positions at the bankruptcy price (the
-ADL queue, ``adl``), and a remainder sent to the book whose shortfall is socialized pro rata over the
-market's open positions. Then settle: a negative equity is bad debt, paid by the insurance fund
+ADL queue, ``adl``), and a remainder sent to the book whose shortfall is socialized pro rata
+over the market's open positions. Then settle: a negative equity is bad debt, paid by the insurance fund
 (and socialization for what it cannot pay); a positive one repays earlier fund support within
 the same liquidation, then pays the liquidation fee to the fund; the rest stays the trader's.
 
