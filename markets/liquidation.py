@@ -5,9 +5,10 @@ gains back the losers; or one isolated position): compute the bankruptcy price, 
 book, and split the close (``waterfall.split_close``) into a fund-backed book part, an ADL part
 matched with the highest-ranked opposite profitable positions at the bankruptcy price (the
 ADL queue, ``adl``), and a remainder sent to the book whose shortfall is socialized pro rata
-over the market's open positions. Then settle: a negative equity is bad debt, paid by the insurance fund
-(and socialization for what it cannot pay); a positive one repays earlier fund support within
-the same liquidation, then pays the liquidation fee to the fund; the rest stays the trader's.
+over the market's open positions. Then settle: a negative equity is bad debt, paid by the
+insurance fund (and socialization for what it cannot pay); a positive one repays earlier fund
+support within the same liquidation, then pays the liquidation fee to the fund; the rest stays
+the trader's.
 
 Nothing here knows SimPy or the simulator; it acts on a ``Venue`` through its public state.
 """
