@@ -1,8 +1,9 @@
 """The venue's liquidation engine as a SimPy process: a FIFO queue served at finite throughput.
 
 Breaches wait ``latency_ms`` after detection and are then served one at a time, each taking
-``1000 / throughput_per_s`` ms of engine capacity (several may be served within one
-millisecond when throughput exceeds 1,000/s). Real engines are not instantaneous, and the
+``1000 / throughput_per_s`` ms of engine capacity. Time has millisecond resolution: a breach
+is served in the millisecond in which the engine becomes free, so above 1,000/s several are
+served within one millisecond. Real engines are not instantaneous, and the
 queue is part of the cascade. Thin SimPy glue: the closing itself is ``liquidation``.
 """
 
@@ -34,7 +35,7 @@ def liquidation_engine(env: simpy.Environment, venue: Venue) -> Generator:
             wake = env.event()
             continue
         head = venue.queue[0]
-        due = max(head.detected_ms + latency, math.ceil(free_at - 1e-9))
+        due = max(head.detected_ms + latency, math.floor(free_at + 1e-9))
         if due > env.now:
             yield env.timeout(due - env.now)
             continue

@@ -100,7 +100,7 @@ def _oracle(
     progress: Progress | None,
 ) -> Generator:
     """Every oracle interval: new fundamentals to every venue, then margin checks; samples the
-    time series at the end of the ticks that fall on the sampling grid."""
+    time series at the end of the ticks that fall on the sampling grid, and of the last one."""
     sc, paths = world.scenario, world.paths
     step, sample = sc.clock.oracle_interval, sc.clock.sample_interval
     for venue in world.venues:
@@ -123,7 +123,7 @@ def _oracle(
                                       f"{now} ms")
         if checker is not None:
             checker.check_all(now)
-        if now % sample == 0:
+        if now % sample == 0 or k == len(paths.times_ms) - 1:  # the grid, and the end state
             for venue in world.venues:
                 recorder.sample(now, venue)
         if progress is not None and (k % report_every == 0 or k == len(paths.times_ms) - 1):
