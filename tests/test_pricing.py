@@ -1,0 +1,81 @@
+"""Mark price rules and generation-tagged prices with exact counterfactual levels."""
+
+import math
+
+import numpy as np
+import pytest
+
+from markets.pricing import MarketPrices, MarkRule
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [("mid", 90.0), ("index", 100.0), ("ema_basis", 95.0), ("median", 95.0)],
+)
+def test_mark_rules(method, expected):
+    rule = MarkRule(method, clamp=0.05)
+    # index 100, mid 90, EMA of the basis -20: clamped to -5% of the index.
+    assert rule.mark(100.0, 90.0, -20.0) == pytest.approx(expected)
+    vec = rule.apply(np.array([100.0]), np.array([90.0]), np.array([-20.0]))
+    assert vec[0] == pytest.approx(expected)
+
+
+def test_median_follows_mid_inside_the_band():
+    rule = MarkRule("median", clamp=0.05)
+    # index 100, EMA basis -3 -> 97; mid 98 lies between 97 and 100: the mark is the mid.
+    assert rule.mark(100.0, 98.0, -3.0) == 98.0
+    assert rule.mark(100.0, 101.0, -3.0) == 100.0
+
+
+def test_unknown_mark_method():
+    with pytest.raises(ValueError, match="mark method"):
+        MarkRule("last")
+
+
+def test_counterfactual_levels_are_exact():
+    p = MarketPrices(100.0, MarkRule("mid"), recentre_ms=None)
+    p.add_impact(1, -2.0)
+    p.add_impact(2, -3.0)
+    p.add_impact(1, -1.0)
+    assert p.mid == pytest.approx(94.0)
+    assert p.mark_levels(2).tolist() == pytest.approx([100.0, 97.0, 94.0])
+    assert p.mark_levels(4).tolist() == pytest.approx([100.0, 97.0, 94.0, 94.0, 94.0])
+    assert p.max_generation == 2
+
+
+def test_generations_beyond_capacity_grow_the_state():
+    p = MarketPrices(100.0, MarkRule("mid"), recentre_ms=None, capacity=2)
+    p.add_impact(5, -1.0)
+    assert p.mark_levels(6).tolist() == pytest.approx([100.0] * 5 + [99.0, 99.0])
+
+
+def test_recentring_decays_every_generation_alike():
+    p = MarketPrices(100.0, MarkRule("mid"), recentre_ms=1_000.0)
+    p.add_impact(1, -4.0)
+    p.add_impact(2, -2.0)
+    p.advance(1_000)
+    k = math.exp(-1.0)
+    assert p.mark_levels(2).tolist() == pytest.approx([100.0, 100 - 4 * k, 100 - 6 * k])
+    assert p.mid == pytest.approx(100 - 6 * k)
+    with pytest.raises(ValueError):
+        p.advance(500)
+
+
+def test_index_share_and_ema_basis():
+    p = MarketPrices(100.0, MarkRule("ema_basis", ema_half_life_ms=1_000.0, clamp=0.5),
+                     recentre_ms=None, index_share=0.25)
+    p.add_impact(1, -8.0)
+    assert p.index == pytest.approx(98.0)  # a quarter of the venue's impact reaches the index
+    assert p.mark == pytest.approx(98.0)  # the basis EMA has not moved yet
+    p.on_oracle(1_000, 100.0)  # one half-life: EMA of the basis (-6) is half way
+    assert p.mark == pytest.approx(98.0 - 3.0)
+    levels = p.mark_levels(1)
+    assert levels.tolist() == pytest.approx([100.0, 95.0])
+
+
+def test_drawdown_of_the_traded_price():
+    p = MarketPrices(100.0, MarkRule("mid"), recentre_ms=None)
+    p.on_oracle(1, 110.0)
+    p.add_impact(1, -11.0)  # 110 -> 99: 10% below the peak
+    p.on_oracle(2, 120.0)
+    assert p.max_drawdown == pytest.approx(0.10)
