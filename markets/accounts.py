@@ -195,11 +195,10 @@ class Accounts:
         if self._oi is not None:
             self._oi[m] += max(new_q, 0.0) - max(q, 0.0)
         if self.isolated[i, m]:
+            # Stays in the isolated margin even when the position closes: a deficit there is
+            # bad debt for the waterfall, never the wallet's. The venue hands what is left
+            # back to the wallet once the close is settled.
             self.iso_margin[i, m] += realised
-            if new_q == 0.0:
-                # A closed isolated position hands what is left of its margin back.
-                self.wallet[i] += self.iso_margin[i, m]
-                self.iso_margin[i, m] = 0.0
         else:
             self.wallet[i] += realised
         return realised
