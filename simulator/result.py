@@ -77,7 +77,10 @@ class RunResult:
     def load(cls, folder: str | Path) -> RunResult:
         folder = Path(folder)
         meta = json.loads((folder / "run.json").read_text())
-        summary = json.loads((folder / "summary.json").read_text())
+        # JSON has no NaN: undefined metrics (e.g. amplification without a fall) were written as
+        # null and come back as NaN.
+        summary = {k: math.nan if v is None else v
+                   for k, v in json.loads((folder / "summary.json").read_text()).items()}
         tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}
         return cls(summary=summary, meta=meta, **tables)
 
@@ -104,6 +107,10 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp creates 0600; give the file the mode an ordinary write would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

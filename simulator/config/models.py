@@ -9,11 +9,12 @@ anything; it only describes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeFloat,
@@ -123,6 +124,15 @@ TIER_PRESETS: dict[str, list[tuple[float, float, float]]] = {
 }
 
 
+def _expand_preset(value: object) -> object:
+    """A tier preset's name becomes its table, so the scenario as run records the tiers used."""
+    if isinstance(value, str):
+        if value not in TIER_PRESETS:
+            raise ValueError(f"unknown tier preset {value!r} (known: {', '.join(TIER_PRESETS)})")
+        return [{"notional": f, "mmr": m, "max_leverage": lev} for f, m, lev in TIER_PRESETS[value]]
+    return value
+
+
 class Market(Strict):
     name: str = Field(min_length=1)
     asset: str
@@ -131,26 +141,34 @@ class Market(Strict):
     resilience: Duration = Field(default="30s", gt=0)  # book refill time constant
     recentre: Duration | None = "10m"  # impact decay time constant; null: permanent
     withdrawal: Withdrawal = Withdrawal()
-    tiers: list[Tier] | str = "binance_btcusdt_2021"
+    # A list of tiers, or the name of a preset (expanded to its list).
+    tiers: Annotated[list[Tier], BeforeValidator(_expand_preset)] = "binance_btcusdt_2021"
     max_leverage: PositiveFloat | None = None  # default: the first tier's
 
     @field_validator("tiers")
     @classmethod
-    def _tiers(cls, tiers: list[Tier] | str) -> list[Tier] | str:
-        if isinstance(tiers, str) and tiers not in TIER_PRESETS:
-            raise ValueError(f"unknown tier preset {tiers!r} (known: {', '.join(TIER_PRESETS)})")
-        if isinstance(tiers, list):
-            if not tiers:
-                raise ValueError("at least one tier is needed")
-            for k, t in enumerate(tiers):
-                if t.mmr * t.max_leverage >= 1:
-                    raise ValueError(
-                        f"tier {k}: maintenance margin {t.mmr:.4%} is not below the initial "
-                        f"margin {1 / t.max_leverage:.4%} of {t.max_leverage:g}x"
-                    )
-            MarginTiers.from_table(*zip(*[(t.notional, t.mmr, t.max_leverage) for t in tiers],
-                                        strict=True))
+    def _tiers(cls, tiers: list[Tier]) -> list[Tier]:
+        if not tiers:
+            raise ValueError("at least one tier is needed")
+        for k, t in enumerate(tiers):
+            if t.mmr * t.max_leverage >= 1:
+                raise ValueError(
+                    f"tier {k}: maintenance margin {t.mmr:.4%} is not below the initial "
+                    f"margin {1 / t.max_leverage:.4%} of {t.max_leverage:g}x"
+                )
+        MarginTiers.from_table(*zip(*[(t.notional, t.mmr, t.max_leverage) for t in tiers],
+                                    strict=True))
         return tiers
+
+    @model_validator(mode="after")
+    def _max_leverage(self) -> Market:
+        first = self.tiers[0].max_leverage
+        if self.max_leverage is not None and self.max_leverage > first:
+            raise ValueError(
+                f"max_leverage: {self.max_leverage:g}x is above the first tier's {first:g}x "
+                f"(maintenance {self.tiers[0].mmr:.4%} would not be below initial margin)"
+            )
+        return self
 
     @field_validator("recentre")
     @classmethod
@@ -160,9 +178,7 @@ class Market(Strict):
         return value
 
     def margin_tiers(self) -> MarginTiers:
-        rows = TIER_PRESETS[self.tiers] if isinstance(self.tiers, str) else [
-            (t.notional, t.mmr, t.max_leverage) for t in self.tiers
-        ]
+        rows = [(t.notional, t.mmr, t.max_leverage) for t in self.tiers]
         return MarginTiers.from_table(*zip(*rows, strict=True))
 
     @property

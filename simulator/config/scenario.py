@@ -10,6 +10,7 @@ field path (``venues[0].markets[1].tiers: ...``).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,11 @@ class Scenario(Strict):
         _unique("accounts", [a.name for a in self.accounts])
         _unique("populations", [p.name for p in self.populations])
         if self.correlation is not None:
+            if any(len(row) != len(self.correlation) for row in self.correlation):
+                raise ValueError(
+                    f"correlation: must be a square matrix, one row and column per asset "
+                    f"({len(assets)}x{len(assets)})"
+                )
             corr = np.asarray(self.correlation, dtype=float)
             if corr.shape != (len(assets), len(assets)):
                 raise ValueError(
@@ -134,13 +140,24 @@ def _known(path: str, name: str, known: list[str]) -> None:
 
 
 # --- loading and errors ---------------------------------------------------------------------------
+# A model-level check names the field it is about first ("max_leverage: ..."): fold it in.
+_NAME = r"[A-Za-z_]\w*(?:\[\d+\])*"
+_LEADING_FIELD = re.compile(rf"^({_NAME}(?:\.{_NAME})*): (.*)$", re.S)
+
+
 def format_errors(exc: ValidationError) -> str:
+    """One line per problem, each starting with the field path it is about."""
     lines = []
     for err in exc.errors(include_url=False):
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not part of the scenario format)"
+        lead = _LEADING_FIELD.match(msg)
+        if lead:
+            head = lead.group(1)
+            path = f"{path}{'' if head.startswith('[') else '.'}{head}" if path else head
+            msg = lead.group(2)
         lines.append(f"{path}: {msg}" if path else msg)
     return "\n".join(lines)
 
