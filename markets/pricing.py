@@ -97,9 +97,11 @@ class MarketPrices:
         self._t = now_ms
         self._t_ema = now_ms
         self.mark = self._actual_mark()
-        # Exact peak-to-trough of the traded price (mid): updated on every change, not sampled.
-        self.peak_mid = self.mid
+        # Exact peak-to-trough fall and trough-to-peak rise of the traded price (mid), updated
+        # on every change rather than sampled.
+        self.peak_mid = self.trough_mid = self.mid
         self.max_drawdown = 0.0
+        self.max_runup = 0.0
 
     # --- time ------------------------------------------------------------------------------
     def decay_factor(self, dt_ms: float) -> float:
@@ -162,6 +164,10 @@ class MarketPrices:
             self.peak_mid = mid
         else:
             self.max_drawdown = max(self.max_drawdown, 1.0 - mid / self.peak_mid)
+        if mid < self.trough_mid:
+            self.trough_mid = mid
+        else:
+            self.max_runup = max(self.max_runup, mid / self.trough_mid - 1.0)
 
     # --- prices by counterfactual level ------------------------------------------------------
     def mark_levels(self, top: int) -> np.ndarray:

@@ -50,7 +50,8 @@ class InsuranceFund:
 
     @property
     def depleted(self) -> bool:
-        return self.balance <= 0.0
+        """The fund ran dry at some point (fees may have refilled it since)."""
+        return self.minimum <= 0.0
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ peak_liquidation_queue, open_interest_drop; then per-venue (``<venue>.<name>``),
 Definitions that need one:
 - bad_debt: losses beyond the liquidated accounts' own margin (sum of bankruptcy deficits);
 - exogenous_drawdown / max_drawdown: largest peak-to-trough fall of a market's fundamental /
-  traded price (mid), over the markets; amplification is their ratio in the market with the
-  largest exogenous drawdown (NaN when there was none);
+  traded price (mid), over the markets; exogenous_runup / max_runup: the same for rises;
+  amplification: traded over exogenous move in the market and direction of the largest
+  exogenous move (a squeeze is measured on the rise; NaN when nothing moved);
 - open_interest_drop: fall of open interest from start to end, weighted by start notional.
 Reads frames and venues' public state; computes nothing the log cannot back up.
 """
@@ -29,6 +30,14 @@ def drawdown(series: np.ndarray) -> float:
         return 0.0
     peak = np.maximum.accumulate(series)
     return float(np.max(1.0 - series / peak))
+
+
+def runup(series: np.ndarray) -> float:
+    """Largest trough-to-peak rise as a fraction of the trough."""
+    if series.size == 0:
+        return 0.0
+    trough = np.minimum.accumulate(series)
+    return float(np.max(series / trough - 1.0))
 
 
 def _event_stats(events: pd.DataFrame) -> dict[str, float]:
@@ -66,24 +75,29 @@ def summarize(events: pd.DataFrame, world, end_ms: int) -> dict[str, object]:
     s["peak_liquidation_queue"] = max(v.peak_queue for v in venues)
 
     upto = int(np.searchsorted(world.paths.times_ms, end_ms, side="right"))
-    exo, traded, oi0, oi1 = {}, {}, 0.0, 0.0
+    moves: dict[tuple[str, str], tuple[float, float]] = {}  # (market, direction): (exo, traded)
+    oi0, oi1 = 0.0, 0.0
     for v, idx, init in zip(venues, world.asset_of_market, world.initial, strict=True):
         start_oi = np.where(init["pos"] > 0, init["pos"], 0.0).sum(axis=0)
         end_oi = v.open_interest()
         for m, mk in enumerate(v.markets):
             key = f"{v.name}:{mk.name}"
-            exo[key] = drawdown(world.paths.prices[:upto, idx[m]])
-            traded[key] = mk.prices.max_drawdown
+            path = world.paths.prices[:upto, idx[m]]
+            moves[(key, "drawdown")] = (drawdown(path), mk.prices.max_drawdown)
+            moves[(key, "runup")] = (runup(path), mk.prices.max_runup)
             p0 = world.paths.prices[0, idx[m]]
             oi0 += start_oi[m] * p0
             oi1 += end_oi[m] * p0
-            s[f"{key}.exogenous_drawdown"] = exo[key]
-            s[f"{key}.max_drawdown"] = traded[key]
+            s[f"{key}.exogenous_drawdown"], s[f"{key}.max_drawdown"] = moves[(key, "drawdown")]
+            s[f"{key}.exogenous_runup"], s[f"{key}.max_runup"] = moves[(key, "runup")]
             s[f"{key}.open_interest_drop"] = _drop(start_oi[m], end_oi[m])
-    worst = max(exo, key=lambda k: (exo[k], k))
-    s["exogenous_drawdown"] = max(exo.values())
-    s["max_drawdown"] = max(traded.values())
-    s["amplification"] = traded[worst] / exo[worst] if exo[worst] > 0 else math.nan
+    for direction in ("drawdown", "runup"):
+        mine = [v for (_, d), v in moves.items() if d == direction]
+        s[f"exogenous_{direction}"] = max(e for e, _ in mine)
+        s[f"max_{direction}"] = max(t for _, t in mine)
+    largest = max(moves, key=lambda k: (moves[k][0], k))
+    exo, traded = moves[largest]
+    s["amplification"] = traded / exo if exo > 0 else math.nan
     s["open_interest_drop"] = _drop(oi0, oi1)
 
     liq = events[events["kind"] == "liquidation"]
