@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import fail_after
 from typer.testing import CliRunner
 
-import markets.engine
 from simulator.cli import app
 from simulator.config import load_scenario
 from simulator.errors import SimulationError
@@ -166,20 +166,6 @@ def test_run_check(tmp_path):
     result = invoke("run", SMALL, "--check", "--out", out, "--no-figures", "--seed", "3")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
-
-
-def fail_after(monkeypatch, n: int, exc: Exception) -> None:
-    """Make the liquidation engine raise ``exc`` on its (n + 1)-th liquidation."""
-    real = markets.engine.liquidate
-    calls = {"n": 0}
-
-    def failing(venue, breach, now_ms):
-        calls["n"] += 1
-        if calls["n"] > n:
-            raise exc
-        return real(venue, breach, now_ms)
-
-    monkeypatch.setattr(markets.engine, "liquidate", failing)
 
 
 def test_run_that_stops_early_writes_what_it_had(tmp_path, monkeypatch):

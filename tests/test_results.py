@@ -12,8 +12,8 @@ from pathlib import Path
 import networkx as nx
 import pandas as pd
 import pytest
+from conftest import fail_after
 
-import markets.engine
 from simulator import RunFailed, RunResult, SimulationError, load_scenario, run
 from simulator.config import parse_scenario
 from simulator.result import TABLES
@@ -331,22 +331,8 @@ def test_exposure_graph(result):
 # ------------------------------------------------------------------------------ failed runs
 
 
-def _fail_after(monkeypatch, n: int, exc: Exception) -> dict:
-    real = markets.engine.liquidate
-    calls = {"n": 0}
-
-    def failing(venue, breach, now_ms):
-        calls["n"] += 1
-        if calls["n"] > n:
-            raise exc
-        return real(venue, breach, now_ms)
-
-    monkeypatch.setattr(markets.engine, "liquidate", failing)
-    return calls
-
-
 def test_simulation_error_returns_a_failed_result(scenario, monkeypatch, tmp_path):
-    calls = _fail_after(monkeypatch, 5, SimulationError("boom"))
+    calls = fail_after(monkeypatch, 5, SimulationError("boom"))
     res = run(scenario, seed=3)
     assert calls["n"] == 6
     assert not res.ok
@@ -367,7 +353,7 @@ def test_simulation_error_returns_a_failed_result(scenario, monkeypatch, tmp_pat
 
 
 def test_unexpected_exception_raises_run_failed_with_partial_result(scenario, monkeypatch):
-    _fail_after(monkeypatch, 5, ZeroDivisionError("division by zero"))
+    fail_after(monkeypatch, 5, ZeroDivisionError("division by zero"))
     with pytest.raises(RunFailed) as info:
         run(scenario, seed=3)
     partial = info.value.result
