@@ -18,8 +18,9 @@ import numpy as np
 
 from markets.margin import MarginTiers
 
-# A position smaller than this share of what it was is float residue from closing, not a position.
-_FLAT_RTOL = 1e-12
+# A position smaller than this share of what it was, or of the trade, is float residue from
+# closing in pieces (book, several ADL counterparties), not a position.
+_FLAT_RTOL = 1e-9
 
 
 class Accounts:

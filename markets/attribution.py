@@ -70,7 +70,7 @@ class ImpactLedger:
     def live(
         self, market: int, generation: int, now_ms: int, recentre_ms: float | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(source seqs, impact still in the price now) of one generation in one market."""
+        """(source seqs, log move still in the price now) of one generation in one market."""
         rec = self._records[market].get(generation)
         if rec is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0)

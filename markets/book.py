@@ -162,7 +162,8 @@ class OrderBook:
         against the taker (sells fill at or below the level, buys at or above)."""
         offsets = self._offsets[:levels]
         if side == SELL:
-            return np.floor((mid - offsets) / self.tick + 1e-9) * self.tick
+            # Deep bids of a coarse ladder can sit at or below zero: no fill is below one tick.
+            return np.maximum(np.floor((mid - offsets) / self.tick + 1e-9) * self.tick, self.tick)
         return np.ceil((mid + offsets) / self.tick - 1e-9) * self.tick
 
     def preview(self, side: int, qty: float, mid: float) -> Walk:

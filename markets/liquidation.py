@@ -89,10 +89,12 @@ def _close_position(venue: Venue, breach: Breach, m: int, now_ms: int, support: 
     for parent in breach.causes:
         venue.sink.edge(parent, liq_seq)
     if split.book > 0:
-        venue.walk_book(i, m, -sign * split.book, now_ms, breach.generation, liq_seq,
+        # With nothing for ADL the book closes the position exactly, leaving no float residue.
+        book_qty = abs(q) if split.adl == 0 else split.book
+        venue.walk_book(i, m, -sign * book_qty, now_ms, breach.generation, liq_seq,
                         "liquidation", book_walk)
     if split.adl > 0:
-        _deleverage(venue, breach, m, ids, qty, bp, liq_seq, now_ms)
+        _deleverage(venue, breach, m, sign, ids, qty, bp, liq_seq, now_ms)
     support = _settle(venue, breach, m, book_walk.notional, liq_seq, now_ms, support)
     if acc.isolated[i, m]:
         venue.release_isolated(i, m)
@@ -100,14 +102,18 @@ def _close_position(venue: Venue, breach: Breach, m: int, now_ms: int, support: 
 
 
 def _deleverage(
-    venue: Venue, breach: Breach, m: int, hit_ids: np.ndarray, hit_qty: np.ndarray, bp: float,
-    liq_seq: int, now_ms: int,
+    venue: Venue, breach: Breach, m: int, sign: float, hit_ids: np.ndarray, hit_qty: np.ndarray,
+    bp: float, liq_seq: int, now_ms: int,
 ) -> None:
-    """Close the bankrupt remainder against ADL counterparties at the bankruptcy price."""
+    """Close the bankrupt remainder (of a position of direction ``sign``) against ADL
+    counterparties at the bankruptcy price."""
     acc, mk, i = venue.accounts, venue.markets[m], breach.account
-    sign = 1.0 if acc.pos[i, m] > 0 else -1.0
     mark = mk.prices.mark
-    for c, x in zip(hit_ids.tolist(), hit_qty.tolist(), strict=True):
+    last = len(hit_ids) - 1
+    for k, (c, x) in enumerate(zip(hit_ids.tolist(), hit_qty.tolist(), strict=True)):
+        left = abs(float(acc.pos[i, m]))
+        if k == last and abs(left - x) <= 1e-9 * max(left, x):
+            x = left  # the last piece takes the exact remainder: no float dust stays open
         acc.trade(i, m, -sign * x, bp)
         acc.trade(c, m, sign * x, bp)
         # What the deleveraged trader gives up against closing at the mark.
@@ -175,10 +181,19 @@ def _settle(
 
 
 def socialize(venue: Venue, m: int, amount: float, exclude: int, cause: int, now_ms: int) -> None:
-    """Charge ``amount`` pro rata to open notional in market ``m``; flat accounts never pay."""
+    """Charge ``amount`` pro rata to open notional in market ``m``; flat accounts never pay.
+
+    With no open position left in the market there is nobody to charge: the venue itself
+    absorbs the loss (recorded as ``venue_loss``)."""
     acc = venue.accounts
     holders = np.nonzero(acc.pos[:, m] != 0)[0]
     holders = holders[holders != exclude]
+    if holders.size == 0:
+        venue.absorbed += amount
+        seq = venue.sink.emit("venue_loss", now_ms, venue.name, venue.markets[m].name,
+                              account=exclude, amount=amount, cause=cause)
+        venue.sink.edge(cause, seq)
+        return
     shares = pro_rata(np.abs(acc.pos[holders, m]) * venue.markets[m].prices.mark, amount)
     iso = acc.isolated[holders, m]
     acc.wallet[holders[~iso]] -= shares[~iso]

@@ -1,10 +1,11 @@
 """One market's prices: fundamental, mid, index and mark, with every move tagged by its source.
 
-The mid is ``fundamental + sum_g d[g]``: ``d[g]`` is the displacement caused by forced trades
-of cascade generation ``g`` (``d[0]`` is ordinary flow). The maker re-centres towards the
-fundamental, so every displacement decays at the same rate. Because the decomposition is
-additive, the counterfactual "prices had only generations <= j traded" is exact: the mid,
-index and mark at *level* ``j`` use ``cumsum(d)[j]``. Non-linear mark rules (clamp, median)
+The mid is ``fundamental * exp(sum_g d[g])``: ``d[g]`` is the log displacement caused by forced
+trades of cascade generation ``g`` (``d[0]`` is ordinary flow). Log space keeps the mid
+positive whatever the fundamental does after an impact, and the decomposition additive. The
+maker re-centres towards the fundamental, so every displacement decays at the same rate. The
+counterfactual "prices had only generations <= j traded" is exact: the mid, index and mark at
+*level* ``j`` use ``cumsum(d)[j]``. Non-linear mark rules (clamp, median)
 are applied per level, and the EMA of the basis is kept per level, so counterfactual marks
 are what the venue would really have published.
 
@@ -90,7 +91,7 @@ class MarketPrices:
         self.rule = rule
         self.recentre_ms = recentre_ms  # None: impact is permanent
         self.index_share = float(index_share)
-        self.d = np.zeros(capacity)
+        self.d = np.zeros(capacity)  # log displacement of the mid, per generation
         self.displacement = 0.0  # sum(d), kept alongside
         self.ema = np.zeros(capacity)  # EMA of the basis at each counterfactual level
         self.max_generation = 0
@@ -129,7 +130,8 @@ class MarketPrices:
         if dt > 0:
             top = self.max_generation + 1
             levels = np.cumsum(self.d[:top])
-            basis = (1.0 - self.index_share) * levels  # mid - index at each level
+            f = self.fundamental
+            basis = f * np.exp(levels) - f * np.exp(self.index_share * levels)  # mid - index
             if self.rule.ema_half_life_ms > 0:
                 alpha = 1.0 - math.exp(-dt * math.log(2.0) / self.rule.ema_half_life_ms)
                 self.ema[:top] += alpha * (basis - self.ema[:top])
@@ -141,22 +143,28 @@ class MarketPrices:
         self._track()
 
     # --- impact ----------------------------------------------------------------------------
-    def add_impact(self, generation: int, delta: float) -> None:
-        """A forced (or ordinary, generation 0) trade moved the mid by ``delta``."""
+    def add_impact(self, generation: int, delta: float) -> float:
+        """A forced (or ordinary, generation 0) trade moved the mid by ``delta`` (price units,
+        leaving it positive); returns the move as a log displacement."""
+        dlog = math.log((self.mid + delta) / self.mid)
+        self.add_log_impact(generation, dlog)
+        return dlog
+
+    def add_log_impact(self, generation: int, dlog: float) -> None:
+        """Move the mid by ``dlog`` in log space, tagged with ``generation``."""
         if generation >= len(self.d):
             grow = max(generation + 1, 2 * len(self.d)) - len(self.d)
             self.d = np.concatenate((self.d, np.zeros(grow)))
             # Levels above the highest generation equal the actual state; extend with it.
             self.ema = np.concatenate((self.ema, np.full(grow, self.ema[-1])))
-        self.d[generation] += delta
-        self.displacement += delta
+        self.d[generation] += dlog
+        self.displacement += dlog
         self.max_generation = max(self.max_generation, generation)
         self.mark = self._actual_mark()
         self._track()
 
     def _actual_mark(self) -> float:
-        f, disp = self.fundamental, self.displacement
-        return self.rule.mark(f + self.index_share * disp, f + disp, float(self.ema[-1]))
+        return self.rule.mark(self.index, self.mid, float(self.ema[-1]))
 
     def _track(self) -> None:
         mid = self.mid
@@ -174,17 +182,17 @@ class MarketPrices:
         """Marks had only generations ``<= j`` traded, for ``j = 0..top``."""
         n = min(top, len(self.d) - 1) + 1
         levels = np.cumsum(self.d[:n])
-        marks = self.rule.apply(
-            self.fundamental + self.index_share * levels, self.fundamental + levels, self.ema[:n],
-        )
+        f = self.fundamental
+        marks = self.rule.apply(f * np.exp(self.index_share * levels), f * np.exp(levels),
+                                self.ema[:n])
         if n <= top:
             marks = np.concatenate((marks, np.full(top + 1 - n, marks[-1])))
         return marks
 
     @property
     def mid(self) -> float:
-        return self.fundamental + self.displacement
+        return self.fundamental * math.exp(self.displacement)
 
     @property
     def index(self) -> float:
-        return self.fundamental + self.index_share * self.displacement
+        return self.fundamental * math.exp(self.index_share * self.displacement)

@@ -87,6 +87,7 @@ class Venue:
         self.peak_queue = 0
         self.deposits = 0.0
         self.socialized = 0.0
+        self.absorbed = 0.0  # losses nobody was left to carry, absorbed by the venue itself
         self.fees = 0.0
         self.adl_haircut = np.zeros(n)  # per account: given up to ADL against the mark
         self.adl_qty = np.zeros(n)
@@ -130,14 +131,13 @@ class Venue:
     def _move_mid(self, m: int, delta: float, generation: int, seq: int, now_ms: int) -> None:
         """Book impact of a trade in ``m``, passed on along cross-impact edges (same tag)."""
         mk = self.markets[m]
-        mk.prices.add_impact(generation, delta)
-        self.ledger.record(m, seq, generation, delta, now_ms)
+        dlog = mk.prices.add_impact(generation, delta)
+        self.ledger.record(m, seq, generation, dlog, now_ms)
         for target, beta in mk.cross_impacts:
             tp = self.markets[target].prices
             tp.advance(now_ms)
-            passed = beta * delta / mk.prices.mid * tp.mid
-            tp.add_impact(generation, passed)
-            self.ledger.record(target, seq, generation, passed, now_ms)
+            tp.add_log_impact(generation, beta * dlog)
+            self.ledger.record(target, seq, generation, beta * dlog, now_ms)
 
     def walk_book(
         self, i: int, m: int, qty: float, now_ms: int, generation: int, cause: int, detail: str,
@@ -296,7 +296,9 @@ class Venue:
         for m in markets:
             s, live = self.ledger.live(m, generation, now_ms, self.markets[m].prices.recentre_ms)
             seqs.append(s)
-            harms.append(-acc.pos[i, m] * live)  # a long is hurt by a negative move
+            # What each source's still-live (log) move costs the account; a long is hurt by a
+            # fall. Notional makes moves in different markets comparable.
+            harms.append(-acc.pos[i, m] * self.markets[m].prices.mark * live)
         if not seqs:
             return []
         if len(seqs) == 1:  # one market: each source moved it once

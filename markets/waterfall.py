@@ -102,6 +102,8 @@ def split_close(
     total = float(sizes.sum())
     backed = fund_backed_quantity(prices, sizes, closing_long, bankruptcy, fund)
     rest = max(total - backed, 0.0)
+    if rest <= 1e-9 * total:  # float residue, not a remainder worth other layers
+        backed, rest = total, 0.0
     adl = min(rest, max(adl_capacity, 0.0))
     return CloseSplit(total, backed, adl, rest - adl)
 

@@ -71,6 +71,7 @@ def summarize(events: pd.DataFrame, world, end_ms: int) -> dict[str, object]:
     s["insurance_fund_paid"] = sum(v.fund.paid for v in venues)
     s["insurance_fund_depleted"] = any(v.fund.depleted for v in venues)
     s["socialized_loss"] = sum(v.socialized for v in venues)
+    s["venue_loss"] = sum(v.absorbed for v in venues)
     s["liquidation_fees"] = sum(v.fees for v in venues)
     s["peak_liquidation_queue"] = max(v.peak_queue for v in venues)
 

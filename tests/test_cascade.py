@@ -211,7 +211,7 @@ def test_counterfactual_levels_explain_the_generations():
     p = MarketPrices(90.0, MarkRule("mid"), recentre_ms=None)
     p.add_impact(1, -4.0)  # A's walk
     p.add_impact(2, -2.0)  # B's walk
-    assert p.mark_levels(2).tolist() == [90.0, 86.0, 84.0]
+    assert p.mark_levels(2).tolist() == pytest.approx([90.0, 86.0, 84.0], rel=1e-12)
     # B breaches first at level 1 (86): generation 2; C first at level 2 (84): generation 3.
     assert 72 + 5 * (86 - 100) < 0.01 * 5 * 86 and 72 + 5 * (90 - 100) >= 0.01 * 5 * 90
     assert 32 + 2 * (84 - 100) < 0.01 * 2 * 84 and 32 + 2 * (86 - 100) >= 0.01 * 2 * 86

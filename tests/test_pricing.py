@@ -33,14 +33,25 @@ def test_unknown_mark_method():
 
 
 def test_counterfactual_levels_are_exact():
+    # Displacements are log moves: gen 1 takes 100 -> 98 (x 0.98), gen 2 98 -> 95 (x 95/98),
+    # gen 1 again 95 -> 94 (x 94/95). Without gen 2 the mid would be 100 * 0.98 * 94/95.
     p = MarketPrices(100.0, MarkRule("mid"), recentre_ms=None)
     p.add_impact(1, -2.0)
     p.add_impact(2, -3.0)
     p.add_impact(1, -1.0)
     assert p.mid == pytest.approx(94.0)
-    assert p.mark_levels(2).tolist() == pytest.approx([100.0, 97.0, 94.0])
-    assert p.mark_levels(4).tolist() == pytest.approx([100.0, 97.0, 94.0, 94.0, 94.0])
+    gen1_only = 100 * 0.98 * 94 / 95  # 96.9684
+    assert p.mark_levels(2).tolist() == pytest.approx([100.0, gen1_only, 94.0])
+    assert p.mark_levels(4).tolist() == pytest.approx([100.0, gen1_only, 94.0, 94.0, 94.0])
     assert p.max_generation == 2
+
+
+def test_the_mid_stays_positive_when_the_fundamental_falls_after_impact():
+    # Permanent impact of -50% at 100, then the fundamental falls to 10: the mid is 5, not -40.
+    p = MarketPrices(100.0, MarkRule("mid"), recentre_ms=None)
+    p.add_impact(1, -50.0)
+    p.on_oracle(1_000, 10.0)
+    assert p.mid == pytest.approx(5.0) and p.mark_levels(1).tolist() == pytest.approx([10, 5])
 
 
 def test_generations_beyond_capacity_grow_the_state():
@@ -54,9 +65,9 @@ def test_recentring_decays_every_generation_alike():
     p.add_impact(1, -4.0)
     p.add_impact(2, -2.0)
     p.advance(1_000)
-    k = math.exp(-1.0)
-    assert p.mark_levels(2).tolist() == pytest.approx([100.0, 100 - 4 * k, 100 - 6 * k])
-    assert p.mid == pytest.approx(100 - 6 * k)
+    k = math.exp(-1.0)  # log displacements log(0.96) and log(94/96) shrink by e^-1
+    assert p.mark_levels(2).tolist() == pytest.approx([100.0, 100 * 0.96**k, 100 * 0.94**k])
+    assert p.mid == pytest.approx(100 * 0.94**k)
     with pytest.raises(ValueError):
         p.advance(500)
 
@@ -64,13 +75,13 @@ def test_recentring_decays_every_generation_alike():
 def test_index_share_and_ema_basis():
     p = MarketPrices(100.0, MarkRule("ema_basis", ema_half_life_ms=1_000.0, clamp=0.5),
                      recentre_ms=None, index_share=0.25)
-    p.add_impact(1, -8.0)
-    assert p.index == pytest.approx(98.0)  # a quarter of the venue's impact reaches the index
-    assert p.mark == pytest.approx(98.0)  # the basis EMA has not moved yet
-    p.on_oracle(1_000, 100.0)  # one half-life: EMA of the basis (-6) is half way
-    assert p.mark == pytest.approx(98.0 - 3.0)
-    levels = p.mark_levels(1)
-    assert levels.tolist() == pytest.approx([100.0, 95.0])
+    p.add_impact(1, -8.0)  # mid 92
+    index = 100 * 0.92**0.25  # a quarter of the venue's (log) impact reaches the index: 97.94
+    assert p.index == pytest.approx(index)
+    assert p.mark == pytest.approx(index)  # the basis EMA has not moved yet
+    p.on_oracle(1_000, 100.0)  # one half-life: the EMA of the basis (92 - index) is half way
+    assert p.mark == pytest.approx(index + (92 - index) / 2)
+    assert p.mark_levels(1).tolist() == pytest.approx([100.0, index + (92 - index) / 2])
 
 
 def test_drawdown_of_the_traded_price():

@@ -277,7 +277,12 @@ class Account(Strict):
 
     @model_validator(mode="after")
     def _isolated_margins(self) -> Account:
+        seen: set[str] = set()
         for k, p in enumerate(self.positions):
+            if p.market in seen:
+                raise ValueError(f"positions[{k}].market: {p.market!r} appears twice; give one "
+                                 "net position per market")
+            seen.add(p.market)
             if self.margin_mode == "isolated" and p.margin is None:
                 raise ValueError(f"positions[{k}]: an isolated position needs its margin")
             if self.margin_mode == "cross" and p.margin is not None:
@@ -324,7 +329,10 @@ class Population(Strict):
         return mix
 
     def leverage_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.array(list(self.leverage), dtype=float), np.array(list(self.leverage.values()))
+        """Leverage values and weights, sorted by leverage: a mapping has no order, so the
+        draws must not depend on the order the mix was written in."""
+        pairs = sorted(self.leverage.items())
+        return np.array([p[0] for p in pairs], dtype=float), np.array([p[1] for p in pairs])
 
 
 class CrossImpact(Strict):
