@@ -59,7 +59,7 @@ def take(
         live &= ~venue.queued_iso[rows, m] & (side * (marks[m] - acc.entry[rows, m]) > 0)
         rows, size = rows[live], np.abs(pos[live])
         taken = np.minimum(size, np.maximum(left - (np.cumsum(size) - size), 0.0))
-        hit = taken > 0
+        hit = taken > 1e-9 * needed  # float residue is not a counterparty's share
         ids.append(rows[hit])
         qty.append(taken[hit])
         left -= float(taken.sum())

@@ -66,7 +66,9 @@ def _close_position(venue: Venue, breach: Breach, m: int, now_ms: int, support: 
     sign = 1.0 if closing_long else -1.0
     side = SELL if closing_long else BUY
     marks = venue.marks
-    bp = bankruptcy_price(q, acc.entry[i, m], acc.equity_backing(i, m, marks))
+    # A cross account whose other positions lost heavily can be bankrupt at any price (a short's
+    # bankruptcy price below zero): ADL never fills below one tick; the rest is bad debt.
+    bp = max(bankruptcy_price(q, acc.entry[i, m], acc.equity_backing(i, m, marks)), mk.book.tick)
     mid = mk.prices.mid
     walk = mk.book.preview(side, abs(q), mid)
     split = split_close(walk.prices, walk.sizes, closing_long, bp, venue.fund.balance, np.inf)
@@ -114,6 +116,9 @@ def _deleverage(
         left = abs(float(acc.pos[i, m]))
         if k == last and abs(left - x) <= 1e-9 * max(left, x):
             x = left  # the last piece takes the exact remainder: no float dust stays open
+        x = min(x, left)  # never past flat: ADL closes the bankrupt position, it never flips it
+        if x <= 0.0:
+            break
         acc.trade(i, m, -sign * x, bp)
         acc.trade(c, m, sign * x, bp)
         # What the deleveraged trader gives up against closing at the mark.
