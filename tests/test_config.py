@@ -588,30 +588,22 @@ def test_load_the_small_test_scenario():
     assert sc.duration == 240_000
 
 
-def test_load_invalid_yaml_names_the_file(tmp_path):
-    path = tmp_path / "broken.yaml"
-    path.write_text("name: x\nassets: [unclosed\n")
+@pytest.mark.parametrize(
+    ("filename", "content", "fragment"),
+    [
+        ("broken.yaml", "name: x\nassets: [unclosed\n", "not valid YAML"),
+        ("broken.json", '{"name": "x",', "JSON"),
+        ("nope.yaml", None, "cannot read"),  # missing file
+    ],
+)
+def test_unreadable_files_name_the_file(tmp_path, filename, content, fragment):
+    path = tmp_path / filename
+    if content is not None:
+        path.write_text(content)
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert str(path) in str(info.value)
-    assert "not valid YAML" in str(info.value)
-
-
-def test_load_invalid_json_names_the_file(tmp_path):
-    path = tmp_path / "broken.json"
-    path.write_text('{"name": "x",')
-    with pytest.raises(ScenarioError) as info:
-        load_scenario(path)
-    assert str(path) in str(info.value)
-    assert "JSON" in str(info.value)
-
-
-def test_load_missing_file(tmp_path):
-    path = tmp_path / "nope.yaml"
-    with pytest.raises(ScenarioError) as info:
-        load_scenario(path)
-    assert str(path) in str(info.value)
-    assert "cannot read" in str(info.value)
+    assert fragment in str(info.value)
 
 
 @pytest.mark.parametrize("text", ["", "- 1\n- 2\n", "just a string\n"])
