@@ -82,9 +82,6 @@ class _Entries:
         rows = np.concatenate((rows[current[rows] == vers], fr[hit]))
         return rows, nxt
 
-    def __len__(self) -> int:
-        return self.budget.size + self._n
-
 
 class RiskIndex:
     def __init__(self, accounts: Accounts, rebuild_fraction: float = 0.05, min_limit: int = 512):
