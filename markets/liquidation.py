@@ -91,9 +91,7 @@ def _close_position(venue: Venue, breach: Breach, m: int, now_ms: int, support: 
     for parent in breach.causes:
         venue.sink.edge(parent, liq_seq)
     if split.book > 0:
-        # With nothing for ADL the book closes the position exactly, leaving no float residue.
-        book_qty = abs(q) if split.adl == 0 else split.book
-        venue.walk_book(i, m, -sign * book_qty, now_ms, breach.generation, liq_seq,
+        venue.walk_book(i, m, -sign * split.book, now_ms, breach.generation, liq_seq,
                         "liquidation", book_walk)
     if split.adl > 0:
         _deleverage(venue, breach, m, sign, ids, qty, bp, liq_seq, now_ms)
@@ -111,12 +109,11 @@ def _deleverage(
     counterparties at the bankruptcy price."""
     acc, mk, i = venue.accounts, venue.markets[m], breach.account
     mark = mk.prices.mark
-    last = len(hit_ids) - 1
-    for k, (c, x) in enumerate(zip(hit_ids.tolist(), hit_qty.tolist(), strict=True)):
+    for c, x in zip(hit_ids.tolist(), hit_qty.tolist(), strict=True):
+        # Never past flat: ADL closes the bankrupt position, it never flips it. (Float residue
+        # of closing in pieces is snapped to flat by Accounts.trade.)
         left = abs(float(acc.pos[i, m]))
-        if k == last and abs(left - x) <= 1e-9 * max(left, x):
-            x = left  # the last piece takes the exact remainder: no float dust stays open
-        x = min(x, left)  # never past flat: ADL closes the bankrupt position, it never flips it
+        x = min(x, left)
         if x <= 0.0:
             break
         acc.trade(i, m, -sign * x, bp)
