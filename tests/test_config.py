@@ -193,44 +193,43 @@ def test_not_a_mapping():
     assert "mapping" in error_of([1, 2, 3])
 
 
-def test_unknown_top_level_key():
+def _set(path: list, value):
+    def mutate(data: dict) -> None:
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return mutate
+
+
+def _drop(path: list):
+    def mutate(data: dict) -> None:
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "fragment"),
+    [
+        (_set(["durration"], "1m"), "durration", "unknown key"),  # unknown top-level key
+        (_set(["venues", 0, "markets", 0, "depthh"], {"profile": [["1%", 1]]}),
+         "venues[0].markets[0].depthh", "unknown key"),  # unknown nested key
+        (_drop(["assets", 0, "price"]), "assets[0].price", "required"),  # missing field
+        (_set(["venues", 0, "insurance_fund"], "lots"), "venues[0].insurance_fund",
+         "number"),  # wrong type
+        (_set(["duration"], "10 parsecs"), "duration", "unit"),  # bad duration
+    ],
+    ids=["unknown-top-level", "unknown-nested", "missing", "wrong-type", "bad-duration"],
+)
+def test_one_message_names_the_field(mutate, path, fragment):
     data = minimal()
-    data["durration"] = "1m"
+    mutate(data)
     msg = single_line(error_of(data))
-    assert msg.startswith("durration: ")
-    assert "unknown key" in msg
-
-
-def test_unknown_nested_key():
-    data = minimal()
-    data["venues"][0]["markets"][0]["depthh"] = {"profile": [["1%", 1]]}
-    msg = single_line(error_of(data))
-    assert msg.startswith("venues[0].markets[0].depthh: ")
-    assert "unknown key" in msg
-
-
-def test_missing_required_field():
-    data = minimal()
-    del data["assets"][0]["price"]
-    msg = single_line(error_of(data))
-    assert msg.startswith("assets[0].price: ")
-    assert "required" in msg.lower()
-
-
-def test_wrong_type():
-    data = minimal()
-    data["venues"][0]["insurance_fund"] = "lots"
-    msg = single_line(error_of(data))
-    assert msg.startswith("venues[0].insurance_fund: ")
-    assert "number" in msg
-
-
-def test_bad_duration_names_its_field():
-    data = minimal()
-    data["duration"] = "10 parsecs"
-    msg = single_line(error_of(data))
-    assert msg.startswith("duration: ")
-    assert "unit" in msg
+    assert msg.startswith(f"{path}: ")
+    assert fragment in msg.lower()
 
 
 def test_several_problems_give_one_line_each():
