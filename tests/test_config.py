@@ -133,7 +133,7 @@ def test_minimal_scenario_validates_with_model_defaults():
     assert venue.mark.method == "median"
     assert venue.mark.clamp == 0.05
     assert venue.funding.interval == 8 * 3_600_000
-    assert venue.adl.enabled is True
+    assert venue.adl.trigger == "fund_empty" and venue.adl.ranking == "bitmex"
     assert venue.maker_interval == 1000
     assert sc.clock.oracle_interval == 1000 == cfg.Clock().oracle_interval
     assert sc.clock.sample_interval == 10_000

@@ -13,9 +13,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     PositiveFloat,
@@ -26,11 +24,10 @@ from pydantic import (
 
 from markets.klines import KlineError, read_klines
 from markets.margin import MarginTiers
+from simulator.config.base import Strict
+from simulator.config.mechanisms import Adl, Fund, Liquidation, RiskControls, Socialize
+from simulator.config.presets import merged
 from simulator.config.units import Duration, Fraction
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 # --- assets and the exogenous path ------------------------------------------------------------
@@ -144,6 +141,8 @@ class Market(Strict):
     # A list of tiers, or the name of a preset (expanded to its list).
     tiers: Annotated[list[Tier], BeforeValidator(_expand_preset)] = "binance_btcusdt_2021"
     max_leverage: PositiveFloat | None = None  # default: the first tier's
+    insurance_fund: NonNegativeFloat | None = None  # its own fund; null: the venue's shared one
+    open_interest_cap: PositiveFloat | None = None  # USD at mark; orders beyond it are rejected
 
     @field_validator("tiers")
     @classmethod
@@ -193,19 +192,6 @@ class Mark(Strict):
     index_impact_share: Fraction = Field(default=0.0, ge=0, le=1)
 
 
-class Liquidation(Strict):
-    fee_rate: Fraction = Field(default=0.005, ge=0, lt=1)
-    margin_call_level: Fraction = Field(default=0.8, gt=0, le=1)
-    throughput_per_s: PositiveFloat = 200.0
-    latency: Duration = "100ms"
-
-
-class Adl(Strict):
-    enabled: bool = True
-    ranking: Literal["bitmex"] = "bitmex"
-    ranking_interval: Duration = "1s"  # how often the venue re-ranks its ADL queue (0: always)
-
-
 class Funding(Strict):
     enabled: bool = True
     interval: Duration = Field(default="8h", gt=0)
@@ -215,13 +201,24 @@ class Funding(Strict):
 
 class Venue(Strict):
     name: str = Field(min_length=1)
+    preset: str | None = None  # a named mechanism set (presets.PRESETS); own settings override
     markets: list[Market] = Field(min_length=1)
-    insurance_fund: NonNegativeFloat = 1_000_000.0
+    insurance_fund: NonNegativeFloat = 1_000_000.0  # the shared fund (markets may have own)
+    fund: Fund = Fund()
     mark: Mark = Mark()
     liquidation: Liquidation = Liquidation()
     adl: Adl = Adl()
+    socialize: Socialize = "after_adl"
+    risk_controls: RiskControls = RiskControls()
     funding: Funding = Funding()
     maker_interval: Duration = Field(default="1s", gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("preset") is not None:
+            return merged(str(data["preset"]), data)
+        return data
 
     @field_validator("markets")
     @classmethod

@@ -30,6 +30,7 @@ from simulator.config.models import (
     Strict,
     Venue,
 )
+from simulator.config.presets import KEPT_LIQUIDATION_KEYS, MECHANISM_KEYS, PRESETS
 from simulator.config.units import Duration
 
 
@@ -125,6 +126,25 @@ class Scenario(Strict):
         data = self.to_dict()
         for text in assignments:
             apply_override(data, text)
+        return parse_scenario(data)
+
+    def with_preset(self, preset: str, venue: str | None = None) -> Scenario:
+        """The same world under ``preset``'s mechanism on ``venue`` (default: every venue):
+        the venue's mechanism settings are replaced, its markets, fund size and traders kept."""
+        if preset not in PRESETS:
+            raise ScenarioError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+        data = self.to_dict()
+        names = [v["name"] for v in data["venues"]]
+        if venue is not None and venue not in names:
+            raise ScenarioError(f"unknown venue {venue!r} (known: {', '.join(names)})")
+        for v in data["venues"]:
+            if venue is None or v["name"] == venue:
+                old = v.get("liquidation", {})
+                for key in MECHANISM_KEYS:
+                    v.pop(key, None)
+                # The engine's capacity and the traders' margin-call level belong to the world.
+                v["liquidation"] = {k: old[k] for k in KEPT_LIQUIDATION_KEYS if k in old}
+                v["preset"] = preset
         return parse_scenario(data)
 
 

@@ -1,0 +1,116 @@
+"""Named venue presets: each real venue's liquidation mechanism as scenario settings.
+
+A venue in a scenario may say ``preset: binance``; the preset's settings are then the base and
+whatever the venue states itself overrides them (a nested mapping is merged key by key). A
+preset covers the mechanism only (mark, liquidation, fund rules, ADL, socialization, risk
+controls), never the markets, the insurance fund's size or the traders, so that comparing
+presets on one scenario compares mechanisms. Facts and sources: ``docs/presets.md`` and
+``shared/reference/venue-rules.md``; venues change parameters often, so these are dated
+readings of public documentation, not live values. Nothing here runs anything.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+# The venue keys a preset may set (and that ``Scenario.with_preset`` replaces).
+MECHANISM_KEYS = ("mark", "liquidation", "fund", "adl", "socialize", "risk_controls")
+# ... except these liquidation settings, which describe the world rather than the mechanism.
+KEPT_LIQUIDATION_KEYS = ("throughput_per_s", "latency", "margin_call_level")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The clearance fee of Binance, BitMEX and Bybit is the surplus itself (what a full close leaves
+# goes to the fund), so their separate fee rate is 0.
+# Mark = median of (index + decaying basis, index + moving-average basis, last price).
+    # Liquidation orders go to the book in parts for large positions; a fill better than the
+    # bankruptcy price pays the rest of the margin to the fund; bankrupt positions are taken
+    # over by the fund (net positions up to 100% of its size) and offloaded; then ADL, ranked by
+    # leverage x PnL, at the bankruptcy price. No socialization.
+    "binance": {
+        "mark": {"method": "median"},
+        "liquidation": {"trigger": "mark", "close": "partial", "partial_target": 0.5,
+                        "fee_rate": 0.0, "surplus": "insurance_fund",
+                        "fund_takeover": {"capacity": 1.0}},
+        "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy"},
+        "socialize": "never",
+    },
+    # Mark = fair price (index + decaying basis). The lowest risk tier is closed whole at the
+    # bankruptcy price (surplus to the fund); the fund pays to close in the market; when it
+    # cannot, ADL by PnL% x effective leverage at the bankruptcy price.
+    "bitmex": {
+        "mark": {"method": "ema_basis"},
+        "liquidation": {"trigger": "mark", "close": "full", "fee_rate": 0.0,
+                        "surplus": "insurance_fund"},
+        "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy"},
+        "socialize": "never",
+    },
+    # Positions above the lowest tier are first reduced to a lower tier; if that is not enough
+    # they are taken over at the bankruptcy price; ADL by profit and effective leverage at the
+    # bankruptcy price.
+    "bybit": {
+        "mark": {"method": "median"},
+        "liquidation": {"trigger": "mark", "close": "partial", "partial_target": 0.5,
+                        "fee_rate": 0.0, "surplus": "insurance_fund",
+                        "fund_takeover": {"capacity": 1.0}},
+        "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy"},
+        "socialize": "never",
+    },
+    # ADL triggers when the fund falls 30% from its peak within 8 hours, matched at the mark
+    # price; no socialization after ADL.
+    "okx": {
+        "mark": {"method": "ema_basis"},
+        "liquidation": {"trigger": "mark", "close": "full"},
+        "adl": {"trigger": "drawdown", "drawdown": 0.3, "window": "8h", "ranking": "bitmex",
+                "price": "mark"},
+        "socialize": "never",
+    },
+    # Market orders to the book, positions over 100k USDC 20% at a time with a 30 s cooldown;
+    # below 2/3 of maintenance the liquidator vault takes over (keeping the margin); ADL ranked
+    # by (mark / entry) x (notional / account value) at the mark price.
+    "hyperliquid": {
+        "mark": {"method": "median"},
+        "liquidation": {"trigger": "mark", "close": "full", "fee_to": "vault",
+                        "chunking": {"above": 100_000, "fraction": 0.2, "cooldown": "30s"},
+                        "backstop": {"below": 2 / 3}},
+        "adl": {"trigger": "fund_empty", "ranking": "hyperliquid", "price": "mark"},
+        "socialize": "after_adl",
+    },
+    # Protocol IOC orders at a fillable price between oracle and bankruptcy; penalty up to 1.5%
+    # to the insurance fund; deleveraging of profitable, levered counterparties at the
+    # bankruptcy price when the fund is depleted.
+    "dydx": {
+        "mark": {"method": "index"},
+        "liquidation": {"trigger": "mark", "close": "full", "fee_rate": 0.015},
+        "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy"},
+        "socialize": "never",
+    },
+    # Keepers liquidate partially, back above maintenance plus a buffer, polling the oracle;
+    # blocked when the oracle deviates 50% from its 5-minute TWAP; the bankrupt remainder is paid
+    # by the (per-market) insurance fund and then socialized over open interest (no ADL).
+    "drift": {
+        "mark": {"method": "index"},
+        "liquidation": {"trigger": "mark", "close": "partial", "partial_target": 0.8,
+                        "check_interval": "1s"},
+        "adl": {"trigger": "never"},
+        "socialize": "instead_of_adl",
+        "risk_controls": {"circuit_breaker": {"threshold": 0.5, "window": "5m", "pause": "5m",
+                                              "halt": "liquidations"}},
+    },
+}
+
+
+def merged(preset: str, own: dict[str, Any]) -> dict[str, Any]:
+    """The venue's settings with ``preset`` as the base (nested mappings merged key by key)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+    return _merge(copy.deepcopy(PRESETS[preset]), own)
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
