@@ -35,6 +35,7 @@ class Accounts:
         self.isolated = np.zeros((n, m), dtype=bool)
         self.iso_margin = np.zeros((n, m))
         self.liquidatable = np.ones(n, dtype=bool)
+        self.mm_mult = np.ones(m)  # per-market maintenance multiplier (volatility controls)
         self.max_mmr = np.array([t.max_mmr for t in self.tiers])
         self._oi: np.ndarray | None = None  # open interest, kept up to date by trade()
 
@@ -54,8 +55,19 @@ class Accounts:
     def _maintenance(self, notional: np.ndarray) -> np.ndarray:
         out = np.empty_like(notional)
         for m, tiers in enumerate(self.tiers):
-            out[:, m] = tiers.maintenance(notional[:, m])
+            out[..., m] = tiers.maintenance(notional[..., m])
+        if (self.mm_mult != 1.0).any():
+            out *= self.mm_mult
         return out
+
+    def position_maintenance(self, m: int, notional: float) -> float:
+        """Maintenance of one position of ``notional`` in market ``m``."""
+        return float(self.tiers[m].maintenance(notional)) * float(self.mm_mult[m])
+
+    def set_maintenance_multiplier(self, m: int, factor: float) -> None:
+        """Scale market ``m``'s maintenance (a venue raising margins as volatility rises)."""
+        self.mm_mult[m] = factor
+        self.max_mmr[m] = self.tiers[m].max_mmr * factor
 
     def upnl(self, rows: np.ndarray | slice, marks: np.ndarray) -> np.ndarray:
         return self.pos[rows] * (marks - self.entry[rows])
@@ -114,10 +126,7 @@ class Accounts:
         pos, iso = self.pos[rows], self.isolated[rows]
         marks = level_marks[:, None, :]  # (levels, 1, markets)
         upnl = pos * (marks - self.entry[rows])
-        notional = np.abs(pos) * marks
-        mm = np.empty_like(notional)
-        for m, tiers in enumerate(self.tiers):
-            mm[..., m] = tiers.maintenance(notional[..., m])
+        mm = self._maintenance(np.abs(pos) * marks)
         live = pos != 0
         cross = ~iso & live
         cross_eq = self.wallet[rows] + (upnl * cross).sum(axis=2)
@@ -134,13 +143,13 @@ class Accounts:
         if scope >= 0:
             q = float(pos[scope])
             notional = abs(q) * float(marks[scope])
-            mm = float(self.tiers[scope].maintenance(notional)) if q else 0.0
+            mm = self.position_maintenance(scope, notional) if q else 0.0
             return float(self.iso_margin[i, scope]) + q * (float(marks[scope]) - entry[scope]) - mm
         eq, mm = float(self.wallet[i]), 0.0
         for m in np.nonzero((pos != 0) & ~self.isolated[i])[0]:
             q, mark = float(pos[m]), float(marks[m])
             eq += q * (mark - float(entry[m]))
-            mm += float(self.tiers[m].maintenance(abs(q) * mark))
+            mm += self.position_maintenance(int(m), abs(q) * mark)
         return eq - mm
 
     def cross_equity(self, i: int, marks: np.ndarray) -> float:

@@ -1,10 +1,13 @@
-"""The venue's liquidation engine as a SimPy process: a FIFO queue served at finite throughput.
+"""The venue's liquidation engine and margin poller as SimPy processes.
 
-Breaches wait ``latency_ms`` after detection and are then served one at a time, each taking
-``1000 / throughput_per_s`` ms of engine capacity. Time has millisecond resolution: a breach
-is served in the millisecond in which the engine becomes free, so above 1,000/s several are
-served within one millisecond. Real engines are not instantaneous, and the
-queue is part of the cascade. Thin SimPy glue: the closing itself is ``liquidation``.
+Breaches wait ``latency_ms`` after detection (a chunked close re-enters after its cooldown)
+and are then served one at a time in due order, each taking ``1000 / throughput_per_s`` ms of
+engine capacity. Time has millisecond resolution: a breach is served in the millisecond in
+which the engine becomes free, so above 1,000/s several are served within one millisecond.
+While a circuit breaker pauses liquidations the engine waits. Real engines are not
+instantaneous, and the queue is part of the cascade. A venue that polls margin
+(``check_ms`` > 0) checks on a clock instead of on every mark update. Thin SimPy glue: the
+closing itself is ``liquidation``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from markets.venue import Venue
 
 def liquidation_engine(env: simpy.Environment, venue: Venue) -> Generator:
     service_ms = 1000.0 / venue.rules.throughput_per_s
-    latency = venue.rules.latency_ms
     free_at = 0.0
     wake = env.event()
 
@@ -30,15 +32,27 @@ def liquidation_engine(env: simpy.Environment, venue: Venue) -> Generator:
 
     venue.on_enqueue = on_enqueue
     while True:
-        if not venue.queue:
+        due = venue.next_due()
+        if due is None:
             yield wake
             wake = env.event()
             continue
-        head = venue.queue[0]
-        due = max(head.detected_ms + latency, math.floor(free_at + 1e-9))
+        due = max(due, math.floor(free_at + 1e-9))
+        paused = venue.paused_until(env.now)
+        if paused is not None:
+            due = max(due, paused)
         if due > env.now:
-            yield env.timeout(due - env.now)
+            # A breach queued meanwhile may be due sooner (a cooldown ahead of it): wake then.
+            yield env.timeout(due - env.now) | wake
+            if wake.triggered:
+                wake = env.event()
             continue
-        venue.queue.popleft()
-        liquidate(venue, head, env.now)
+        liquidate(venue, venue.pop_breach(), env.now)
         free_at = max(free_at, float(env.now)) + service_ms
+
+
+def margin_poller(env: simpy.Environment, venue: Venue) -> Generator:
+    """Check margins every ``check_ms`` (venues or keepers that poll rather than stream)."""
+    while True:
+        yield env.timeout(venue.rules.check_ms)
+        venue.detect(env.now, poll=True)

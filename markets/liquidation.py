@@ -1,14 +1,22 @@
-"""Closing a queued breach and paying for it: the market-order mechanism and the waterfall.
+"""Closing a queued breach and paying for it: the venue's close mechanism and the waterfall.
 
-For each position of the breach (a cross account's positions, winners first so their realised
-gains back the losers; or one isolated position): compute the bankruptcy price, preview the
-book, and split the close (``waterfall.split_close``) into a fund-backed book part, an ADL part
-matched with the highest-ranked opposite profitable positions at the bankruptcy price (the
-ADL queue, ``adl``), and a remainder sent to the book whose shortfall is socialized pro rata
-over the market's open positions. Then settle: a negative equity is bad debt, paid by the
-insurance fund (and socialization for what it cannot pay); a positive one repays earlier fund
-support within the same liquidation, then pays the liquidation fee to the fund; the rest stays
-the trader's.
+A served breach is first re-checked (prices may have recovered in the queue). Then, by the
+venue's rules: an account whose equity is below the backstop threshold is taken over by the
+vault (``takeover``); with auctions its positions go to keepers (``takeover``, stepped by the
+keepers' process); otherwise positions are closed by market order - all of each position, or
+with ``close: partial`` only as much as brings the account back to the target margin ratio
+(largest maintenance first), or, with chunking, a fraction of a large position followed by a
+cooldown before the breach is served again. A cross account's positions close winners first
+so their realised gains back the losers.
+
+Each close is split (``waterfall.split_close``) into a book part the insurance fund can back
+against the bankruptcy price, a part taken over by the fund at the bankruptcy price (fund
+takeover, up to its capacity), an ADL part matched with the venue's ADL queue (``adl``) at the
+bankruptcy price or the mark, and a remainder sent to the book whose shortfall falls to the
+last layer. Then settle: a negative equity is bad debt, paid by the fund within its caps, then
+socialized pro rata (or absorbed by the venue when the venue does not socialize); a positive
+one repays earlier fund support within the same liquidation, then pays the fee to where the
+rules send it; with ``surplus: insurance_fund`` what a full close leaves goes to the fund.
 
 Nothing here knows SimPy or the simulator; it acts on a ``Venue`` through its public state.
 """
@@ -17,8 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from markets import adl
+from markets import adl, takeover
 from markets.book import BUY, SELL
+from markets.closing import chunk_qty, partial_close_qty
 from markets.margin import bankruptcy_price
 from markets.venue import CROSS, Breach, Venue
 from markets.waterfall import pro_rata, split_close
@@ -26,41 +35,123 @@ from markets.waterfall import pro_rata, split_close
 
 def liquidate(venue: Venue, breach: Breach, now_ms: int) -> None:
     """Serve one breach from the queue at ``now_ms``."""
-    acc, i = venue.accounts, breach.account
-    if breach.scope == CROSS:
-        venue.queued_cross[i] = False
-    else:
-        venue.queued_iso[i, breach.scope] = False
+    acc, i, rules = venue.accounts, breach.account, venue.rules
+    set_queued(venue, breach, False)
     for m in range(len(venue.markets)):
         venue.sync(m, now_ms)
-    marks = venue.marks
-    if acc.scope_slack(i, breach.scope, marks) >= 0:
+    prices = venue.trigger_prices()
+    if acc.scope_slack(i, breach.scope, prices) >= 0:
         # Prices recovered while the breach waited in the queue: nothing to close.
         venue.sink.emit("recovered", now_ms, venue.name, account=i, generation=breach.generation)
         venue.touch(i)
         return
     venue.before_liquidation(venue, breach)
-    if breach.scope == CROSS:
-        live = [
-            m for m in range(len(venue.markets)) if acc.pos[i, m] != 0 and not acc.isolated[i, m]
-        ]
-        upnl = [acc.pos[i, m] * (marks[m] - acc.entry[i, m]) for m in live]
-        order = [live[k] for k in np.lexsort((live, -np.asarray(upnl)))]
+    for fund in venue.funds:
+        fund.begin_event()
+    positions = scope_positions(venue, i, breach.scope)
+    if rules.backstop is not None and takeover.below_backstop(venue, i, breach.scope, prices):
+        takeover.vault_takeover(venue, breach, positions, now_ms)
+    elif rules.auction is not None:
+        set_queued(venue, breach, True)  # the account waits for its auctions
+        takeover.start_auctions(venue, breach, positions, now_ms)
+        return
     else:
-        order = [breach.scope]
-    support = 0.0
-    for m in order:
-        support = _close_position(venue, breach, m, now_ms, support)
+        market_close(venue, breach, positions, now_ms)
     venue.touch(i)
     venue.after_liquidation(venue, breach, now_ms)
     venue.detect(now_ms)
 
 
-def _close_position(venue: Venue, breach: Breach, m: int, now_ms: int, support: float) -> float:
-    acc, mk, i = venue.accounts, venue.markets[m], breach.account
+def set_queued(venue: Venue, breach: Breach, queued: bool) -> None:
+    if breach.scope == CROSS:
+        venue.queued_cross[breach.account] = queued
+    else:
+        venue.queued_iso[breach.account, breach.scope] = queued
+
+
+def scope_positions(venue: Venue, i: int, scope: int) -> list[int]:
+    """Markets of the breach's positions: a cross account's open cross positions, or the one
+    isolated position."""
+    acc = venue.accounts
+    if scope != CROSS:
+        return [scope]
+    return [m for m in range(len(venue.markets)) if acc.pos[i, m] != 0 and not acc.isolated[i, m]]
+
+
+def market_close(venue: Venue, breach: Breach, positions: list[int], now_ms: int) -> None:
+    """Close the breach's positions by market order (full, partial or chunked)."""
+    acc, i, rules = venue.accounts, breach.account, venue.rules
+    marks = venue.marks
+    if rules.close == "partial":
+        mm = [acc.position_maintenance(m, abs(float(acc.pos[i, m])) * marks[m]) for m in positions]
+        order = [positions[k] for k in np.lexsort((positions, -np.asarray(mm)))]
+    else:
+        upnl = [acc.pos[i, m] * (marks[m] - acc.entry[i, m]) for m in positions]
+        order = [positions[k] for k in np.lexsort((positions, -np.asarray(upnl)))]
+    support, chunked = 0.0, False
+    for m in order:
+        size = abs(float(acc.pos[i, m]))
+        if size == 0.0:
+            continue
+        qty = size
+        if rules.close == "partial":
+            qty = _partial_qty(venue, i, breach.scope, m)
+            if qty <= 0.0:
+                break  # the account is back at its target
+        if rules.chunk is not None:
+            mark = venue.markets[m].prices.mark
+            cut = chunk_qty(qty, size, size * mark, rules.chunk.above, rules.chunk.fraction)
+            chunked |= cut < qty
+            qty = cut
+        support = close_position(venue, breach, m, qty, now_ms, support)
+    left = scope_positions(venue, i, breach.scope)
+    if chunked and left and acc.scope_slack(i, breach.scope, venue.trigger_prices()) < 0:
+        # Still breached: the rest waits out the cooldown, then is served again.
+        set_queued(venue, breach, True)
+        venue.enqueue(breach, now_ms + rules.chunk.cooldown_ms)
+    elif not left and rules.surplus == "insurance_fund" and breach.scope == CROSS:
+        takeover.clear_surplus(venue, breach, None, now_ms)
+
+
+def _partial_qty(venue: Venue, i: int, scope: int, m: int) -> float:
+    """Smallest close of position (i, m) that brings the scope back to the target ratio."""
+    acc, mk, rules = venue.accounts, venue.markets[m], venue.rules
+    prices = venue.trigger_prices()
+    q = float(acc.pos[i, m])
+    size, p = abs(q), float(prices[m])
+    if scope == CROSS:
+        equity = acc.cross_equity(i, prices)
+        live = scope_positions(venue, i, CROSS)
+        other = sum(acc.position_maintenance(k, abs(float(acc.pos[i, k])) * prices[k])
+                    for k in live if k != m)
+    else:
+        equity = float(acc.iso_margin[i, m]) + q * (p - float(acc.entry[i, m]))
+        other = 0.0
+    side = SELL if q > 0 else BUY
+    mid = mk.prices.mid
+
+    def cost(x: float) -> float:
+        if x <= 0.0:
+            return 0.0
+        walk = mk.book.preview(side, x, mid)
+        slip = x * p - walk.notional if q > 0 else walk.notional - x * p
+        return slip + rules.fee_rate * walk.notional
+
+    return partial_close_qty(
+        size, equity, other, lambda x: acc.position_maintenance(m, (size - x) * p), cost,
+        rules.partial_target,
+    )
+
+
+def close_position(
+    venue: Venue, breach: Breach, m: int, qty: float, now_ms: int, support: float,
+) -> float:
+    """Close ``qty`` (magnitude) of position (breach.account, m) down the waterfall."""
+    acc, mk, i, rules = venue.accounts, venue.markets[m], breach.account, venue.rules
     venue.sync_book(m, now_ms)
     q = float(acc.pos[i, m])
-    if q == 0.0:
+    qty = min(qty, abs(q))
+    if qty <= 0.0:
         return support
     closing_long = q > 0
     sign = 1.0 if closing_long else -1.0
@@ -69,44 +160,55 @@ def _close_position(venue: Venue, breach: Breach, m: int, now_ms: int, support: 
     # A cross account whose other positions lost heavily can be bankrupt at any price (a short's
     # bankruptcy price below zero): ADL never fills below one tick; the rest is bad debt.
     bp = max(bankruptcy_price(q, acc.entry[i, m], acc.equity_backing(i, m, marks)), mk.book.tick)
-    mid = mk.prices.mid
-    walk = mk.book.preview(side, abs(q), mid)
-    split = split_close(walk.prices, walk.sizes, closing_long, bp, venue.fund.balance, np.inf)
-    ids, qty = np.zeros(0, dtype=np.int64), np.zeros(0)
-    if split.adl > 0:
-        # What the fund cannot back goes to the ADL queue, as far as it reaches.
-        if venue.rules.adl:
-            ids, qty = adl.take(venue, m, closing_long, i, split.adl, now_ms, marks)
-        split = split_close(
-            walk.prices, walk.sizes, closing_long, bp, venue.fund.balance, float(qty.sum()),
-        )
+    walk = mk.book.preview(side, qty, mk.prices.mid)
+    fund = venue.fund_for(m)
+    locked = adl.fund_locked(venue, m, now_ms)
+    # With a fund takeover the book takes only what fills at or above the bankruptcy price.
+    room = 0.0 if (rules.takeover is not None or locked) else fund.available(now_ms)
+    split = split_close(walk.prices, walk.sizes, closing_long, bp, room, 0.0)
+    taken, ids, adl_qty = 0.0, np.zeros(0, dtype=np.int64), np.zeros(0)
+    if split.socialized > 0:  # a bankrupt remainder the book cannot close at bankruptcy
+        if rules.takeover is not None and not locked:
+            taken = min(split.socialized, takeover.capacity_qty(venue, m, bp))
+        if rules.adl_enabled and split.socialized - taken > 0:
+            ids, adl_qty = adl.take(venue, m, closing_long, i, split.socialized - taken, now_ms,
+                                    marks)
+        split = split_close(walk.prices, walk.sizes, closing_long, bp, room,
+                            taken + float(adl_qty.sum()))
+    taken = min(taken, split.adl)
+    adl_price = bp if rules.adl.price == "bankruptcy" else float(marks[m])
     book_walk = walk.truncate(split.book)
-    notional = book_walk.notional + split.adl * bp
+    notional = book_walk.notional + taken * bp + (split.adl - taken) * adl_price
     liq_seq = venue.sink.emit(
-        "liquidation", now_ms, venue.name, mk.name, account=i, side=side, qty=abs(q),
-        price=notional / abs(q), notional=notional, generation=breach.generation,
+        "liquidation", now_ms, venue.name, mk.name, account=i, side=side, qty=qty,
+        price=notional / qty, notional=notional, generation=breach.generation,
         cause=breach.causes[0] if breach.causes else -1,
-        detail=f"detected={breach.detected_ms} bankruptcy={bp:.10g}",
+        detail=f"detected={breach.detected_ms} bankruptcy={bp:.10g}"
+        + ("" if qty == abs(q) else f" partial={qty / abs(q):.6g}"),
     )
     for parent in breach.causes:
         venue.sink.edge(parent, liq_seq)
     if split.book > 0:
         venue.walk_book(i, m, -sign * split.book, now_ms, breach.generation, liq_seq,
                         "liquidation", book_walk)
-    if split.adl > 0:
-        _deleverage(venue, breach, m, sign, ids, qty, bp, liq_seq, now_ms)
-    support = _settle(venue, breach, m, book_walk.notional, liq_seq, now_ms, support)
-    if acc.isolated[i, m]:
+    if taken > 0:
+        takeover.fund_take(venue, breach, m, sign * taken, bp, liq_seq, now_ms)
+    if split.adl - taken > 0:
+        _deleverage(venue, breach, m, sign, ids, adl_qty, adl_price, bp, liq_seq, now_ms)
+    support = settle(venue, breach, m, book_walk.notional, liq_seq, now_ms, support)
+    if acc.isolated[i, m] and acc.pos[i, m] == 0:
+        if rules.surplus == "insurance_fund":
+            takeover.clear_surplus(venue, breach, m, now_ms)
         venue.release_isolated(i, m)
     return support
 
 
 def _deleverage(
     venue: Venue, breach: Breach, m: int, sign: float, hit_ids: np.ndarray, hit_qty: np.ndarray,
-    bp: float, liq_seq: int, now_ms: int,
+    price: float, bp: float, liq_seq: int, now_ms: int,
 ) -> None:
     """Close the bankrupt remainder (of a position of direction ``sign``) against ADL
-    counterparties at the bankruptcy price."""
+    counterparties at ``price`` (the bankruptcy price ``bp``, or the mark)."""
     acc, mk, i = venue.accounts, venue.markets[m], breach.account
     mark = mk.prices.mark
     for c, x in zip(hit_ids.tolist(), hit_qty.tolist(), strict=True):
@@ -116,15 +218,21 @@ def _deleverage(
         x = min(x, left)
         if x <= 0.0:
             break
-        acc.trade(i, m, -sign * x, bp)
-        acc.trade(c, m, sign * x, bp)
-        # What the deleveraged trader gives up against closing at the mark.
-        haircut = sign * x * (bp - mark)
+        # The counterparty's unrealised profit at the mark on what it loses (it is in profit).
+        profit = -sign * x * (mark - float(acc.entry[c, m]))
+        acc.trade(i, m, -sign * x, price)
+        acc.trade(c, m, sign * x, price)
+        # What the deleveraged trader gives up against closing at the mark, and the shortfall
+        # at the mark it covered: the least a pro-rata haircut of profits would have needed.
+        haircut = sign * x * (price - mark)
         venue.adl_haircut[c] += haircut
         venue.adl_qty[c] += x
+        venue.adl_needed += max(sign * x * (bp - mark), 0.0)
+        venue.adl_profit_closed += profit
         seq = venue.sink.emit(
             "adl", now_ms, venue.name, mk.name, account=c, side=BUY if sign > 0 else SELL, qty=x,
-            price=bp, notional=x * bp, generation=breach.generation, cause=liq_seq, amount=haircut,
+            price=price, notional=x * price, generation=breach.generation, cause=liq_seq,
+            amount=haircut, balance=profit, detail=f"bankruptcy={bp:.10g} mark={mark:.10g}",
         )
         venue.sink.edge(liq_seq, seq)
         if acc.isolated[c, m] and acc.pos[c, m] == 0:
@@ -132,12 +240,12 @@ def _deleverage(
     venue.touch(hit_ids)
 
 
-def _settle(
+def settle(
     venue: Venue, breach: Breach, m: int, book_notional: float, liq_seq: int, now_ms: int,
-    support: float,
+    support: float, fee_to: str | None = None, keeper: int | None = None,
 ) -> float:
-    """Pay for what the close left: bad debt down the waterfall, or fee and clawback."""
-    acc, fund, i = venue.accounts, venue.fund, breach.account
+    """Pay for what a close left: bad debt down the waterfall, or clawback and fee."""
+    acc, fund, i = venue.accounts, venue.fund_for(m), breach.account
     market = venue.markets[m].name
     iso_m = m if acc.isolated[i, m] else None
     equity = acc.iso_margin[i, m] if iso_m is not None else acc.cross_equity(i, venue.marks)
@@ -152,13 +260,16 @@ def _settle(
 
     if equity < 0:
         deficit = -equity
-        paid = fund.pay(deficit)
+        paid = fund.pay(deficit, now_ms)
         acc.credit(i, iso_m, paid)
         if paid > 0:
             fund_event(-paid, "bad_debt")
         rest = deficit - paid
         if rest > 1e-9 * max(deficit, 1.0):
-            socialize(venue, m, rest, i, liq_seq, now_ms)
+            if venue.rules.socializes:
+                socialize(venue, m, rest, i, liq_seq, now_ms)
+            else:
+                absorb(venue, m, rest, i, liq_seq, now_ms)
             acc.credit(i, iso_m, rest)
         seq = venue.sink.emit(
             "bankruptcy", now_ms, venue.name, market, account=i, generation=g, cause=liq_seq,
@@ -168,18 +279,27 @@ def _settle(
         return support + paid
     if support > 0 and equity > 0:
         claw = min(equity, support)
-        fund.receive(claw)
+        fund.receive(claw, now_ms)
         acc.credit(i, iso_m, -claw)
         fund_event(claw, "clawback")
         equity -= claw
         support -= claw
     fee = min(venue.rules.fee_rate * book_notional, max(equity, 0.0))
     if fee > 0:
-        fund.receive(fee)
         acc.credit(i, iso_m, -fee)
         venue.fees += fee
-        fund_event(fee, "fee")
+        kept = takeover.pay_fee(venue, m, fee, fee_to or venue.rules.fee_to, keeper, now_ms)
+        if kept > 0:
+            fund_event(kept, "fee")
     return support
+
+
+def absorb(venue: Venue, m: int, amount: float, account: int, cause: int, now_ms: int) -> None:
+    """A loss nobody is charged for: the venue itself carries it (``venue_loss``)."""
+    venue.absorbed += amount
+    seq = venue.sink.emit("venue_loss", now_ms, venue.name, venue.markets[m].name,
+                          account=account, amount=amount, cause=cause)
+    venue.sink.edge(cause, seq)
 
 
 def socialize(venue: Venue, m: int, amount: float, exclude: int, cause: int, now_ms: int) -> None:
@@ -191,10 +311,7 @@ def socialize(venue: Venue, m: int, amount: float, exclude: int, cause: int, now
     holders = np.nonzero(acc.pos[:, m] != 0)[0]
     holders = holders[holders != exclude]
     if holders.size == 0:
-        venue.absorbed += amount
-        seq = venue.sink.emit("venue_loss", now_ms, venue.name, venue.markets[m].name,
-                              account=exclude, amount=amount, cause=cause)
-        venue.sink.edge(cause, seq)
+        absorb(venue, m, amount, exclude, cause, now_ms)
         return
     shares = pro_rata(np.abs(acc.pos[holders, m]) * venue.markets[m].prices.mark, amount)
     iso = acc.isolated[holders, m]

@@ -122,3 +122,19 @@ def bitmex_adl_score(
         lev = np.abs(qty) * mark / equity
         score = np.where(pnl_pct > 0, pnl_pct * lev, pnl_pct / lev)
     return np.where((equity > 0) & np.isfinite(score), score, -np.inf)
+
+
+def hyperliquid_adl_score(
+    qty: np.ndarray, entry: np.ndarray, mark: np.ndarray | float, equity: np.ndarray,
+) -> np.ndarray:
+    """Hyperliquid ADL ranking: ``(mark / entry) x (notional / account value)``.
+
+    Hyperliquid states the ratio for longs; for a short the profitable direction is a fall, so
+    its price ratio is ``entry / mark`` (higher is more profitable on both sides). Accounts
+    with no positive value rank last.
+    """
+    qty = np.asarray(qty, dtype=np.float64)
+    ratio = np.where(qty > 0, mark / entry, entry / mark)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = ratio * np.abs(qty) * mark / equity
+    return np.where((equity > 0) & np.isfinite(score), score, -np.inf)

@@ -189,6 +189,14 @@ class MarketPrices:
             marks = np.concatenate((marks, np.full(top + 1 - n, marks[-1])))
         return marks
 
+    def mid_levels(self, top: int) -> np.ndarray:
+        """Mids had only generations ``<= j`` traded, for ``j = 0..top`` (the last price)."""
+        n = min(top, len(self.d) - 1) + 1
+        mids = self.fundamental * np.exp(np.cumsum(self.d[:n]))
+        if n <= top:
+            mids = np.concatenate((mids, np.full(top + 1 - n, mids[-1])))
+        return mids
+
     @property
     def mid(self) -> float:
         return self.fundamental * math.exp(self.displacement)

@@ -10,13 +10,14 @@ prices -> index and mark of every market -> margin check -> queue -> (engine) li
 orders -> fills -> mark update -> margin check again. Book refill and re-centring are
 continuous in time and applied lazily whenever a market is touched.
 
-Time is a number passed in; nothing here knows SimPy (the engine process is in ``engine``),
-agents or the simulator. Hooks (``on_enqueue``, ``on_margin_call``) let others react.
+Time is a number passed in; nothing here knows SimPy (the engine process is in ``engine``,
+funding in ``funding``), agents or the simulator. Hooks (``on_enqueue``, ``on_margin_call``,
+``on_auction``) let others react.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,20 +29,14 @@ from markets.book import BUY, SELL, OrderBook, Walk
 from markets.events import EventSink
 from markets.margin import MarginTiers
 from markets.pricing import MarketPrices
+from markets.risk_controls import CircuitBreaker, VolatilityMargin, open_interest_allows
 from markets.risk_index import RiskIndex
+from markets.rules import LiquidationRules
 from markets.waterfall import InsuranceFund
 
+__all__ = ["CROSS", "Breach", "LiquidationRules", "Market", "Venue", "VenueRows"]
+
 CROSS = -1  # breach scope: the cross-margined part of an account (else an isolated market)
-
-
-@dataclass(frozen=True)
-class LiquidationRules:
-    fee_rate: float = 0.005  # of liquidated notional, paid to the insurance fund
-    margin_call_level: float = 0.8  # margin ratio (maintenance / equity) that triggers a call
-    adl: bool = True
-    throughput_per_s: float = 200.0
-    latency_ms: int = 0
-    adl_ranking_ms: int = 0  # how often the ADL queue is re-ranked (0: at every use)
 
 
 @dataclass
@@ -53,6 +48,21 @@ class Market:
     prices: MarketPrices
     max_leverage: float
     cross_impacts: list[tuple[int, float]] = field(default_factory=list)  # (market, beta)
+    fund: int = 0  # which of the venue's insurance funds backs this market
+    open_interest_cap: float | None = None  # USD at mark
+    volatility_margin: VolatilityMargin | None = None
+    breaker: CircuitBreaker | None = None
+
+
+@dataclass(frozen=True)
+class VenueRows:
+    """Account rows the venue itself owns (never liquidated): its market maker, the backstop
+    vault, one row per insurance fund to hold taken-over positions, and keepers."""
+
+    maker: int = 0
+    vault: int | None = None
+    funds: tuple[int, ...] = ()
+    keepers: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,18 +76,25 @@ class Breach:
 
 class Venue:
     def __init__(
-        self, name: str, markets: list[Market], accounts: Accounts, fund: InsuranceFund,
-        rules: LiquidationRules, sink: EventSink, maker_row: int = 0,
+        self, name: str, markets: list[Market], accounts: Accounts,
+        funds: InsuranceFund | list[InsuranceFund], rules: LiquidationRules, sink: EventSink,
+        rows: VenueRows | None = None,
     ) -> None:
         self.name = name
         self.markets = markets
         self.accounts = accounts
-        self.fund = fund
+        self.funds = funds if isinstance(funds, list) else [funds]
         self.rules = rules
         self.sink = sink
-        self.maker_row = maker_row
+        self.rows = rows or VenueRows()
+        self.maker_row = self.rows.maker
         n, m = accounts.n, len(markets)
-        self.queue: deque[Breach] = deque()
+        # Breaches waiting for the engine: a heap of (due ms, arrival, breach), so re-queued
+        # chunks wait out their cooldown while newer breaches are served in arrival order.
+        self.queue: list[tuple[int, int, Breach]] = []
+        self._arrivals = 0
+        self.auctions: list = []  # running auctions (markets.auction.Auction)
+        self.on_auction: Callable[[], None] = lambda: None
         self.queued_cross = np.zeros(n, dtype=bool)
         self.queued_iso = np.zeros((n, m), dtype=bool)
         self.call_armed = np.ones(n, dtype=bool)
@@ -88,13 +105,23 @@ class Venue:
         self.deposits = 0.0
         self.socialized = 0.0
         self.absorbed = 0.0  # losses nobody was left to carry, absorbed by the venue itself
-        self.fees = 0.0
+        self.fees = 0.0  # liquidation fees charged, wherever they went
+        self.initial_vault = (float(accounts.wallet[self.rows.vault])
+                              if self.rows.vault is not None else 0.0)
+        self.revenue = 0.0  # fees the venue kept for itself (not paid into a fund or vault)
+        self.rejected = 0  # orders refused by an open-interest cap or a trading halt
+        self._next_check = 0  # polling: the next time a margin check is due
         self.adl_haircut = np.zeros(n)  # per account: given up to ADL against the mark
+        self.adl_needed = 0.0  # shortfall at the mark that ADL was used to cover
+        self.adl_profit_closed = 0.0  # winners' unrealised profit on what ADL closed
+        # Which liquidation a venue-side holder's position came from, per (row, market):
+        # (generation, event seq), so its unwinding trades carry the cascade's tag.
+        self.held_from: dict[tuple[int, int], tuple[int, int]] = {}
         self.adl_qty = np.zeros(n)
         self.social_charged = np.zeros(n)
         self.adl_rankings: dict[tuple[int, int], tuple[int, np.ndarray]] = {}
-        self._premium_sum = np.zeros(m)
-        self._premium_n = 0
+        self.premium_sum = np.zeros(m)
+        self.premium_n = 0
         self.on_enqueue: Callable[[], None] = lambda: None
         self.on_margin_call: Callable[[int, int, int, int], None] = lambda *a: None
         self.before_liquidation: Callable[[Venue, Breach], None] = lambda *a: None
@@ -105,9 +132,26 @@ class Venue:
     def marks(self) -> np.ndarray:
         return np.array([mk.prices.mark for mk in self.markets])
 
+    @property
+    def fund(self) -> InsuranceFund:
+        """The venue's shared insurance fund."""
+        return self.funds[0]
+
+    def fund_for(self, m: int) -> InsuranceFund:
+        return self.funds[self.markets[m].fund]
+
+    def trigger_prices(self) -> np.ndarray:
+        """The prices margin is checked at: the marks, or the last traded prices (mids)."""
+        if self.rules.trigger == "last":
+            return np.array([mk.prices.mid for mk in self.markets])
+        return self.marks
+
     def level_marks(self) -> np.ndarray:
-        """Counterfactual marks, (levels, markets): row j had only generations <= j traded."""
+        """Counterfactual trigger prices, (levels, markets): row j had only generations <= j
+        traded."""
         top = max(mk.prices.max_generation for mk in self.markets)
+        if self.rules.trigger == "last":
+            return np.stack([mk.prices.mid_levels(top) for mk in self.markets], axis=1)
         return np.stack([mk.prices.mark_levels(top) for mk in self.markets], axis=1)
 
     def sync(self, m: int, now_ms: int) -> None:
@@ -123,9 +167,10 @@ class Venue:
     def on_oracle(self, now_ms: int, fundamentals: np.ndarray) -> None:
         for m, mk in enumerate(self.markets):
             mk.prices.on_oracle(now_ms, float(fundamentals[m]))
+            self._controls(m, now_ms)
         p = np.array([(mk.prices.mark - mk.prices.index) / mk.prices.index for mk in self.markets])
-        self._premium_sum += p
-        self._premium_n += 1
+        self.premium_sum += p
+        self.premium_n += 1
         self.detect(now_ms)
 
     def _move_mid(self, m: int, delta: float, generation: int, seq: int, now_ms: int) -> None:
@@ -168,17 +213,75 @@ class Venue:
             self._move_mid(m, delta, generation, cause if cause >= 0 else seq, now_ms)
         return vwap, walk.notional
 
+    def _controls(self, m: int, now_ms: int) -> None:
+        """Dynamic risk controls read each new mark: volatility-scaled maintenance, breaker."""
+        mk = self.markets[m]
+        mark = mk.prices.mark
+        vm = mk.volatility_margin
+        if vm is not None and vm.update(now_ms, mark):
+            self.accounts.set_maintenance_multiplier(m, vm.multiplier)
+            self._stale_index = True
+            self.call_armed[:] = True
+            self.sink.emit("margin_multiplier", now_ms, self.name, mk.name, amount=vm.multiplier,
+                           detail=f"vol={vm.vol:.6g}")
+        if mk.breaker is not None and mk.breaker.update(now_ms, mark):
+            self.sink.emit("circuit_breaker", now_ms, self.name, mk.name, price=mark,
+                           detail=f"{self.rules.halt} paused until {mk.breaker.paused_until}")
+
+    def paused_until(self, now_ms: int, what: str = "liquidations") -> int | None:
+        """When a tripped circuit breaker lets ``what`` resume (None: not paused). A trading
+        halt pauses liquidations too."""
+        if what == "trading" and self.rules.halt != "trading":
+            return None
+        ends = [mk.breaker.paused_until for mk in self.markets
+                if mk.breaker is not None and mk.breaker.paused(now_ms)]
+        return max(ends) if ends else None
+
+    # --- the liquidation queue ------------------------------------------------------------------
+    def enqueue(self, breach: Breach, due_ms: int) -> None:
+        heapq.heappush(self.queue, (due_ms, self._arrivals, breach))
+        self._arrivals += 1
+        self.peak_queue = max(self.peak_queue, len(self.queue))
+
+    def next_due(self) -> int | None:
+        return self.queue[0][0] if self.queue else None
+
+    def pop_breach(self) -> Breach:
+        return heapq.heappop(self.queue)[2]
+
     # --- voluntary actions -------------------------------------------------------------------
     def market_order(
         self, i: int, m: int, qty: float, now_ms: int, generation: int = 0, cause: int = -1,
-    ) -> None:
+    ) -> bool:
+        """A voluntary market order; False when refused (trading halt or open-interest cap)."""
         if qty == 0:
-            return
+            return False
+        if not self._order_allowed(i, m, qty, now_ms):
+            return False
         self.walk_book(i, m, qty, now_ms, generation, cause, "order")
         if self.accounts.isolated[i, m] and self.accounts.pos[i, m] == 0:
             self.release_isolated(i, m)
         self.touch(i)
         self.detect(now_ms)
+        return True
+
+    def _order_allowed(self, i: int, m: int, qty: float, now_ms: int) -> bool:
+        mk, acc = self.markets[m], self.accounts
+        reason = ""
+        if self.paused_until(now_ms, "trading") is not None:
+            reason = "trading halted"
+        elif mk.open_interest_cap is not None:
+            # Open interest grows by what the order adds to |position| beyond what it closes.
+            q = float(acc.pos[i, m])
+            grow = max(abs(q + qty) - abs(q), 0.0) * mk.prices.mark
+            oi = float(acc.open_interest()[m]) * mk.prices.mark
+            if not open_interest_allows(oi, grow, mk.open_interest_cap):
+                reason = "open interest cap"
+        if reason:
+            self.rejected += 1
+            self.sink.emit("rejected", now_ms, self.name, mk.name, account=i,
+                           side=BUY if qty > 0 else SELL, qty=abs(qty), detail=reason)
+        return not reason
 
     def deposit(
         self, i: int, amount: float, now_ms: int, cause: int = -1, market: int | None = None,
@@ -210,9 +313,14 @@ class Venue:
         acc = self.accounts
         return acc.liquidatable[rows] & ~self.queued_cross[rows] & (acc.pos[rows] != 0).any(axis=1)
 
-    def detect(self, now_ms: int) -> None:
-        """Queue every account now below maintenance; call those below the call level."""
-        marks = self.marks
+    def detect(self, now_ms: int, poll: bool = False) -> None:
+        """Queue every account now below maintenance; call those below the call level.
+
+        A venue that polls (``check_ms`` > 0) checks only when its poller calls with ``poll``;
+        otherwise on every mark update."""
+        if self.rules.check_ms > 0 and not poll:
+            return
+        marks = self.trigger_prices()
         if self._stale_index:
             self.index.rebuild(marks, self._multiplier(slice(None)), self._eligible())
             self._stale_index = False
@@ -283,8 +391,7 @@ class Venue:
                 self.queued_cross[i] = True
             else:
                 self.queued_iso[i, scope] = True
-            self.queue.append(breach)
-        self.peak_queue = max(self.peak_queue, len(self.queue))
+            self.enqueue(breach, now_ms + self.rules.latency_ms)
         self.on_enqueue()
 
     def _causes(self, i: int, scope: int, generation: int, share: float, now_ms: int) -> list[int]:
@@ -326,22 +433,8 @@ class Venue:
             self.on_margin_call(i, int(scopes[n]), int(level[n]) + 1, seq)
 
 
-    # --- funding ------------------------------------------------------------------------------
-    def apply_funding(self, now_ms: int, interest: float, cap: float) -> None:
-        """Settle funding: positions pay ``rate * notional`` at mark, longs to shorts if > 0."""
-        if self._premium_n == 0:
-            return
-        rates = np.clip(self._premium_sum / self._premium_n + interest, -cap, cap)
-        self._premium_sum[:] = 0.0
-        self._premium_n = 0
-        acc, marks = self.accounts, self.marks
-        for m, mk in enumerate(self.markets):
-            pay = acc.pos[:, m] * marks[m] * rates[m]  # zero-sum: positions net to zero
-            iso = acc.isolated[:, m]
-            acc.wallet -= np.where(iso, 0.0, pay)
-            acc.iso_margin[:, m] -= np.where(iso, pay, 0.0)
-            longs = float(pay[acc.pos[:, m] > 0].sum())
-            self.sink.emit("funding", now_ms, self.name, mk.name, amount=longs, price=rates[m])
+    def revalue_all(self, now_ms: int) -> None:
+        """Every account's value changed outside trading (funding): check everyone afresh."""
         self._stale_index = True
         self.call_armed[:] = True
         self.detect(now_ms)
@@ -355,7 +448,7 @@ class Venue:
         if at_most is not None and acc.n > at_most:
             rows = rows[:: -(-acc.n // at_most)]
         rows = rows[acc.liquidatable[rows] & (acc.pos[rows] != 0).any(axis=1)]
-        return _ratio(*acc.margin_state(rows, self.marks))
+        return _ratio(*acc.margin_state(rows, self.trigger_prices()))
 
     def open_interest(self) -> np.ndarray:
         return self.accounts.open_interest()

@@ -30,11 +30,15 @@ def value_scale(venue: Venue) -> float:
     acc = venue.accounts
     notional = float((np.abs(acc.pos) * np.abs(acc.entry)).sum())
     return max(1.0, float(np.abs(acc.wallet).sum() + np.abs(acc.iso_margin).sum()) + notional
-               + venue.fund.balance)
+               + sum(f.balance for f in venue.funds))
 
 
 def system_value(venue: Venue) -> float:
-    return venue.accounts.cash_value() + venue.fund.balance - venue.deposits - venue.absorbed
+    """Accounts' cash (vault, keepers and fund rows included) + funds + the venue's fee
+    revenue - deposits - losses the venue absorbed: constant."""
+    funds = sum(f.balance for f in venue.funds)
+    return (venue.accounts.cash_value() + funds + venue.revenue - venue.deposits
+            - venue.absorbed)
 
 
 def check_venue(venue: Venue, initial_value: float, now_ms: int) -> None:
@@ -54,8 +58,10 @@ def check_venue(venue: Venue, initial_value: float, now_ms: int) -> None:
     drift = system_value(venue) - initial_value
     if abs(drift) > RTOL * value_scale(venue):
         raise InvariantError(f"value not conserved in {where}: drift {drift:.6g} USD")
-    if venue.fund.balance < 0:
-        raise InvariantError(f"insurance fund negative in {where}: {venue.fund.balance:.6g}")
+    for fund in venue.funds:
+        if fund.balance < 0:
+            raise InvariantError(f"insurance fund {fund.name} negative in {where}: "
+                                 f"{fund.balance:.6g}")
     for mk in venue.markets:
         bid, ask = mk.book.best_prices(mk.prices.mid)
         if not bid < ask:
@@ -86,10 +92,17 @@ class InvariantChecker:
     def after_liquidation(self, venue: Venue, breach: Breach, now_ms: int) -> None:
         before = self._before.pop((venue.name, breach.account, breach.scope), None)
         after = _risk(venue, breach)
-        if before is not None and after > before * (1 + RTOL) + RTOL:
+        if before is not None and after[1] > before[1] * (1 + RTOL) + RTOL:
+            raise InvariantError(
+                f"liquidation added exposure to account {breach.account} in {venue.name} at "
+                f"{now_ms} ms: maintenance {before[1]:.6g} -> {after[1]:.6g}"
+            )
+        # A close of everything must not leave the account riskier. (A partial or chunked close
+        # only reduces exposure: its slippage and fee can raise the ratio of what is left.)
+        if before is not None and after[1] == 0 and after[0] > before[0] * (1 + RTOL) + RTOL:
             raise InvariantError(
                 f"liquidation left account {breach.account} riskier in {venue.name} at {now_ms} "
-                f"ms: maintenance/equity {before:.6g} -> {after:.6g}"
+                f"ms: maintenance/equity {before[0]:.6g} -> {after[0]:.6g}"
             )
         # Charged accounts must hold a position in the liquidation (before it, or after it: a
         # counterparty of the forced order holds one when the loss is charged).
@@ -103,9 +116,9 @@ class InvariantChecker:
         check_venue(venue, self.initial[venue.name], now_ms)
 
 
-def _risk(venue: Venue, breach: Breach) -> float:
-    """The breached scope's exposure to loss: maintenance plus negative equity, per unit of
-    positive equity (0 when flat). A full close sends it to 0."""
+def _risk(venue: Venue, breach: Breach) -> tuple[float, float]:
+    """The breached scope's (maintenance / equity, inf when equity <= 0, 0 when flat; and
+    maintenance). A full close sends both to 0."""
     acc, marks = venue.accounts, venue.marks
     cross_eq, cross_mm, iso_eq, iso_mm = acc.margin_state(np.array([breach.account]), marks)
     if breach.scope == CROSS:
@@ -113,5 +126,5 @@ def _risk(venue: Venue, breach: Breach) -> float:
     else:
         eq, mm = iso_eq[0, breach.scope], iso_mm[0, breach.scope]
     if mm == 0:
-        return 0.0
-    return float(mm / eq) if eq > 0 else float("inf")
+        return 0.0, 0.0
+    return (float(mm / eq) if eq > 0 else float("inf")), float(mm)

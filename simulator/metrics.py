@@ -61,19 +61,62 @@ def _event_stats(events: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def _adl_efficiency(venues) -> dict[str, float]:
+    """ADL over-use after Chitra (2025): the shortfall at the mark that ADL covered is the
+    least a pro-rata haircut of winners' profits would have taken (``adl_needed``); a queue
+    closes whole positions and with them the winners' profit on them (``adl_profit_closed``).
+    ``adl_overuse`` is the profit closed beyond the shortfall, ``adl_overuse_ratio`` their
+    ratio (NaN without ADL)."""
+    needed = sum(v.adl_needed for v in venues)
+    closed = sum(v.adl_profit_closed for v in venues)
+    return {
+        "adl_needed": needed,
+        "adl_profit_closed": closed,
+        "adl_overuse": closed - needed,
+        "adl_overuse_ratio": closed / needed if needed > 0 else math.nan,
+    }
+
+
+def _mechanism_stats(events: pd.DataFrame, venues) -> dict[str, float]:
+    """What the optional mechanisms did: takeovers, auctions, breakers, refused orders."""
+    kind, detail = events["kind"], events["detail"].fillna("")
+    liq = kind == "liquidation"
+    takeover = (kind == "insurance_fund") & (detail == "takeover")
+    vault_rows = [v.rows.vault for v in venues if v.rows.vault is not None]
+    vault_equity = sum(float(v.accounts.wallet[v.rows.vault]
+                             + v.accounts.upnl([v.rows.vault], v.marks).sum())
+                       for v in venues if v.rows.vault is not None)
+    vault_start = sum(float(v.initial_vault) for v in venues if v.rows.vault is not None)
+    return {
+        "vault_takeovers": int((liq & detail.str.endswith(" vault")).sum()),
+        "vault_pnl": vault_equity - vault_start if vault_rows else 0.0,
+        "fund_takeovers": int(takeover.sum()),
+        "fund_takeover_notional": float(events.loc[takeover, "notional"].sum()),
+        "auction_takes": int((liq & detail.str.contains(" auction ")).sum()),
+        "auctions_failed": int(((kind == "auction") & (detail == "failed")).sum()),
+        "partial_liquidations": int((liq & detail.str.contains(" partial=")).sum()),
+        "circuit_breaker_trips": int((kind == "circuit_breaker").sum()),
+        "rejected_orders": sum(v.rejected for v in venues),
+    }
+
+
 def summarize(events: pd.DataFrame, world, end_ms: int) -> dict[str, object]:
     """The flat summary of a run (``world`` gives venues' end state and the paths)."""
     s: dict[str, object] = dict(_event_stats(events))
     venues = world.venues
-    s["insurance_fund_start"] = sum(v.fund.start for v in venues)
-    s["insurance_fund_min"] = sum(v.fund.minimum for v in venues)
-    s["insurance_fund_end"] = sum(v.fund.balance for v in venues)
-    s["insurance_fund_paid"] = sum(v.fund.paid for v in venues)
-    s["insurance_fund_depleted"] = any(v.fund.depleted for v in venues)
+    funds = [f for v in venues for f in v.funds]
+    s["insurance_fund_start"] = sum(f.start for f in funds)
+    s["insurance_fund_min"] = sum(f.minimum for f in funds)
+    s["insurance_fund_end"] = sum(f.balance for f in funds)
+    s["insurance_fund_paid"] = sum(f.paid for f in funds)
+    s["insurance_fund_depleted"] = any(f.depleted for f in funds)
     s["socialized_loss"] = sum(v.socialized for v in venues)
     s["venue_loss"] = sum(v.absorbed for v in venues)
     s["liquidation_fees"] = sum(v.fees for v in venues)
+    s["venue_revenue"] = sum(v.revenue for v in venues)
     s["peak_liquidation_queue"] = max(v.peak_queue for v in venues)
+    s.update(_adl_efficiency(venues))
+    s.update(_mechanism_stats(events, venues))
 
     upto = int(np.searchsorted(world.paths.times_ms, end_ms, side="right"))
     moves: dict[tuple[str, str], tuple[float, float]] = {}  # (market, direction): (exo, traded)
@@ -106,8 +149,11 @@ def summarize(events: pd.DataFrame, world, end_ms: int) -> dict[str, object]:
         mine = events[events["venue"] == v.name]
         for name, value in _event_stats(mine).items():
             s[f"{v.name}.{name}"] = value
-        s[f"{v.name}.insurance_fund_end"] = v.fund.balance
-        s[f"{v.name}.insurance_fund_paid"] = v.fund.paid
+        s[f"{v.name}.insurance_fund_end"] = sum(f.balance for f in v.funds)
+        s[f"{v.name}.insurance_fund_paid"] = sum(f.paid for f in v.funds)
+        for f in v.funds[1:]:
+            s[f"{f.name}.insurance_fund_end"] = f.balance
+            s[f"{f.name}.insurance_fund_paid"] = f.paid
         for mk in v.markets:
             here = liq[(liq["venue"] == v.name) & (liq["market"] == mk.name)]
             s[f"{v.name}:{mk.name}.liquidations"] = int(len(here))

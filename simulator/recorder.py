@@ -75,7 +75,7 @@ class Recorder:
             self._samples.append((
                 now_ms, venue.name, mk.name, mk.asset, p.fundamental, p.index, p.mark, p.mid,
                 bid, ask, depth_bid, depth_ask, mk.book.depth_factor, oi[m], oi[m] * p.mark,
-                venue.fund.balance, len(venue.queue), q[0], q[1], q[2],
+                venue.fund_for(m).balance, len(venue.queue), q[0], q[1], q[2],
             ))
 
     # --- frames -----------------------------------------------------------------------------

@@ -16,9 +16,10 @@ from collections.abc import Callable, Generator
 import numpy as np
 import simpy
 
+from agents.holders import auction_clock, unwinder
 from agents.market_maker import market_maker
 from agents.traders import MarginCallResponder
-from markets.engine import liquidation_engine
+from markets.engine import liquidation_engine, margin_poller
 from markets.funding import funding_process
 from simulator.collect import collect
 from simulator.config import Scenario
@@ -84,6 +85,7 @@ def _start_processes(
     for venue, vc, behaviour in zip(world.venues, world.venue_configs, world.behaviours,
                                     strict=True):
         env.process(liquidation_engine(env, venue))
+        _start_mechanism(env, venue)
         for m, mc in enumerate(vc.markets):
             asset = next(a for a in sc.assets if a.name == mc.asset)
             env.process(market_maker(env, venue, m, withdrawal_rule(mc), vc.maker_interval,
@@ -93,6 +95,21 @@ def _start_processes(
         if vc.funding.enabled:
             env.process(funding_process(env, venue, vc.funding.interval, vc.funding.interest,
                                         vc.funding.cap))
+
+
+def _start_mechanism(env: simpy.Environment, venue) -> None:
+    """The venue's mechanism processes: margin polling, unwinding holders, the auction clock."""
+    rules, rows = venue.rules, venue.rows
+    if rules.check_ms > 0:
+        env.process(margin_poller(env, venue))
+    if rows.vault is not None:
+        env.process(unwinder(env, venue, rows.vault, rules.backstop.unwind))
+    for row in rows.funds:
+        env.process(unwinder(env, venue, row, rules.takeover.offload))
+    for row in rows.keepers:
+        env.process(unwinder(env, venue, row, rules.keepers.unwind))
+    if rules.auction is not None:
+        env.process(auction_clock(env, venue))
 
 
 def _oracle(
@@ -118,7 +135,8 @@ def _oracle(
         prices = paths.prices[k]
         for venue, idx in zip(world.venues, world.asset_of_market, strict=True):
             venue.on_oracle(now, prices[idx])
-            if not np.isfinite(venue.marks).all() or not np.isfinite(venue.fund.balance):
+            if not np.isfinite(venue.marks).all() or not all(
+                    np.isfinite(f.balance) for f in venue.funds):
                 raise SimulationError(f"a non-finite price or fund balance in {venue.name} at "
                                       f"{now} ms")
         if checker is not None:

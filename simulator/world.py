@@ -18,13 +18,24 @@ import pandas as pd
 from agents.market_maker import WithdrawalRule
 from agents.population import NONE, PopulationSpec, draw_population, draw_responses
 from markets.accounts import Accounts
+from markets.auction import AuctionRules
 from markets.book import DepthProfile, OrderBook
 from markets.events import EventSink
 from markets.klines import kline_replay_series, read_klines
 from markets.market_graph import build_market_graph
 from markets.paths import Jumps, PricePaths, Replay, Shock, build_paths
 from markets.pricing import MarketPrices, MarkRule
-from markets.venue import LiquidationRules, Market, Venue
+from markets.risk_controls import CircuitBreaker, VolatilityMargin
+from markets.rules import (
+    AdlRules,
+    BackstopRule,
+    ChunkRule,
+    KeeperRule,
+    LiquidationRules,
+    TakeoverRule,
+    UnwindRule,
+)
+from markets.venue import Market, Venue, VenueRows
 from markets.waterfall import InsuranceFund
 from simulator.config import Scenario
 from simulator.config import models as cfg
@@ -111,7 +122,61 @@ def _market(vc: cfg.Venue, mc: cfg.Market, price: float) -> Market:
     book = OrderBook(profile, step, mc.tick, price, float(mc.resilience))
     rule = MarkRule(vc.mark.method, float(vc.mark.ema_half_life), vc.mark.clamp)
     prices = MarketPrices(price, rule, mc.recentre, vc.mark.index_impact_share)
-    return Market(mc.name, mc.asset, mc.margin_tiers(), book, prices, mc.leverage_limit)
+    controls = vc.risk_controls
+    vm = controls.volatility_margin
+    cb = controls.circuit_breaker
+    return Market(
+        mc.name, mc.asset, mc.margin_tiers(), book, prices, mc.leverage_limit,
+        open_interest_cap=mc.open_interest_cap,
+        volatility_margin=None if vm is None else VolatilityMargin(
+            vm.reference_vol, vm.sensitivity, vm.max_multiplier, float(vm.half_life), vm.step),
+        breaker=None if cb is None else CircuitBreaker(cb.threshold, cb.window, cb.pause),
+    )
+
+
+def liquidation_rules(vc: cfg.Venue) -> LiquidationRules:
+    """The venue's mechanism as the plain values the markets code reads."""
+    lq, a = vc.liquidation, vc.adl
+    chunk = lq.chunking
+    backstop = lq.backstop
+    take = lq.fund_takeover
+    auction = lq.auction
+    keepers = auction.keepers if auction is not None else None
+    return LiquidationRules(
+        fee_rate=lq.fee_rate, fee_to=lq.fee_to, fee_share=vc.fund.fee_share, surplus=lq.surplus,
+        margin_call_level=lq.margin_call_level, throughput_per_s=lq.throughput_per_s,
+        latency_ms=lq.latency, trigger=lq.trigger, check_ms=lq.check_interval, close=lq.close,
+        partial_target=lq.partial_target,
+        chunk=None if chunk is None else ChunkRule(chunk.above, chunk.fraction, chunk.cooldown),
+        backstop=None if backstop is None else BackstopRule(
+            backstop.below, UnwindRule(backstop.unwind, backstop.unwind_interval)),
+        takeover=None if take is None else TakeoverRule(
+            take.capacity, UnwindRule(take.offload, take.offload_interval)),
+        auction=None if auction is None else AuctionRules(
+            auction.start_premium, auction.cut, auction.step, auction.cusp, auction.duration),
+        keepers=None if keepers is None else KeeperRule(
+            keepers.count, keepers.capital, keepers.min_discount, keepers.leverage,
+            UnwindRule(keepers.unwind, keepers.unwind_interval)),
+        adl=AdlRules(a.trigger, a.drawdown, a.window, a.ranking, a.price, a.ranking_interval),
+        socialize=vc.socialize,
+        halt=vc.risk_controls.circuit_breaker.halt if vc.risk_controls.circuit_breaker else
+        "liquidations",
+    )
+
+
+def _funds(vc: cfg.Venue, markets: list[Market]) -> list[InsuranceFund]:
+    """The shared fund first, then one per market that has its own."""
+    f = vc.fund
+    shared = vc.insurance_fund
+    if vc.liquidation.backstop is not None and vc.liquidation.backstop.capital is None:
+        shared = 0.0  # the fund's money is the vault's capital
+    funds = [InsuranceFund(shared, f.cap_per_event, f.cap_per_period, f.period, vc.name)]
+    for mk, mc in zip(markets, vc.markets, strict=True):
+        if mc.insurance_fund is not None:
+            mk.fund = len(funds)
+            funds.append(InsuranceFund(mc.insurance_fund, f.cap_per_event, f.cap_per_period,
+                                       f.period, f"{vc.name}:{mc.name}"))
+    return funds
 
 
 def _build_venue(
@@ -124,7 +189,11 @@ def _build_venue(
             markets[names.index(c.source)].cross_impacts.append((names.index(c.target), c.beta))
     explicit = [a for a in scenario.accounts if a.venue == vc.name]
     pops = [p for p in scenario.populations if p.venue == vc.name]
-    n = 1 + len(explicit) + sum(p.count for p in pops)
+    rules = liquidation_rules(vc)
+    funds = _funds(vc, markets)
+    traders = 1 + len(explicit) + sum(p.count for p in pops)
+    own = _venue_rows(rules, len(funds), traders)
+    n = traders + int(own.vault is not None) + len(own.funds) + len(own.keepers)
     acc = Accounts(n, [m.tiers for m in markets])
     kind = np.full(n, NONE, dtype=np.int8)
     delay = np.ones(n, dtype=np.int64)
@@ -166,15 +235,25 @@ def _build_venue(
         groups.extend([p.name] * p.count)
         leverage.extend(draw.leverage.tolist())
         row += p.count
+    # Venue-side rows: never liquidated; the vault and keepers start with their capital.
+    if own.vault is not None:
+        backstop = vc.liquidation.backstop
+        acc.wallet[own.vault] = (vc.insurance_fund if backstop.capital is None
+                                  else backstop.capital)
+        labels.append("vault")
+    labels.extend(f"fund:{f.name}" for f in funds[: len(own.funds)])
+    if own.keepers:
+        acc.wallet[list(own.keepers)] = vc.liquidation.auction.keepers.capital
+        labels.extend(f"keeper#{k}" for k in range(len(own.keepers)))
+    extra = n - traders
+    groups.extend(["venue"] * extra)
+    leverage.extend([np.nan] * extra)
+    acc.liquidatable[traders:] = False
     # The maker stands for the rest of the market: it holds the other side of every position.
     acc.pos[0] = -acc.pos[1:].sum(axis=0)
     acc.entry[0] = np.where(acc.pos[0] != 0, prices, 0.0)
     acc.recount()
-    rules = LiquidationRules(
-        vc.liquidation.fee_rate, vc.liquidation.margin_call_level, vc.adl.enabled,
-        vc.liquidation.throughput_per_s, vc.liquidation.latency, vc.adl.ranking_interval,
-    )
-    venue = Venue(vc.name, markets, acc, InsuranceFund(vc.insurance_fund), rules, sink)
+    venue = Venue(vc.name, markets, acc, funds, rules, sink, own)
     mode = np.where(acc.isolated.any(axis=1), "isolated", "cross")
     frame = pd.DataFrame({
         "venue": vc.name, "account": np.arange(n), "label": labels, "group": groups,
@@ -182,6 +261,20 @@ def _build_venue(
         "response": np.array(["none", "top_up", "reduce"])[kind],
     })
     return venue, Behaviour(kind, delay, top_up_to, reduce_fraction), frame
+
+
+def _venue_rows(rules: LiquidationRules, n_funds: int, start: int) -> VenueRows:
+    row = start
+    vault = None
+    if rules.backstop is not None:
+        vault, row = row, row + 1
+    funds: tuple[int, ...] = ()
+    if rules.takeover is not None:
+        funds, row = tuple(range(row, row + n_funds)), row + n_funds
+    keepers: tuple[int, ...] = ()
+    if rules.keepers is not None:
+        keepers = tuple(range(row, row + rules.keepers.count))
+    return VenueRows(0, vault, funds, keepers)
 
 
 def _population_spec(p: cfg.Population, market_names: list[str]) -> PopulationSpec:

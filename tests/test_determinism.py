@@ -31,6 +31,8 @@ from hypothesis import strategies as st
 from simulator import RunResult, default_scenario, run
 from simulator.config import Scenario, parse_scenario
 
+ADL_TRIGGER = {True: "fund_empty", False: "never"}  # adl on/off as a trigger
+
 SEED = 7
 OTHER_SEED = 8
 
@@ -76,7 +78,7 @@ def small_world(
         "correlation": [[1.0, 0.7], [0.7, 1.0]],
         "shocks": [{"asset": "BTC", "at": "20s", "move": f"{shock:%}", "over": "15s"}],
         "venues": [{
-            "name": "v", "insurance_fund": fund, "adl": {"enabled": adl},
+            "name": "v", "insurance_fund": fund, "adl": {"trigger": ADL_TRIGGER[adl]},
             "mark": {"method": method, "index_impact_share": 0.3},
             "liquidation": {"throughput_per_s": 50.0, "latency": "100ms"},
             "funding": {"interval": funding},
@@ -200,7 +202,7 @@ def test_funding_interval_beyond_the_run_changes_nothing() -> None:
 def test_adl_switch_changes_nothing_when_the_fund_never_runs_out() -> None:
     data = small_world(shock=-0.3, fund=1e9)
     on = run(parse_scenario(data), 5, check=True)
-    data["venues"][0]["adl"]["enabled"] = False
+    data["venues"][0]["adl"]["trigger"] = "never"
     off = run(parse_scenario(data), 5, check=True)
     assert on.summary["liquidations"] > 0 and on.summary["bad_debt"] > 0
     assert on.summary["adl_events"] == 0 and on.summary["insurance_fund_end"] > 0

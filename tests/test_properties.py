@@ -43,6 +43,8 @@ from simulator.errors import RunFailed
 from simulator.result import RunResult
 from simulator.world import build_world
 
+ADL_TRIGGER = {True: "fund_empty", False: "never"}  # adl on/off as a trigger
+
 MAX_EXAMPLES = 100
 # No shrinking: a simulation per shrink step makes a failure take minutes to report; the
 # failing world is printed as generated (every world here is small anyway).
@@ -236,7 +238,7 @@ def worlds(draw) -> tuple[dict[str, Any], int]:
             "throughput_per_s": draw(st.sampled_from([1.0, 20.0, 1000.0, 5000.0])),
             "latency": draw(st.sampled_from(["0ms", "100ms", "2s"])),
         },
-        "adl": {"enabled": draw(st.sampled_from([True, True, True, True, False])),
+        "adl": {"trigger": draw(st.sampled_from(["fund_empty"] * 4 + ["never"])),
                 "ranking_interval": draw(st.sampled_from(["0ms", "1s", "10s"]))},
         "funding": {"enabled": draw(st.booleans()),
                     "interval": draw(st.sampled_from(["30s", "1m", "8h"])),
@@ -296,7 +298,7 @@ def _fixed_world(
                                                       "volatility": 0.3}],
         "shocks": [{"asset": "A0", "at": "5s", "move": _pct(shock), "over": "10s"}],
         "venues": [{
-            "name": VENUE, "insurance_fund": fund, "adl": {"enabled": adl},
+            "name": VENUE, "insurance_fund": fund, "adl": {"trigger": ADL_TRIGGER[adl]},
             "liquidation": {"throughput_per_s": 1000.0, "latency": "0ms"},
             "markets": [{"name": "M0", "asset": "A0", "tick": 0.01,
                          "depth": {"profile": [[0.01, depth], [0.05, 5 * depth]]},
@@ -622,7 +624,7 @@ def check_adl_opposite_side(scenario: dict[str, Any], result: RunResult) -> None
     bankruptcy price, never against the maker or the liquidated account itself."""
     replay = replay_of(scenario, result)
     liq = _kind(result, "liquidation").set_index("seq")
-    if not scenario["venues"][0].get("adl", {}).get("enabled", True):
+    if scenario["venues"][0].get("adl", {}).get("trigger") == "never":
         assert len(_kind(result, "adl")) == 0
     for row in _kind(result, "adl").itertuples(index=False):
         parent = liq.loc[row.cause]
@@ -763,7 +765,7 @@ def _one_market(
         "assets": [{"name": "A", "price": 100.0, "volatility": 0.0}],
         "shocks": shocks if shocks is not None else [{"asset": "A", "at": "0s", "move": "-40%"}],
         "venues": [{
-            "name": VENUE, "insurance_fund": fund, "adl": {"enabled": adl},
+            "name": VENUE, "insurance_fund": fund, "adl": {"trigger": ADL_TRIGGER[adl]},
             "markets": [{"name": "M", "asset": "A", "recentre": recentre,
                          "depth": {"profile": profile or [[0.01, 100_000.0]],
                                    "max_distance": max_distance}}],
