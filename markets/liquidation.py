@@ -30,7 +30,7 @@ from markets.book import BUY, SELL
 from markets.closing import chunk_qty, partial_close_qty
 from markets.margin import bankruptcy_price
 from markets.venue import CROSS, Breach, Venue
-from markets.waterfall import pro_rata, split_close
+from markets.waterfall import CloseSplit, pro_rata, split_close
 
 
 def liquidate(venue: Venue, breach: Breach, now_ms: int) -> None:
@@ -165,7 +165,13 @@ def close_position(
     locked = adl.fund_locked(venue, m, now_ms)
     # With a fund takeover the book takes only what fills at or above the bankruptcy price.
     room = 0.0 if (rules.takeover is not None or locked) else fund.available(now_ms)
-    split = split_close(walk.prices, walk.sizes, closing_long, bp, room, 0.0)
+    # Bybit: a position that must be closed whole is taken over at bankruptcy, not walked.
+    whole = (rules.takeover is not None and rules.takeover.whole and not locked
+             and qty == abs(q))
+    if whole:
+        split = CloseSplit(qty, 0.0, 0.0, qty)
+    else:
+        split = split_close(walk.prices, walk.sizes, closing_long, bp, room, 0.0)
     taken, ids, adl_qty = 0.0, np.zeros(0, dtype=np.int64), np.zeros(0)
     if split.socialized > 0:  # a bankrupt remainder the book cannot close at bankruptcy
         if rules.takeover is not None and not locked:
@@ -173,8 +179,11 @@ def close_position(
         if rules.adl_enabled and split.socialized - taken > 0:
             ids, adl_qty = adl.take(venue, m, closing_long, i, split.socialized - taken, now_ms,
                                     marks)
-        split = split_close(walk.prices, walk.sizes, closing_long, bp, room,
-                            taken + float(adl_qty.sum()))
+        other = min(taken + float(adl_qty.sum()), split.socialized)
+        if whole:
+            split = CloseSplit(qty, 0.0, other, qty - other)
+        else:
+            split = split_close(walk.prices, walk.sizes, closing_long, bp, room, other)
     taken = min(taken, split.adl)
     adl_price = bp if rules.adl.price == "bankruptcy" else float(marks[m])
     book_walk = walk.truncate(split.book)

@@ -38,6 +38,7 @@ class BackstopRule:
 class TakeoverRule:
     capacity: float  # net position notional the fund may hold, as a multiple of its balance
     offload: UnwindRule
+    whole: bool = False  # a full close is taken over at bankruptcy without trying the book
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ def liquidation_rules(vc: cfg.Venue) -> LiquidationRules:
         backstop=None if backstop is None else BackstopRule(
             backstop.below, UnwindRule(backstop.unwind, backstop.unwind_interval)),
         takeover=None if take is None else TakeoverRule(
-            take.capacity, UnwindRule(take.offload, take.offload_interval)),
+            take.capacity, UnwindRule(take.offload, take.offload_interval), take.whole),
         auction=None if auction is None else AuctionRules(
             auction.start_premium, auction.cut, auction.step, auction.cusp, auction.duration),
         keepers=None if keepers is None else KeeperRule(

@@ -42,6 +42,9 @@ class FundTakeover(Strict):
     the insurance fund at that price and offloaded gradually (Binance, Bybit)."""
 
     capacity: NonNegativeFloat = 1.0  # net position notional the fund holds, x its balance
+    # Binance sends the close to the book first and takes over the bankrupt remainder; Bybit
+    # takes a position it must close whole over at the bankruptcy price without the book.
+    whole: bool = False
     offload: Duration = Field(default="10m", gt=0)
     offload_interval: Duration = Field(default="5s", gt=0)
 

@@ -52,7 +52,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "mark": {"method": "median"},
         "liquidation": {"trigger": "mark", "close": "partial", "partial_target": 0.5,
                         "fee_rate": 0.0, "surplus": "insurance_fund",
-                        "fund_takeover": {"capacity": 1.0}},
+                        "fund_takeover": {"capacity": 1.0, "whole": True}},
         "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy"},
         "socialize": "never",
     },
