@@ -660,3 +660,39 @@ def test_load_builtin_unknown_lists_builtins():
     msg = str(info.value)
     assert "'nope'" in msg
     assert "default" in msg
+
+
+def test_naming_a_preset_by_override_swaps_the_mechanism_and_keeps_the_world() -> None:
+    base = default_scenario()
+    sc = base.with_overrides(["venues.cex.preset=okx", "venues.cex.adl.window=1h"])
+    v, b = sc.venues[0], base.venues[0]
+    assert (v.preset, v.adl.trigger, v.adl.price) == ("okx", "drawdown", "mark")
+    assert v.adl.drawdown == 0.3
+    assert v.adl.window == 3_600_000  # a later override still wins
+    # The world stays: markets, fund size, engine capacity and the traders' call level.
+    assert v.markets == b.markets and v.insurance_fund == b.insurance_fund
+    assert v.liquidation.throughput_per_s == b.liquidation.throughput_per_s
+    assert v.liquidation.margin_call_level == b.liquidation.margin_call_level
+    assert sc.populations == base.populations
+    # The scenario as run re-validates to itself (the preset merges under explicit keys).
+    assert parse_scenario(sc.to_dict()) == sc
+
+
+def test_a_venue_preset_in_a_file_is_merged_under_the_venues_own_keys() -> None:
+    data = default_scenario().to_dict()
+    venue = {k: v for k, v in data["venues"][0].items()
+             if k in ("name", "markets", "insurance_fund")}
+    venue.update(preset="hyperliquid", liquidation={"chunking": {"fraction": 0.5}})
+    data["venues"] = [venue]
+    v = parse_scenario(data).venues[0]
+    assert v.liquidation.chunking.fraction == 0.5
+    assert v.liquidation.chunking.above == 100_000 and v.liquidation.chunking.cooldown == 30_000
+    assert v.liquidation.backstop.below == pytest.approx(2 / 3)
+    assert v.adl.ranking == "hyperliquid" and v.adl.price == "mark"
+
+
+def test_unknown_preset_is_one_clear_error() -> None:
+    data = default_scenario().to_dict()
+    data["venues"][0]["preset"] = "ftx"
+    with pytest.raises(ScenarioError, match=r"^venues\[0\]: unknown preset 'ftx' \(known: binance"):
+        parse_scenario(data)

@@ -33,6 +33,8 @@ from simulator.config.models import (
 from simulator.config.presets import KEPT_LIQUIDATION_KEYS, MECHANISM_KEYS, PRESETS
 from simulator.config.units import Duration
 
+_PRESET_ASSIGNMENT = re.compile(r"^venues\.([^.=]+)\.preset=(\S+)$")
+
 
 class ScenarioError(ValueError):
     """A scenario that cannot be run; ``str()`` is the readable message."""
@@ -123,9 +125,19 @@ class Scenario(Strict):
         return self.model_dump(mode="json")
 
     def with_overrides(self, assignments: list[str]) -> Scenario:
-        data = self.to_dict()
+        """Apply ``path.to.field=value`` assignments in order. ``venues.<name>.preset=<p>``
+        swaps that venue's mechanism for the preset's (as ``with_preset``): the scenario as
+        data states every setting, so merely naming a preset would change nothing."""
+        scenario = self
+        data = scenario.to_dict()
         for text in assignments:
-            apply_override(data, text)
+            preset = _PRESET_ASSIGNMENT.match(text.strip())
+            if preset:
+                venue = data["venues"][_list_index(data["venues"], preset.group(1), "venues")]
+                scenario = parse_scenario(data).with_preset(preset.group(2), venue["name"])
+                data = scenario.to_dict()
+            else:
+                apply_override(data, text)
         return parse_scenario(data)
 
     def with_preset(self, preset: str, venue: str | None = None) -> Scenario:
