@@ -1,0 +1,239 @@
+"""Does the venue's liquidation mechanism change how deep a cascade goes and who pays for it?
+
+Research question: hit the *same* market -- the same price paths, the same traders with the
+same positions and the same reactions to margin calls -- with the same shock under each
+venue's liquidation mechanism (Binance, BitMEX, Bybit, OKX, Hyperliquid, dYdX, Drift presets)
+or under hand-made variants, and compare the cascade (depth, liquidated notional,
+amplification of the exogenous move) and its bill (bad debt, insurance fund paid, ADL notional
+and accounts, socialized loss). For ADL, also ask whether it was fair -- how the haircuts were
+spread over the deleveraged accounts (a pro-rata haircut would take the same share of every
+winner's profit) -- and efficient: how much winners' profit the queue closed beyond the
+shortfall it had to cover (the over-use of Chitra, 2025, arXiv 2512.01112).
+
+Design: common random numbers. Every variant runs with the same N seeds (``--seeds N`` from
+``--seed-start``); the simulator draws paths, populations and behaviour from named streams of
+the seed, so for one seed only the mechanism differs between variants. Each metric gets its
+mean over seeds with a percentile-bootstrap confidence interval and, against the baseline
+(``--baseline``, default the first variant), the mean *paired* difference over the seeds both
+completed with its bootstrap interval -- pairing removes the seed-to-seed noise of the shock
+and the population, which is why few seeds suffice. A run that fails is recorded as failed
+and left out of the statistics; the comparison goes on.
+
+Usage::
+
+    python experiments/compare_mechanisms.py                          # 7 presets, default scenario
+    python experiments/compare_mechanisms.py --presets binance,okx,drift --seeds 30 --workers 2
+    python experiments/compare_mechanisms.py --variant base= \\
+        --variant big_fund="venues.cex.insurance_fund=3e6" --set duration=6m
+    python experiments/compare_mechanisms.py --presets none \\
+        --variant "bx_fund=preset=bitmex;venues.cex.insurance_fund=3e6"
+
+``--presets`` defaults to all seven unless ``--variant`` is given (then ``--presets`` adds
+presets in front of the variants). In a ``--variant NAME=a;b`` item, ``preset=NAME`` applies
+a preset before the overrides.
+
+What to look at (``results/compare/<scenario>/``): ``summary.md`` (printed at the end) --
+paired differences whose interval excludes 0 are the mechanism's effect; ``figures/means`` and
+``figures/paired_differences`` show the same; ``figures/adl_haircuts`` the haircut
+distributions (a steep share curve = close to pro-rata; a long USD tail = a few accounts bore
+most). ``runs.csv`` has every run's full summary, ``haircuts.csv`` every deleveraged account,
+``compare.json`` the base scenario, variants and seeds to reproduce it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = ("binance", "bitmex", "bybit", "okx", "hyperliquid", "dydx", "drift")
+QUESTION = ("does the liquidation mechanism change cascade depth, its cost, and how fairly and "
+            "efficiently ADL shares the loss (same seeds for every variant)")
+
+
+class UsageError(Exception):
+    """A bad option: one message, exit code 2."""
+
+
+def parse_variant(text: str):
+    """``NAME=override1;override2`` (``preset=P`` among them sets a preset) -> Variant."""
+    from simulator.compare import Variant
+
+    name, _, rest = text.partition("=")
+    name = name.strip()
+    if not name:
+        raise UsageError(f"--variant {text!r}: expected NAME=override1;override2")
+    preset, overrides = None, []
+    for item in (s.strip() for s in rest.split(";")):
+        if item.startswith("preset="):
+            preset = item.removeprefix("preset=").strip()
+        elif item:
+            overrides.append(item)
+    return Variant(name, tuple(overrides), preset)
+
+
+def _presets(arg: str | None, have_variants: bool) -> list[str]:
+    if arg is None:
+        return [] if have_variants else list(PRESETS)
+    names = [p.strip() for p in arg.split(",") if p.strip()]
+    return [] if names in ([], ["none"]) else names
+
+
+def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write via a temporary name in the same folder and rename: readers never see half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda p: p.write_text(text))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scenario", type=Path, help="scenario file (default: the built-in default)")
+    p.add_argument("--presets", help=f"comma list of presets, or none (default: "
+                   f"{','.join(PRESETS)} unless --variant is given)")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=O1;O2",
+                   help="a variant by overrides (repeatable); preset=P among them sets a preset")
+    p.add_argument("--baseline", help="variant the others are paired against (default: first)")
+    p.add_argument("--seeds", type=int, default=10, help="seeds per variant (default 10)")
+    p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=VALUE",
+                   help="override on the base scenario (repeatable), e.g. duration=6m")
+    p.add_argument("--duration", help="shorthand for --set duration=...")
+    p.add_argument("--metrics", help="comma list of metrics (default: the standard ones present)")
+    p.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
+    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (2000)")
+    p.add_argument("--out", type=Path, help="output folder (default results/compare/<scenario>/)")
+    return p
+
+
+def _setup(args: argparse.Namespace):
+    """The base scenario and the variants, or a UsageError / ScenarioError."""
+    from simulator import Scenario, default_scenario, load_scenario
+    from simulator.compare import Variant, variant_scenario
+
+    if args.seeds < 1 or args.seed_start < 0 or args.workers < 1:
+        raise UsageError("--seeds and --workers must be at least 1, --seed-start at least 0")
+    base = load_scenario(args.scenario) if args.scenario else default_scenario()
+    sets = list(args.sets) + ([f"duration={args.duration}"] if args.duration else [])
+    if sets:
+        base = base.with_overrides(sets)
+    variants = [Variant(p, preset=p) for p in _presets(args.presets, bool(args.variant))]
+    variants += [parse_variant(text) for text in args.variant]
+    if not variants:
+        raise UsageError("nothing to compare: give --presets or --variant")
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise UsageError(f"variant names must be unique: {', '.join(names)}")
+    if any(v.preset for v in variants) and not hasattr(Scenario, "with_preset"):
+        raise UsageError("mechanism presets are not available in this version of liqsim "
+                         "(Scenario.with_preset is missing); use --presets none and --variant")
+    baseline = args.baseline or names[0]
+    if baseline not in names:
+        raise UsageError(f"--baseline {baseline!r} is not a variant ({', '.join(names)})")
+    scenarios = {v.name: variant_scenario(base, v) for v in variants}  # fail before running
+    return base, variants, baseline, scenarios
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    from simulator import ScenarioError
+    from simulator.compare import ADL_METRICS, DEFAULT_METRICS, compare, markdown_table, summarize
+
+    try:
+        base, variants, baseline, scenarios = _setup(args)
+    except (UsageError, ScenarioError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    seeds = list(range(args.seed_start, args.seed_start + args.seeds))
+    out = args.out or ROOT / "results" / "compare" / base.name
+    out.mkdir(parents=True, exist_ok=True)
+    total = len(variants) * len(seeds)
+    print(f"{base.name}: {len(variants)} variants x {len(seeds)} seeds = {total} runs, "
+          f"baseline {baseline}, {args.workers} worker(s)", flush=True)
+    finished = 0
+
+    def report(row: dict[str, Any], seconds: float) -> None:
+        nonlocal finished
+        finished += 1
+        what = (f"{row.get('liquidations', 0):,} liquidations" if row["status"] == "complete"
+                else f"FAILED: {row['error']}")
+        print(f"[{finished}/{total}] {row['variant']} seed {row['seed']}: {seconds:.2f} s, {what}",
+              flush=True)
+
+    t0 = time.perf_counter()
+    result = compare(base, variants, seeds, workers=args.workers, on_run=report)
+    wall = time.perf_counter() - t0
+    wanted = ([m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics
+              else DEFAULT_METRICS + ADL_METRICS)
+    metrics = result.metrics(wanted)
+    if args.metrics and len(metrics) < len(wanted):
+        print(f"note: not in the runs, ignored: {', '.join(sorted(set(wanted) - set(metrics)))}")
+    summary = summarize(result.runs, metrics, baseline, confidence=args.confidence,
+                        n_boot=args.n_boot)
+    table = markdown_table(summary, baseline)
+    _write_outputs(out, base, variants, scenarios, seeds, baseline, metrics, args, result,
+                   summary, table, wall)
+    print()
+    print(table)
+    failed = result.runs[result.runs["status"] != "complete"]
+    if len(failed):
+        print(f"{len(failed)} of {total} runs failed; see runs.csv (status, error)")
+    print(f"results written to {out}")
+    return 1 if len(failed) == total else 0
+
+
+def _write_outputs(out, base, variants, scenarios, seeds, baseline, metrics, args, result,
+                   summary, table, wall) -> None:
+    from simulator.compare_plots import write_charts
+    from simulator.provenance import provenance
+
+    _atomic_write(out / "runs.csv", lambda p: result.runs.to_csv(p, index=False))
+    _atomic_write(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
+    _atomic_write(out / "haircuts.csv", lambda p: result.haircuts.to_csv(p, index=False))
+    _write_text(out / "summary.md", f"# {base.name}: mechanism comparison\n\n"
+                f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]}), the same for every variant; "
+                f"{args.confidence:.0%} percentile-bootstrap intervals; paired differences "
+                f"against {baseline}.\n\n{table}")
+    write_charts(summary, result.haircuts, out / "figures", baseline,
+                 [v.name for v in variants], title=base.name)
+    meta = {
+        "question": QUESTION,
+        "base_scenario": base.to_dict(),
+        "variants": [{"name": v.name, "preset": v.preset, "overrides": list(v.overrides)}
+                     for v in variants],
+        "variant_scenarios": {name: sc.to_dict() for name, sc in scenarios.items()},
+        "seeds": seeds,
+        "baseline": baseline,
+        "metrics": metrics,
+        "confidence": args.confidence,
+        "n_boot": args.n_boot,
+        "rng_seed": 0,
+        "workers": args.workers,
+        "runs": int(len(result.runs)),
+        "failed": int((result.runs["status"] != "complete").sum()),
+        "wall_s": wall,
+        **provenance(),
+    }
+    _write_text(out / "compare.json", json.dumps(meta, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
