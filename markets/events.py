@@ -34,7 +34,8 @@ class NullSink:
     def __init__(self) -> None:
         self.seq = -1
 
-    def emit(self, kind: str, time_ms: int, venue: str, **fields: object) -> int:
+    # ``market`` may come positionally, as venues pass it (the protocol's fourth parameter).
+    def emit(self, kind: str, time_ms: int, venue: str, market: str = "", **fields: object) -> int:
         self.seq += 1
         return self.seq
 

@@ -126,6 +126,14 @@ class Venue:
         self.on_margin_call: Callable[[int, int, int, int], None] = lambda *a: None
         self.before_liquidation: Callable[[Venue, Breach], None] = lambda *a: None
         self.after_liquidation: Callable[[Venue, Breach, int], None] = lambda *a: None
+        # The dynamic risk controls observe the starting marks at time 0; otherwise a jump on
+        # the first oracle tick would be their first observation and could neither trip the
+        # breaker nor count as volatility.
+        for mk in markets:
+            if mk.volatility_margin is not None:
+                mk.volatility_margin.update(0, mk.prices.mark)
+            if mk.breaker is not None:
+                mk.breaker.update(0, mk.prices.mark)
 
     # --- prices ------------------------------------------------------------------------------
     @property
