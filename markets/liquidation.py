@@ -103,7 +103,8 @@ def market_close(venue: Venue, breach: Breach, positions: list[int], now_ms: int
             cut = chunk_qty(qty, size, size * mark, rules.chunk.above, rules.chunk.fraction)
             chunked |= cut < qty
             qty = cut
-        support = close_position(venue, breach, m, qty, now_ms, support)
+        support = close_position(venue, breach, m, qty, now_ms, support,
+                                 "chunk" if chunked else "partial")
     left = scope_positions(venue, i, breach.scope)
     if chunked and left and acc.scope_slack(i, breach.scope, venue.trigger_prices()) < 0:
         # Still breached: the rest waits out the cooldown, then is served again.
@@ -145,8 +146,10 @@ def _partial_qty(venue: Venue, i: int, scope: int, m: int) -> float:
 
 def close_position(
     venue: Venue, breach: Breach, m: int, qty: float, now_ms: int, support: float,
+    label: str = "partial",
 ) -> float:
-    """Close ``qty`` (magnitude) of position (breach.account, m) down the waterfall."""
+    """Close ``qty`` (magnitude) of position (breach.account, m) down the waterfall; a close
+    of less than the position says ``label=<share>`` (partial or chunk) in its detail."""
     acc, mk, i, rules = venue.accounts, venue.markets[m], breach.account, venue.rules
     venue.sync_book(m, now_ms)
     q = float(acc.pos[i, m])
@@ -193,7 +196,7 @@ def close_position(
         price=notional / qty, notional=notional, generation=breach.generation,
         cause=breach.causes[0] if breach.causes else -1,
         detail=f"detected={breach.detected_ms} bankruptcy={bp:.10g}"
-        + ("" if qty == abs(q) else f" partial={qty / abs(q):.6g}"),
+        + ("" if qty == abs(q) else f" {label}={qty / abs(q):.6g}"),
     )
     for parent in breach.causes:
         venue.sink.edge(parent, liq_seq)
@@ -267,6 +270,10 @@ def settle(
         )
         venue.sink.edge(liq_seq, seq)
 
+    # Closing exactly at the bankruptcy price in pieces (fund takeover, ADL) leaves float
+    # residue of ~1e-14: that is not bad debt.
+    if equity < 0 and -equity <= 1e-9 * max(book_notional, 1.0):
+        equity = 0.0
     if equity < 0:
         deficit = -equity
         paid = fund.pay(deficit, now_ms)

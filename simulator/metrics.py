@@ -95,6 +95,7 @@ def _mechanism_stats(events: pd.DataFrame, venues) -> dict[str, float]:
         "auction_takes": int((liq & detail.str.contains(" auction ")).sum()),
         "auctions_failed": int(((kind == "auction") & (detail == "failed")).sum()),
         "partial_liquidations": int((liq & detail.str.contains(" partial=")).sum()),
+        "chunked_liquidations": int((liq & detail.str.contains(" chunk=")).sum()),
         "circuit_breaker_trips": int((kind == "circuit_breaker").sum()),
         "rejected_orders": sum(v.rejected for v in venues),
     }
