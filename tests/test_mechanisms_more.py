@@ -11,6 +11,7 @@ import pytest
 from test_mechanisms import acct, go, kind, market, world
 
 from markets.events import NullSink
+from markets.liquidation import socialize
 from simulator import load_scenario, run
 from simulator.config import ScenarioError, parse_scenario
 from simulator.config.presets import PRESETS
@@ -312,3 +313,27 @@ def test_preset_is_merged_key_by_key_and_own_settings_win():
 def test_unknown_preset_names_the_field():
     with pytest.raises(ScenarioError, match=r"venues\[0\].*unknown preset 'nope'"):
         parse_scenario(world([acct("A", 105, 10)], preset="nope"))
+
+
+def test_drift_published_socialized_loss_example_through_the_venue() -> None:
+    """Drift v2 docs: a $2M residual loss over 100k SOL long + 100k SOL short (200k base) is
+    $10 per SOL: a 20,000 SOL holder pays $200,000, a 10 SOL holder $100. Run through the
+    venue's own socialization (preset drift: socialized instead of ADL), not just the
+    arithmetic; a flat account pays nothing."""
+    accounts = [acct("big", 1e7, 20_000), acct("small", 1e4, 10), acct("rest", 1e8, 79_990),
+                acct("shorts", 1e8, -100_000), acct("flat", 1e4)]
+    data = world(accounts)  # X-PERP stands for SOL-PERP
+    data["venues"][0]["preset"] = "drift"
+    sc = parse_scenario(data)
+    w = build_world(sc, 0, NullSink())
+    venue = w.venues[0]
+    assert venue.rules.socialize == "instead_of_adl" and not venue.rules.adl_enabled
+    assert venue.accounts.pos[0, 0] == 0  # the explicit accounts hold both sides themselves
+    socialize(venue, 0, 2_000_000.0, exclude=-1, cause=-1, now_ms=0)
+    rows = {w.accounts.label[k]: k for k in range(len(w.accounts))}
+    charged = venue.social_charged
+    assert charged[rows["big"]] == pytest.approx(200_000.0, rel=1e-12)
+    assert charged[rows["small"]] == pytest.approx(100.0, rel=1e-12)
+    assert charged[rows["shorts"]] == pytest.approx(1_000_000.0, rel=1e-12)
+    assert charged[rows["flat"]] == 0.0
+    assert venue.socialized == pytest.approx(2_000_000.0, rel=1e-12)
