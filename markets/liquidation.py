@@ -98,13 +98,13 @@ def market_close(venue: Venue, breach: Breach, positions: list[int], now_ms: int
             qty = _partial_qty(venue, i, breach.scope, m)
             if qty <= 0.0:
                 break  # the account is back at its target
+        cut = qty
         if rules.chunk is not None:
             mark = venue.markets[m].prices.mark
             cut = chunk_qty(qty, size, size * mark, rules.chunk.above, rules.chunk.fraction)
             chunked |= cut < qty
-            qty = cut
-        support = close_position(venue, breach, m, qty, now_ms, support,
-                                 "chunk" if chunked else "partial")
+        support = close_position(venue, breach, m, cut, now_ms, support,
+                                 "chunk" if cut < qty else "partial")
     left = scope_positions(venue, i, breach.scope)
     if chunked and left and acc.scope_slack(i, breach.scope, venue.trigger_prices()) < 0:
         # Still breached: the rest waits out the cooldown, then is served again.

@@ -152,7 +152,7 @@ def clear_surplus(venue: Venue, breach: Breach, m: int | None, now_ms: int) -> N
     trader is closed at the bankruptcy price)."""
     acc, i = venue.accounts, breach.account
     left = float(acc.iso_margin[i, m]) if m is not None else float(acc.wallet[i])
-    if left <= 0:
+    if left <= 1e-9:  # float residue of a close at the bankruptcy price is not a surplus
         return
     fund_m = m if m is not None else next(
         (k for k in range(len(venue.markets)) if venue.markets[k].fund == 0), 0)
@@ -227,6 +227,9 @@ def step_auctions(venue: Venue, now_ms: int) -> None:
     venue.auctions = running
     for breach in finished:
         if not any(b is breach for _, b in running):
+            if (venue.rules.surplus == "insurance_fund" and breach.scope == CROSS
+                    and not liquidation.scope_positions(venue, breach.account, CROSS)):
+                clear_surplus(venue, breach, None, now_ms)
             liquidation.set_queued(venue, breach, False)
             venue.touch(breach.account)
             venue.after_liquidation(venue, breach, now_ms)

@@ -20,9 +20,11 @@ MECHANISM_KEYS = ("mark", "liquidation", "fund", "adl", "socialize", "risk_contr
 KEPT_LIQUIDATION_KEYS = ("throughput_per_s", "latency", "margin_call_level")
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The clearance fee of Binance, BitMEX and Bybit is the surplus itself (what a full close leaves
-# goes to the fund), so their separate fee rate is 0.
-# Mark = median of (index + decaying basis, index + moving-average basis, last price).
+    # The clearance fee of Binance, BitMEX and Bybit is the surplus itself (what a full close
+    # leaves goes to the fund), so their separate fee rate is 0. Hyperliquid charges no
+    # clearance fee; Drift pays liquidators, who are not modelled: 0 too. Sources and what is
+    # not modelled: docs/presets.md.
+    # Mark = median of (index + decaying basis, index + moving-average basis, last price).
     # Liquidation orders go to the book in parts for large positions; a fill better than the
     # bankruptcy price pays the rest of the margin to the fund; bankrupt positions are taken
     # over by the fund (net positions up to 100% of its size) and offloaded; then ADL, ranked by
@@ -70,7 +72,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # by (mark / entry) x (notional / account value) at the mark price.
     "hyperliquid": {
         "mark": {"method": "median"},
-        "liquidation": {"trigger": "mark", "close": "full", "fee_to": "vault",
+        "liquidation": {"trigger": "mark", "close": "full", "fee_rate": 0.0, "fee_to": "vault",
                         "chunking": {"above": 100_000, "fraction": 0.2, "cooldown": "30s"},
                         "backstop": {"below": 2 / 3}},
         "adl": {"trigger": "fund_empty", "ranking": "hyperliquid", "price": "mark"},
@@ -91,7 +93,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "drift": {
         "mark": {"method": "index"},
         "liquidation": {"trigger": "mark", "close": "partial", "partial_target": 0.8,
-                        "check_interval": "1s"},
+                        "fee_rate": 0.0, "check_interval": "1s"},
         "adl": {"trigger": "never"},
         "socialize": "instead_of_adl",
         "risk_controls": {"circuit_breaker": {"threshold": 0.5, "window": "5m", "pause": "5m",

@@ -151,11 +151,13 @@ class Scenario(Strict):
             raise ScenarioError(f"unknown venue {venue!r} (known: {', '.join(names)})")
         for v in data["venues"]:
             if venue is None or v["name"] == venue:
-                old = v.get("liquidation", {})
-                for key in MECHANISM_KEYS:
-                    v.pop(key, None)
-                # The engine's capacity and the traders' margin-call level belong to the world.
-                v["liquidation"] = {k: old[k] for k in KEPT_LIQUIDATION_KEYS if k in old}
+                old = {key: v.pop(key, None) or {} for key in MECHANISM_KEYS}
+                # The engine's capacity and the traders' margin-call level belong to the world,
+                # and so do the mark's smoothing and the index's share of the venue's impact:
+                # a preset sets only the mark's method.
+                v["liquidation"] = {k: old["liquidation"][k] for k in KEPT_LIQUIDATION_KEYS
+                                    if k in old["liquidation"]}
+                v["mark"] = {k: val for k, val in old["mark"].items() if k != "method"}
                 v["preset"] = preset
         return parse_scenario(data)
 
