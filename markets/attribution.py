@@ -94,3 +94,25 @@ def needed_causes(seqs: np.ndarray, harm: np.ndarray, share: float) -> list[int]
     need = share * cum[-1]
     k = int(np.searchsorted(cum, need * (1 - 1e-12), side="left")) + 1
     return [int(s) for s in seqs[order][: min(k, seqs.size)]]
+
+
+def breach_causes(
+    ledger: ImpactLedger, markets: list[int], exposure: list[float],
+    recentre_ms: list[float | None], generation: int, share: float, now_ms: int,
+) -> list[int]:
+    """The generation-``generation`` sources whose still-live impact hurt a breached scope
+    most, taken until they cover ``share`` of what it needed. ``exposure`` per market is the
+    scope's signed notional harm per unit of log move (``-position x mark``)."""
+    seqs, harms = [], []
+    for m, expo, rc in zip(markets, exposure, recentre_ms, strict=True):
+        s, live = ledger.live(m, generation, now_ms, rc)
+        seqs.append(s)
+        harms.append(expo * live)
+    if not seqs:
+        return []
+    if len(seqs) == 1:  # one market: each source moved it once
+        return needed_causes(seqs[0], harms[0], share)
+    seq_all, harm_all = np.concatenate(seqs), np.concatenate(harms)
+    # One source can move several markets (cross impact): add its harms up.
+    uniq, inv = np.unique(seq_all, return_inverse=True)
+    return needed_causes(uniq, np.bincount(inv, weights=harm_all), share)

@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from markets import controls
 from markets.accounts import Accounts
-from markets.attribution import ImpactLedger, first_breach_level, needed_causes, needed_share
+from markets.attribution import ImpactLedger, breach_causes, first_breach_level, needed_share
 from markets.book import BUY, SELL, OrderBook, Walk
 from markets.events import EventSink
 from markets.margin import MarginTiers
 from markets.pricing import MarketPrices
-from markets.risk_controls import CircuitBreaker, VolatilityMargin, open_interest_allows
+from markets.risk_controls import CircuitBreaker, VolatilityMargin
 from markets.risk_index import RiskIndex
 from markets.rules import LiquidationRules
 from markets.waterfall import InsuranceFund
@@ -175,7 +176,7 @@ class Venue:
     def on_oracle(self, now_ms: int, fundamentals: np.ndarray) -> None:
         for m, mk in enumerate(self.markets):
             mk.prices.on_oracle(now_ms, float(fundamentals[m]))
-            self._controls(m, now_ms)
+            controls.observe(self, m, now_ms)
         p = np.array([(mk.prices.mark - mk.prices.index) / mk.prices.index for mk in self.markets])
         self.premium_sum += p
         self.premium_n += 1
@@ -221,29 +222,9 @@ class Venue:
             self._move_mid(m, delta, generation, cause if cause >= 0 else seq, now_ms)
         return vwap, walk.notional
 
-    def _controls(self, m: int, now_ms: int) -> None:
-        """Dynamic risk controls read each new mark: volatility-scaled maintenance, breaker."""
-        mk = self.markets[m]
-        mark = mk.prices.mark
-        vm = mk.volatility_margin
-        if vm is not None and vm.update(now_ms, mark):
-            self.accounts.set_maintenance_multiplier(m, vm.multiplier)
-            self._stale_index = True
-            self.call_armed[:] = True
-            self.sink.emit("margin_multiplier", now_ms, self.name, mk.name, amount=vm.multiplier,
-                           detail=f"vol={vm.vol:.6g}")
-        if mk.breaker is not None and mk.breaker.update(now_ms, mark):
-            self.sink.emit("circuit_breaker", now_ms, self.name, mk.name, price=mark,
-                           detail=f"{self.rules.halt} paused until {mk.breaker.paused_until}")
-
     def paused_until(self, now_ms: int, what: str = "liquidations") -> int | None:
-        """When a tripped circuit breaker lets ``what`` resume (None: not paused). A trading
-        halt pauses liquidations too."""
-        if what == "trading" and self.rules.halt != "trading":
-            return None
-        ends = [mk.breaker.paused_until for mk in self.markets
-                if mk.breaker is not None and mk.breaker.paused(now_ms)]
-        return max(ends) if ends else None
+        """When a tripped circuit breaker lets ``what`` resume (None: not paused)."""
+        return controls.paused_until(self, now_ms, what)
 
     # --- the liquidation queue ------------------------------------------------------------------
     def enqueue(self, breach: Breach, due_ms: int) -> None:
@@ -264,7 +245,7 @@ class Venue:
         """A voluntary market order; False when refused (trading halt or open-interest cap)."""
         if qty == 0:
             return False
-        if not self._order_allowed(i, m, qty, now_ms):
+        if not controls.order_allowed(self, i, m, qty, now_ms):
             return False
         self.walk_book(i, m, qty, now_ms, generation, cause, "order")
         if self.accounts.isolated[i, m] and self.accounts.pos[i, m] == 0:
@@ -272,24 +253,6 @@ class Venue:
         self.touch(i)
         self.detect(now_ms)
         return True
-
-    def _order_allowed(self, i: int, m: int, qty: float, now_ms: int) -> bool:
-        mk, acc = self.markets[m], self.accounts
-        reason = ""
-        if self.paused_until(now_ms, "trading") is not None:
-            reason = "trading halted"
-        elif mk.open_interest_cap is not None:
-            # Open interest grows by what the order adds to |position| beyond what it closes.
-            q = float(acc.pos[i, m])
-            grow = max(abs(q + qty) - abs(q), 0.0) * mk.prices.mark
-            oi = float(acc.open_interest()[m]) * mk.prices.mark
-            if not open_interest_allows(oi, grow, mk.open_interest_cap):
-                reason = "open interest cap"
-        if reason:
-            self.rejected += 1
-            self.sink.emit("rejected", now_ms, self.name, mk.name, account=i,
-                           side=BUY if qty > 0 else SELL, qty=abs(qty), detail=reason)
-        return not reason
 
     def deposit(
         self, i: int, amount: float, now_ms: int, cause: int = -1, market: int | None = None,
@@ -407,21 +370,11 @@ class Venue:
         markets = [scope] if scope != CROSS else [
             m for m in range(len(self.markets)) if acc.pos[i, m] != 0 and not acc.isolated[i, m]
         ]
-        seqs, harms = [], []
-        for m in markets:
-            s, live = self.ledger.live(m, generation, now_ms, self.markets[m].prices.recentre_ms)
-            seqs.append(s)
-            # What each source's still-live (log) move costs the account; a long is hurt by a
-            # fall. Notional makes moves in different markets comparable.
-            harms.append(-acc.pos[i, m] * self.markets[m].prices.mark * live)
-        if not seqs:
-            return []
-        if len(seqs) == 1:  # one market: each source moved it once
-            return needed_causes(seqs[0], harms[0], share)
-        seq_all, harm_all = np.concatenate(seqs), np.concatenate(harms)
-        # One source can move several markets (cross impact): add its harms up.
-        uniq, inv = np.unique(seq_all, return_inverse=True)
-        return needed_causes(uniq, np.bincount(inv, weights=harm_all), share)
+        # What each source's still-live (log) move costs the account; a long is hurt by a fall.
+        # Notional makes moves in different markets comparable.
+        exposure = [-float(acc.pos[i, m]) * self.markets[m].prices.mark for m in markets]
+        recentre = [self.markets[m].prices.recentre_ms for m in markets]
+        return breach_causes(self.ledger, markets, exposure, recentre, generation, share, now_ms)
 
     def _issue_calls(
         self, rows: np.ndarray, cross: np.ndarray, iso: np.ndarray, state: list[np.ndarray],
@@ -441,10 +394,15 @@ class Venue:
             self.on_margin_call(i, int(scopes[n]), int(level[n]) + 1, seq)
 
 
-    def revalue_all(self, now_ms: int) -> None:
-        """Every account's value changed outside trading (funding): check everyone afresh."""
+    def invalidate_margins(self) -> None:
+        """Every account's margin changed (funding, a maintenance rescale): the next check
+        rebuilds the margin index and re-arms margin calls."""
         self._stale_index = True
         self.call_armed[:] = True
+
+    def revalue_all(self, now_ms: int) -> None:
+        """Every account's value changed outside trading (funding): check everyone afresh."""
+        self.invalidate_margins()
         self.detect(now_ms)
 
     # --- observation ---------------------------------------------------------------------------
