@@ -42,6 +42,9 @@ def liquidation_engine(env: simpy.Environment, venue: Venue) -> Generator:
         if paused is not None:
             due = max(due, paused)
         if due > env.now:
+            if venue.rules.chunk is None:  # arrivals are due in order: nothing can jump ahead
+                yield env.timeout(due - env.now)
+                continue
             # A breach queued meanwhile may be due sooner (a cooldown ahead of it): wake then.
             yield env.timeout(due - env.now) | wake
             if wake.triggered:
