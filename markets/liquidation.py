@@ -276,7 +276,8 @@ def settle(
         equity = 0.0
     if equity < 0:
         deficit = -equity
-        paid = fund.pay(deficit, now_ms)
+        # A fund locked by its drawdown (OKX) protects what is left: it pays no more bad debt.
+        paid = 0.0 if adl.fund_locked(venue, m, now_ms) else fund.pay(deficit, now_ms)
         acc.credit(i, iso_m, paid)
         if paid > 0:
             fund_event(-paid, "bad_debt")
