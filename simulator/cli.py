@@ -1,4 +1,4 @@
-"""The ``liqsim`` command line: run, validate, scenarios.
+"""The ``liqsim`` command line: run, validate, scenarios, show, sweep.
 
 Bad input (an unknown key, a wrong type, an impossible value, an unreadable file) gets one
 readable message naming the field path and exit code 2, never a traceback. A run that stops
@@ -173,3 +173,40 @@ def show(folder: Annotated[Path, typer.Argument(help="A run folder written by `l
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot read run folder {folder}: {exc}") from None
     console.print(summary_table(result.summary, str(folder)))
+
+
+@app.command()
+def sweep(
+    file: Annotated[Path, typer.Argument(help="Sweep file (YAML).")],
+    workers: Annotated[int, typer.Option(help="Runs in parallel (processes).")] = 1,
+    out: Annotated[Path | None, typer.Option(
+        help="Sweep folder (default: results/sweeps/<name>).")] = None,
+) -> None:
+    """Run a sweep: every cell x variant x replication not already complete in its folder;
+    one row per run in runs.parquet. A run that fails is recorded and the sweep goes on."""
+    from simulator.sweep import load_sweep, plan, run_sweep
+
+    if workers < 1:
+        raise _fail("--workers: at least 1")
+    try:
+        spec = load_sweep(file)
+        total = len(plan(spec))  # validates every cell's scenario before anything runs
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+    folder = out or Path("results") / "sweeps" / spec.name
+    console.print(f"[bold]{spec.name}[/]: {total} runs, {workers} worker(s)", highlight=False)
+    columns = (TextColumn("runs"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("sweep", total=None, failed=0)
+
+        def progress(done: int, todo: int, failures: int) -> None:
+            bar.update(task, completed=done, total=todo, failed=failures)
+
+        frame = run_sweep(spec, folder, workers=workers, progress=progress)
+    failed = int((frame["status"] != "complete").sum())
+    console.print(f"{len(frame)} runs, {failed} failed; results in "
+                  f"[bold]{folder / 'runs.parquet'}[/]", highlight=False)
+    if failed:
+        raise _fail(f"{failed} of {len(frame)} runs failed (errors in "
+                    f"{folder / 'manifest.json'} and runs.parquet)", 1)

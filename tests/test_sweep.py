@@ -1,0 +1,218 @@
+"""Tests for declarative sweeps (simulator.sweep): the sweep file's validation, the plan's
+expansion and seeds (common random numbers), running with one or two workers, resuming,
+failure tolerance and the ``liqsim sweep`` command. Runs use the small test scenario cut to
+2 minutes and 63 traders, so each takes a fraction of a second."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import simulator.sweep.execute as execute
+from simulator.cli import app
+from simulator.config import ScenarioError
+from simulator.sweep import load_sweep, parse_sweep, plan, run_sweep
+
+SMALL = Path(__file__).parent / "data" / "scenario_small.yaml"
+FAST = ["duration=2m", "populations.retail.count=60", "populations.whales.count=3"]
+GRID = {
+    "name": "tiny",
+    "base": str(SMALL),
+    "set": FAST,
+    "axes": [{"path": "shocks.0.move", "values": ["-5%", "-10%"]},
+             {"path": "venues.v.insurance_fund", "values": [1000, 20000]}],
+    "variants": [{"name": "base"},
+                 {"name": "fee", "set": ["venues.v.liquidation.fee_rate=1%"]}],
+    "replications": 2,
+    "seed": 11,
+}
+
+
+def write(tmp_path: Path, data: dict, name: str = "sweep.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def error_of(data: dict, tmp_path: Path) -> str:
+    with pytest.raises(ScenarioError) as info:
+        load_sweep(write(tmp_path, data))
+    return str(info.value)
+
+
+# ------------------------------------------------------------------------------ validation
+
+
+def test_unknown_key_is_named(tmp_path):
+    assert error_of({**GRID, "replicas": 3}, tmp_path) == (
+        "replicas: unknown key (not part of the sweep format)")
+    bad_axis = {**GRID, "axes": [{"path": "shocks.0.move", "values": [1], "step": 2}]}
+    assert error_of(bad_axis, tmp_path) == (
+        "axes[0].step: unknown key (not part of the sweep format)")
+
+
+def test_zip_lengths_must_match(tmp_path):
+    data = {**GRID, "axes": [{"zip": [{"path": "shocks.0.move", "values": ["-5%", "-9%"]},
+                                      {"path": "venues.v.insurance_fund", "values": [1, 2, 3]}]}]}
+    assert error_of(data, tmp_path) == (
+        "axes[0].zip: every list of values must have the same length, got shocks.0.move: 2, "
+        "venues.v.insurance_fund: 3")
+
+
+def test_bad_paths_and_values(tmp_path):
+    data = {**GRID, "axes": [{"path": "shocks.0.mvoe", "values": ["-5%"]}]}
+    assert error_of(data, tmp_path) == (
+        "axes[0]: shocks[0].mvoe: unknown key (not part of the scenario format)")
+    data = {**GRID, "axes": [{"path": "shocks..move", "values": [1]}]}
+    assert error_of(data, tmp_path) == (
+        "axes[0].path: 'shocks..move' is not a field path (dotted names or list indices, "
+        "e.g. shocks.0.move)")
+    assert error_of({**GRID, "replications": 0}, tmp_path) == (
+        "replications: Input should be greater than or equal to 1")
+    data = {**GRID, "axes": [{"path": "venues.v.insurance_fund", "range": [5, 1], "samples": 2}]}
+    assert error_of(data, tmp_path) == (
+        "axes[0].range: expected finite [lo, hi] with lo <= hi, got [5.0, 1.0]")
+    # A value the scenario rejects names the cell and the variant.
+    data = {**GRID, "axes": [{"path": "venues.v.insurance_fund", "values": [1000, -5]}]}
+    spec = load_sweep(write(tmp_path, data))
+    with pytest.raises(ScenarioError, match=r"^cell 1 \(venues.v.insurance_fund=-5\), "
+                                            r"variant 'base': venues\[0\].insurance_fund"):
+        plan(spec)
+
+
+# ------------------------------------------------------------------------------------ plan
+
+
+def test_plan_expands_grid_variants_and_replications():
+    runs = plan(parse_sweep(GRID))
+    assert len(runs) == 16  # 2 x 2 cells x 2 variants x 2 replications
+    assert [r.index for r in runs] == list(range(16))
+    assert [r.cell for r in runs] == [c for c in range(4) for _ in range(4)]
+    assert runs[0].axes == {"shocks.0.move": "-5%", "venues.v.insurance_fund": 1000}
+    assert runs[4].axes == {"shocks.0.move": "-5%", "venues.v.insurance_fund": 20000}
+    r = runs[-1]
+    assert r.scenario.shocks[0].move == pytest.approx(-0.10)
+    assert r.scenario.venues[0].insurance_fund == 20000
+    assert r.scenario.venues[0].liquidation.fee_rate == pytest.approx(0.01)
+    assert len({r.run_key for r in runs}) == 16
+    # CRN: one seed per replication, the same in every variant and every cell.
+    seeds = {(r.replication, r.seed) for r in runs}
+    assert len(seeds) == 2 and len({s for _, s in seeds}) == 2
+    independent = plan(parse_sweep({**GRID, "common_random_numbers": False}))
+    assert len({(r.variant, r.replication, r.seed) for r in independent}) == 4
+    assert len({r.seed for r in independent}) == 4
+
+
+def test_sampled_axes_are_deterministic():
+    data = {**GRID, "axes": [
+        {"path": "venues.v.insurance_fund", "range": [100, 1e6], "samples": 3, "log": True},
+        {"path": "shocks.0.move", "range": [-0.2, -0.05], "samples": 2}]}
+    first = [r.axes for r in plan(parse_sweep(data))]
+    assert first == [r.axes for r in plan(parse_sweep(data))]
+    funds = sorted({a["venues.v.insurance_fund"] for a in first})
+    assert len(funds) == 3 and all(100 <= f <= 1e6 for f in funds)
+    assert len(first) == 3 * 2 * 2 * 2
+    # Keyed by the path: reordering the axes keeps the samples; another seed changes them.
+    swapped = {**data, "axes": data["axes"][::-1]}
+    assert sorted({a["venues.v.insurance_fund"] for a in
+                   (r.axes for r in plan(parse_sweep(swapped)))}) == funds
+    other = [r.axes for r in plan(parse_sweep({**data, "seed": 12}))]
+    assert sorted({a["venues.v.insurance_fund"] for a in other}) != funds
+
+
+# --------------------------------------------------------------------------------- running
+
+
+SMALL_GRID = {**GRID, "axes": GRID["axes"][:1], "replications": 2}  # 2 x 2 x 2 = 8 runs
+
+
+@pytest.fixture(scope="module")
+def first_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "one"
+    frame = run_sweep(parse_sweep(SMALL_GRID), out, workers=1)
+    return out, frame
+
+
+def test_sweep_folder_and_table(first_sweep):
+    out, frame = first_sweep
+    assert (out / "sweep.yaml").is_file()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest) == 8 and {e["status"] for e in manifest.values()} == {"complete"}
+    assert list(frame.columns[:8]) == ["shocks.0.move", "cell", "variant", "replication",
+                                       "seed", "run_key", "status", "error"]
+    assert "liquidations" in frame.columns
+    for key in frame["run_key"]:
+        assert (out / "runs" / key / "summary.json").is_file()
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), frame)
+
+
+def test_workers_do_not_change_the_table(first_sweep, tmp_path):
+    _, frame = first_sweep
+    two = run_sweep(parse_sweep(SMALL_GRID), tmp_path / "two", workers=2)
+    pd.testing.assert_frame_equal(two, frame)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "two" / "runs.parquet"),
+                                  pd.read_parquet(first_sweep[0] / "runs.parquet"))
+
+
+def test_resume_runs_only_what_is_missing(first_sweep, tmp_path):
+    src, frame = first_sweep
+    out = tmp_path / "resume"
+    shutil.copytree(src, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    gone = list(manifest)[2:4]
+    for key in gone:
+        del manifest[key]
+        shutil.rmtree(out / "runs" / key)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    calls: list[tuple[int, int, int]] = []
+    again = run_sweep(parse_sweep(SMALL_GRID), out, progress=lambda *a: calls.append(a))
+    assert calls == [(1, 2, 0), (2, 2, 0)]
+    assert all((out / "runs" / key / "summary.json").is_file() for key in gone)
+    pd.testing.assert_frame_equal(again, frame)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), frame)
+    calls.clear()
+    run_sweep(parse_sweep(SMALL_GRID), out, progress=lambda *a: calls.append(a))
+    assert calls == []  # everything complete: nothing runs
+
+
+def test_a_failing_run_is_recorded(monkeypatch, tmp_path):
+    spec = parse_sweep({**SMALL_GRID, "variants": [{"name": "base"}]})  # 4 runs
+    bad_seed = plan(spec)[1].seed
+    real = execute.run
+
+    def flaky(scenario, seed, *args, **kwargs):
+        if seed == bad_seed:
+            raise RuntimeError("boom")
+        return real(scenario, seed, *args, **kwargs)
+
+    monkeypatch.setattr(execute, "run", flaky)
+    frame = run_sweep(spec, tmp_path / "f", workers=1)
+    failed = frame[frame["status"] == "failed"]
+    assert list(failed["seed"]) == [bad_seed, bad_seed]  # replication 1 in both cells
+    assert set(failed["error"]) == {"RuntimeError: boom"}
+    assert (frame["status"] == "complete").sum() == 2
+    entry = json.loads((tmp_path / "f" / "manifest.json").read_text())[failed["run_key"].iloc[0]]
+    assert entry["status"] == "failed" and "RuntimeError: boom" in entry["traceback"]
+    # A rerun retries the failed runs only (now succeeding).
+    monkeypatch.setattr(execute, "run", real)
+    calls: list[tuple[int, int, int]] = []
+    again = run_sweep(spec, tmp_path / "f", progress=lambda *a: calls.append(a))
+    assert len(calls) == 2 and (again["status"] == "complete").all()
+
+
+def test_cli_sweep(tmp_path):
+    data = {**SMALL_GRID, "variants": [{"name": "base"}], "replications": 1}
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["sweep", str(write(tmp_path, data)), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(out / "runs.parquet")) == 2
+    bad = CliRunner().invoke(app, ["sweep", str(write(tmp_path, {**data, "foo": 1}, "b.yaml"))])
+    assert bad.exit_code == 2
+    assert "foo: unknown key (not part of the sweep format)" in " ".join(bad.output.split())
+    assert "Traceback" not in bad.output
