@@ -192,8 +192,6 @@ def test_bad_variant_raises_before_running(small):
 
 
 def test_presets(small):
-    if not hasattr(Scenario, "with_preset"):
-        pytest.skip("Scenario.with_preset is not available yet")
     assert variant_scenario(small, Variant("bx", preset="bitmex")) != small
     with pytest.raises(ScenarioError, match="variant 'zz'"):
         variant_scenario(small, Variant("zz", preset="no_such_venue"))

@@ -206,18 +206,25 @@ def parse_scenario(data: Any, base_dir: Path | None = None) -> Scenario:
         raise ScenarioError(format_errors(exc)) from None
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read a YAML or JSON scenario file."""
-    path = Path(path)
+def read_document(path: Path, what: str) -> tuple[str, Any]:
+    """The text and the parsed data of a YAML (or, by suffix, JSON) ``what`` file; an
+    unreadable or malformed file is one ``ScenarioError`` line."""
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ScenarioError(f"cannot read scenario file {path}: {exc.strerror}") from None
+        raise ScenarioError(f"cannot read {what} file {path}: {exc.strerror}") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         kind = path.suffix.lstrip(".").upper() or "YAML"
         raise ScenarioError(f"{path} is not valid {kind}: {exc}") from None
+    return text, data
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a YAML or JSON scenario file."""
+    path = Path(path)
+    _, data = read_document(path, "scenario")
     return parse_scenario(data, base_dir=path.resolve().parent)
 
 

@@ -28,7 +28,7 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 
 from simulator.config import Scenario, ScenarioError, load_scenario
 from simulator.config.base import Strict
-from simulator.config.scenario import format_errors
+from simulator.config.scenario import format_errors, read_document
 from simulator.rng import RunRandom
 from simulator.scenarios import DEFAULT, load_builtin
 
@@ -207,14 +207,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
     """Read a YAML sweep file. Raises ``ScenarioError`` (one line per problem, with its field
     path) for a bad file; the base scenario and the axis paths are checked too."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ScenarioError(f"cannot read sweep file {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path} is not valid YAML: {exc}") from None
+    text, data = read_document(path, "sweep")
     spec = parse_sweep(data, base_dir=path.resolve().parent)
     spec._source = text
     check_paths(spec)
