@@ -181,6 +181,10 @@ def sweep(
     workers: Annotated[int, typer.Option(help="Runs in parallel (processes).")] = 1,
     out: Annotated[Path | None, typer.Option(
         help="Sweep folder (default: results/sweeps/<name>).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Run on the Dask cluster at this address (e.g. tcp://host:8786).")] = None,
+    dask_local: Annotated[bool, typer.Option(
+        "--dask-local", help="Run on a local Dask cluster of --workers processes.")] = False,
 ) -> None:
     """Run a sweep: every cell x variant x replication not already complete in its folder;
     one row per run in runs.parquet. A run that fails is recorded and the sweep goes on."""
@@ -203,7 +207,11 @@ def sweep(
         def progress(done: int, todo: int, failures: int) -> None:
             bar.update(task, completed=done, total=todo, failed=failures)
 
-        frame = run_sweep(spec, folder, workers=workers, progress=progress)
+        try:
+            frame = run_sweep(spec, folder, workers=workers, progress=progress,
+                              scheduler=scheduler, dask_local=dask_local)
+        except ScenarioError as exc:  # e.g. Dask asked for but not installed
+            raise _fail(str(exc)) from None
     failed = int((frame["status"] != "complete").sum())
     console.print(f"{len(frame)} runs, {failed} failed; results in "
                   f"[bold]{folder / 'runs.parquet'}[/]", highlight=False)

@@ -160,6 +160,17 @@ def test_workers_do_not_change_the_table(first_sweep, tmp_path):
                                   pd.read_parquet(first_sweep[0] / "runs.parquet"))
 
 
+def test_a_local_dask_cluster_gives_the_same_table_as_the_process_pool(first_sweep, tmp_path):
+    pytest.importorskip("distributed")
+    _, frame = first_sweep
+    dask = run_sweep(parse_sweep(SMALL_GRID), tmp_path / "dask", workers=2, dask_local=True)
+    pd.testing.assert_frame_equal(dask, frame)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask" / "runs.parquet"),
+                                  pd.read_parquet(first_sweep[0] / "runs.parquet"))
+    manifest = json.loads((tmp_path / "dask" / "manifest.json").read_text())
+    assert all(e["status"] == "complete" for e in manifest.values())
+
+
 def test_resume_runs_only_what_is_missing(first_sweep, tmp_path):
     src, frame = first_sweep
     out = tmp_path / "resume"

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import math
 import traceback
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.adl_fairness import adl_haircuts, fairness_metrics
-from simulator.config.scenario import parse_scenario
+from simulator.config.scenario import ScenarioError, parse_scenario
 from simulator.errors import RunFailed
 from simulator.result import _atomic, _json_safe, _write_json
 from simulator.runner import run
@@ -76,10 +77,13 @@ def load_manifest(out_dir: str | Path) -> dict[str, dict[str, Any]]:
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, workers: int = 1,
-              progress: Progress | None = None) -> pd.DataFrame:
+              progress: Progress | None = None, scheduler: str | None = None,
+              dask_local: bool = False) -> pd.DataFrame:
     """Run every planned run of ``spec`` that is not ``complete`` in ``out_dir``'s manifest
-    (``workers > 1``: in that many processes) and return the runs table, also written to
-    ``out_dir/runs.parquet``. Raises ``ScenarioError`` before running anything if a cell's
+    and return the runs table, also written to ``out_dir/runs.parquet``. Backends: in this
+    process; ``workers > 1``: a local process pool; ``scheduler``: the Dask cluster at that
+    address; ``dask_local``: a local Dask cluster of ``workers`` processes. The table is the
+    same whatever the backend. Raises ``ScenarioError`` before running anything if a cell's
     scenario is invalid. ``progress(done, total, failures)`` counts this call's runs."""
     runs = plan(spec)  # every scenario validated before the first run
     out = Path(out_dir)
@@ -107,23 +111,52 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, workers: int = 1,
         if progress is not None:
             progress(done, len(todo), failures)
 
-    if workers <= 1 or len(todo) <= 1:
+    if scheduler is not None or dask_local:
+        with dask_executor(scheduler, workers) as pool:
+            _run_on(pool, todo, out, finish)
+    elif workers <= 1 or len(todo) <= 1:
         for r in todo.values():
             finish(r, run_one(r.scenario.to_dict(), r.seed, out / "runs" / r.run_key))
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-            futures = {pool.submit(run_one, r.scenario.to_dict(), r.seed,
-                                   out / "runs" / r.run_key): r for r in todo.values()}
-            for future in as_completed(futures):
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # the worker itself died (e.g. out of memory)
-                    outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                               "traceback": traceback.format_exc(), "summary": {}}
-                finish(futures[future], outcome)
+            _run_on(pool, todo, out, finish)
     frame = runs_frame(runs, manifest)
     _atomic(out / "runs.parquet", lambda p: frame.to_parquet(p, index=False))
     return frame
+
+
+def _run_on(pool: Executor, todo: dict[str, RunSpec], out: Path,
+            finish: Callable[[RunSpec, dict[str, Any]], None]) -> None:
+    """Submit every run to ``pool`` (a process pool or a Dask client's executor) and record
+    each as it finishes. Each task is ``run_one(scenario, seed, run_dir)`` with the run's own
+    seed, so where it runs cannot change what it computes."""
+    futures = {pool.submit(run_one, r.scenario.to_dict(), r.seed, str(out / "runs" / r.run_key)):
+               r for r in todo.values()}
+    for future in as_completed(futures):
+        try:
+            outcome = future.result()
+        except Exception as exc:  # the worker itself died (e.g. out of memory)
+            outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                       "traceback": traceback.format_exc(), "summary": {}}
+        finish(futures[future], outcome)
+
+
+@contextmanager
+def dask_executor(scheduler: str | None, workers: int) -> Iterator[Executor]:
+    """A ``concurrent.futures`` executor on a Dask cluster: the one at ``scheduler``, or a
+    local one of ``workers`` single-threaded processes. Run folders are written by the
+    workers, so a remote cluster needs the sweep folder on a shared file system."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ScenarioError("Dask is not installed: pip install -e '.[dask]'") from None
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client.get_executor()
+        return
+    with LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client.get_executor()
 
 
 def runs_frame(runs: list[RunSpec], manifest: dict[str, dict[str, Any]]) -> pd.DataFrame:
