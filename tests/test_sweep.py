@@ -18,6 +18,7 @@ import simulator.sweep.execute as execute
 from simulator.cli import app
 from simulator.config import ScenarioError
 from simulator.sweep import load_sweep, parse_sweep, plan, run_sweep
+from simulator.sweep.stats import cell_statistics
 
 SMALL = Path(__file__).parent / "data" / "scenario_small.yaml"
 FAST = ["duration=2m", "populations.retail.count=60", "populations.whales.count=3"]
@@ -227,3 +228,34 @@ def test_cli_sweep(tmp_path):
     assert bad.exit_code == 2
     assert "foo: unknown key (not part of the sweep format)" in " ".join(bad.output.split())
     assert "Traceback" not in bad.output
+
+
+def test_cell_statistics_pair_variants_by_replication() -> None:
+    # Two cells x two variants x three replications; in cell 1 the variant is exactly 1 above
+    # the baseline in every replication, in cell 0 it equals it.
+    rows = []
+    for cell, move in ((0, "-5%"), (1, "-10%")):
+        for variant, bump in (("base", 0.0), ("alt", float(cell))):
+            for rep, value in enumerate((1.0, 2.0, 6.0)):
+                rows.append({"shocks.0.move": move, "cell": cell, "variant": variant,
+                             "replication": rep, "seed": 100 + rep,
+                             "run_key": f"{cell}{variant}{rep}", "status": "complete",
+                             "error": None, "bad_debt": value + bump})
+    stats = cell_statistics(pd.DataFrame(rows), ["bad_debt"], n_boot=200)
+    alt = stats[stats["variant"] == "alt"].set_index("cell")
+    assert list(stats.columns[:2]) == ["cell", "shocks.0.move"]
+    assert alt.loc[1, "shocks.0.move"] == "-10%"
+    assert alt.loc[1, "mean"] == pytest.approx(4.0) and alt.loc[0, "mean"] == pytest.approx(3.0)
+    assert (alt.loc[1, "diff_mean"], alt.loc[1, "diff_ci_low"], alt.loc[1, "diff_ci_high"]) == (
+        pytest.approx(1.0), pytest.approx(1.0), pytest.approx(1.0))
+    assert alt.loc[0, "share_equal"] == 1.0 and alt.loc[1, "share_higher"] == 1.0
+    assert alt.loc[1, "n_paired"] == 3
+
+
+def test_a_sweep_writes_its_cell_statistics(first_sweep) -> None:
+    out, frame = first_sweep
+    stats = pd.read_parquet(out / "statistics.parquet")
+    cells, variants = frame["cell"].nunique(), frame["variant"].nunique()
+    assert len(stats) == cells * variants * stats["metric"].nunique()
+    base = stats[stats["variant"] == frame["variant"].iloc[0]]
+    assert (base["diff_mean"].dropna() == 0).all()  # the baseline against itself

@@ -7,6 +7,8 @@ The sweep folder::
                       traceback, summary}; rewritten atomically after every finished run
     runs/<run_key>/   each run's folder (RunResult.save, without charts)
     runs.parquet      one row per planned run, in plan order (written atomically at the end)
+    statistics.parquet  per cell, variant and metric: mean, bootstrap CI, paired difference
+                      against the first variant (``stats.cell_statistics``)
 
 A rerun skips the run keys the manifest lists as ``complete``; their rows come from the
 manifest, and so do the fresh runs' rows, so ``runs.parquet`` is the same whatever the worker
@@ -36,6 +38,7 @@ from simulator.result import _atomic, _json_safe, _write_json
 from simulator.runner import run
 from simulator.sweep.plan import RunSpec, plan
 from simulator.sweep.spec import SweepSpec, sweep_yaml
+from simulator.sweep.stats import cell_statistics
 
 __all__ = ["ID_COLUMNS", "Progress", "load_manifest", "run_one", "run_sweep"]
 
@@ -122,6 +125,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, workers: int = 1,
             _run_on(pool, todo, out, finish)
     frame = runs_frame(runs, manifest)
     _atomic(out / "runs.parquet", lambda p: frame.to_parquet(p, index=False))
+    if frame["status"].eq("complete").any():
+        stats = cell_statistics(frame)
+        _atomic(out / "statistics.parquet", lambda p: stats.to_parquet(p, index=False))
     return frame
 
 
