@@ -5,6 +5,7 @@ Usage::
     python experiments/benchmark.py                  # every size, default repeats
     python experiments/benchmark.py --only default   # one size
     python experiments/benchmark.py --repeat 5       # override the repeats of every size
+    python experiments/benchmark.py --sweep 200      # the sweep machinery: 1 vs 2 workers
 
 Standard sizes and targets (wall time of ``simulator.run``: build + simulate + collect; charts
 and saving are not part of it):
@@ -269,7 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="runs per size (default: 3 / 1 / 1)")
     parser.add_argument("--child", choices=sorted(SIZES), help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=OUT, help=f"output (default {OUT})")
+    parser.add_argument("--sweep", type=int, metavar="N",
+                        help="instead: N runs of the default scenario through the sweep "
+                             "machinery on 1 and 2 workers (targets: >= 1.8x, overhead < 5%%)")
     args = parser.parse_args(argv)
+    if args.sweep is not None:
+        return _sweep(args.sweep, args.json)
     if args.child:
         print(MARKER + json.dumps(child(args.child)), flush=True)
         return 0
@@ -296,6 +302,27 @@ def main(argv: list[str] | None = None) -> int:
     write_json(figures, args.json)
     console.print(f"figures written to {args.json}", highlight=False)
     return 0 if all(f["result"] != "FAIL" for f in figures.values()) else 1
+
+
+def _sweep(runs: int, path: Path) -> int:
+    from rich.console import Console
+
+    sys.path.insert(0, str(ROOT))  # run as a script: make the experiments package importable
+    from experiments.sweep_benchmark import sweep_figures
+
+    console = Console()
+    f = sweep_figures(runs, lambda text: console.print(f"[dim]{text}[/]", highlight=False))
+    console.print(
+        f"sweep of {runs} default runs: 1 worker {f['wall_1_worker_s']:.1f} s "
+        f"({f['runs_per_s_1']:.2f} runs/s), 2 workers {f['wall_2_workers_s']:.1f} s "
+        f"({f['runs_per_s_2']:.2f} runs/s): speedup {f['speedup']:.2f}x (target >= 1.8x); "
+        f"machinery overhead {f['overhead_share']:.1%} of a run (target < 5%): {f['result']}",
+        highlight=False)
+    path = path.with_name("benchmark_sweep.json") if path == OUT else path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(f, indent=2))
+    console.print(f"figures written to {path}", highlight=False)
+    return 0 if f["result"] == "PASS" else 1
 
 
 if __name__ == "__main__":

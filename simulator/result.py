@@ -56,15 +56,19 @@ class RunResult:
         return digest.hexdigest()
 
     # --- disk -----------------------------------------------------------------------------
-    def save(self, folder: str | Path, figures: bool = True) -> Path:
+    def save(self, folder: str | Path, figures: bool = True, graphs: bool = True) -> Path:
+        """Write the run folder. ``graphs=False`` skips the GraphML copies of the graphs
+        (for other tools; ``load`` rebuilds both graphs from the tables), which take longer
+        to write than a whole run: sweeps store their many runs without them."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         _write_json(folder / "run.json", {**self.meta, "status": "writing"})
         _write_json(folder / "summary.json", self.summary)
         for name in TABLES:
             _atomic(folder / f"{name}.parquet", lambda p, n=name: getattr(self, n).to_parquet(p))
-        _atomic(folder / "cascade.graphml", lambda p: nx.write_graphml(self.cascade, p))
-        _atomic(folder / "exposure.graphml", lambda p: nx.write_graphml(self.exposure, p))
+        if graphs:
+            _atomic(folder / "cascade.graphml", lambda p: nx.write_graphml(self.cascade, p))
+            _atomic(folder / "exposure.graphml", lambda p: nx.write_graphml(self.exposure, p))
         if figures:
             from simulator.plots import write_figures
 

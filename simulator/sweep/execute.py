@@ -5,7 +5,7 @@ The sweep folder::
     sweep.yaml        the sweep as given (written once)
     manifest.json     run_key -> {status, cell, variant, replication, seed, axes, error,
                       traceback, summary}; rewritten atomically after every finished run
-    runs/<run_key>/   each run's folder (RunResult.save, without charts)
+    runs/<run_key>/   each run's folder (RunResult.save, without charts and GraphML copies)
     runs.parquet      one row per planned run, in plan order (written atomically at the end)
     statistics.parquet  per cell, variant and metric: mean, bootstrap CI, paired difference
                       against the first variant (``stats.cell_statistics``)
@@ -61,7 +61,7 @@ def run_one(scenario_dict: dict[str, Any], seed: int, run_dir: str | Path) -> di
     summary: dict[str, Any] = {}
     if result is not None:
         try:
-            result.save(run_dir, figures=False)
+            result.save(run_dir, figures=False, graphs=False)
         except Exception as exc:  # a run we cannot store is not complete
             status, error, tb = "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
         summary = dict(result.summary)
