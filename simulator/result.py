@@ -14,6 +14,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -62,19 +63,20 @@ class RunResult:
         to write than a whole run: sweeps store their many runs without them."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        _write_json(folder / "run.json", {**self.meta, "status": "writing"})
-        _write_json(folder / "summary.json", self.summary)
+        write_json(folder / "run.json", {**self.meta, "status": "writing"})
+        write_json(folder / "summary.json", self.summary)
         for name in TABLES:
-            _atomic(folder / f"{name}.parquet", lambda p, n=name: getattr(self, n).to_parquet(p))
+            table = getattr(self, name)
+            write_atomic(folder / f"{name}.parquet", lambda p, t=table: t.to_parquet(p))
         if graphs:
-            _atomic(folder / "cascade.graphml", lambda p: nx.write_graphml(self.cascade, p))
-            _atomic(folder / "exposure.graphml", lambda p: nx.write_graphml(self.exposure, p))
+            write_atomic(folder / "cascade.graphml", lambda p: nx.write_graphml(self.cascade, p))
+            write_atomic(folder / "exposure.graphml", lambda p: nx.write_graphml(self.exposure, p))
         if figures:
             from simulator.plots import write_figures
 
             write_figures(self.events, self.timeseries, self.summary, folder / "figures",
                           title=self.meta.get("scenario", {}).get("name", ""))
-        _write_json(folder / "run.json", self.meta)
+        write_json(folder / "run.json", self.meta)
         return folder
 
     @classmethod
@@ -89,24 +91,27 @@ class RunResult:
         return cls(summary=summary, meta=meta, **tables)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """``value`` with numpy scalars as Python ones and non-finite floats as None (JSON null)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "item"):
-        return _json_safe(value.item())
+        return json_safe(value.item())
     return value
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(_json_safe(data), indent=2, sort_keys=False)
-    _atomic(path, lambda p: Path(p).write_text(text + "\n"))
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON, atomically."""
+    text = json.dumps(json_safe(data), indent=2, sort_keys=False)
+    write_atomic(path, lambda p: Path(p).write_text(text + "\n"))
 
 
-def _atomic(path: Path, write) -> None:
+def write_atomic(path: Path, write: Callable[[str], object]) -> None:
+    """Call ``write(temp_path)`` then rename it to ``path``: readers never see half a file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:

@@ -34,7 +34,7 @@ import pandas as pd
 from simulator.adl_fairness import adl_haircuts, fairness_metrics
 from simulator.config.scenario import ScenarioError, parse_scenario
 from simulator.errors import RunFailed
-from simulator.result import _atomic, _json_safe, _write_json
+from simulator.result import json_safe, write_atomic, write_json
 from simulator.runner import run
 from simulator.sweep.plan import RunSpec, plan
 from simulator.sweep.spec import SweepSpec, sweep_yaml
@@ -69,7 +69,7 @@ def run_one(scenario_dict: dict[str, Any], seed: int, run_dir: str | Path) -> di
         for key, value in fairness_metrics(adl_haircuts(result.events)).items():
             summary.setdefault(key, value)
     # Through JSON's types now, so fresh rows equal the rows a rerun reads from the manifest.
-    return _json_safe({"status": status, "error": error, "traceback": tb, "summary": summary})
+    return json_safe({"status": status, "error": error, "traceback": tb, "summary": summary})
 
 
 def load_manifest(out_dir: str | Path) -> dict[str, dict[str, Any]]:
@@ -93,7 +93,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, workers: int = 1,
     (out / "runs").mkdir(parents=True, exist_ok=True)
     if not (out / "sweep.yaml").exists():
         text = sweep_yaml(spec)
-        _atomic(out / "sweep.yaml", lambda p: Path(p).write_text(text))
+        write_atomic(out / "sweep.yaml", lambda p: Path(p).write_text(text))
     manifest = load_manifest(out)
     todo: dict[str, RunSpec] = {}
     for r in runs:  # identical (scenario, seed) pairs share one key: run it once
@@ -108,7 +108,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, workers: int = 1,
                                "seed": r.seed, "axes": r.axes, "error": outcome["error"],
                                "traceback": outcome["traceback"],
                                "summary": outcome["summary"]}
-        _write_json(out / MANIFEST, manifest)
+        write_json(out / MANIFEST, manifest)
         done += 1
         failures += outcome["status"] != "complete"
         if progress is not None:
@@ -124,10 +124,10 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, workers: int = 1,
         with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
             _run_on(pool, todo, out, finish)
     frame = runs_frame(runs, manifest)
-    _atomic(out / "runs.parquet", lambda p: frame.to_parquet(p, index=False))
+    write_atomic(out / "runs.parquet", lambda p: frame.to_parquet(p, index=False))
     if frame["status"].eq("complete").any():
         stats = cell_statistics(frame)
-        _atomic(out / "statistics.parquet", lambda p: stats.to_parquet(p, index=False))
+        write_atomic(out / "statistics.parquet", lambda p: stats.to_parquet(p, index=False))
     return frame
 
 
