@@ -48,7 +48,7 @@ def liquidate(venue: Venue, breach: Breach, now_ms: int) -> None:
     venue.before_liquidation(venue, breach)
     for fund in venue.funds:
         fund.begin_event()
-    positions = scope_positions(venue, i, breach.scope)
+    positions = venue.scope_markets(i, breach.scope)
     if rules.backstop is not None and takeover.below_backstop(venue, i, breach.scope, prices):
         takeover.vault_takeover(venue, breach, positions, now_ms)
     elif rules.auction is not None:
@@ -67,15 +67,6 @@ def set_queued(venue: Venue, breach: Breach, queued: bool) -> None:
         venue.queued_cross[breach.account] = queued
     else:
         venue.queued_iso[breach.account, breach.scope] = queued
-
-
-def scope_positions(venue: Venue, i: int, scope: int) -> list[int]:
-    """Markets of the breach's positions: a cross account's open cross positions, or the one
-    isolated position."""
-    acc = venue.accounts
-    if scope != CROSS:
-        return [scope]
-    return [m for m in range(len(venue.markets)) if acc.pos[i, m] != 0 and not acc.isolated[i, m]]
 
 
 def market_close(venue: Venue, breach: Breach, positions: list[int], now_ms: int) -> None:
@@ -105,7 +96,7 @@ def market_close(venue: Venue, breach: Breach, positions: list[int], now_ms: int
             chunked |= cut < qty
         support = close_position(venue, breach, m, cut, now_ms, support,
                                  "chunk" if cut < qty else "partial")
-    left = scope_positions(venue, i, breach.scope)
+    left = venue.scope_markets(i, breach.scope)
     if chunked and left and acc.scope_slack(i, breach.scope, venue.trigger_prices()) < 0:
         # Still breached: the rest waits out the cooldown, then is served again.
         set_queued(venue, breach, True)
@@ -122,7 +113,7 @@ def _partial_qty(venue: Venue, i: int, scope: int, m: int) -> float:
     size, p = abs(q), float(prices[m])
     if scope == CROSS:
         equity = acc.cross_equity(i, prices)
-        live = scope_positions(venue, i, CROSS)
+        live = venue.scope_markets(i, CROSS)
         other = sum(acc.position_maintenance(k, abs(float(acc.pos[i, k])) * prices[k])
                     for k in live if k != m)
     else:

@@ -36,10 +36,8 @@ def below_backstop(venue: Venue, i: int, scope: int, prices: np.ndarray) -> bool
 
 def _scope_maintenance(venue: Venue, i: int, scope: int, prices: np.ndarray) -> float:
     acc = venue.accounts
-    markets = [scope] if scope != CROSS else [
-        m for m in range(len(venue.markets)) if acc.pos[i, m] != 0 and not acc.isolated[i, m]]
     return sum(acc.position_maintenance(m, abs(float(acc.pos[i, m])) * float(prices[m]))
-               for m in markets)
+               for m in venue.scope_markets(i, scope))
 
 
 def vault_takeover(venue: Venue, breach: Breach, positions: list[int], now_ms: int) -> None:
@@ -228,7 +226,7 @@ def step_auctions(venue: Venue, now_ms: int) -> None:
     for breach in finished:
         if not any(b is breach for _, b in running):
             if (venue.rules.surplus == "insurance_fund" and breach.scope == CROSS
-                    and not liquidation.scope_positions(venue, breach.account, CROSS)):
+                    and not venue.scope_markets(breach.account, CROSS)):
                 clear_surplus(venue, breach, None, now_ms)
             liquidation.set_queued(venue, breach, False)
             venue.touch(breach.account)

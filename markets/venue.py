@@ -271,6 +271,14 @@ class Venue:
         acc.wallet[i] += acc.iso_margin[i, m]
         acc.iso_margin[i, m] = 0.0
 
+    def scope_markets(self, i: int, scope: int) -> list[int]:
+        """Markets of a breach scope's positions: a cross account's open cross positions, or
+        the one isolated position."""
+        if scope != CROSS:
+            return [scope]
+        live = (self.accounts.pos[i] != 0) & ~self.accounts.isolated[i]
+        return [int(m) for m in np.nonzero(live)[0]]
+
     def touch(self, rows) -> None:
         """Accounts changed: re-arm their margin calls and check them exactly from now on."""
         self.call_armed[rows] = True
@@ -367,9 +375,7 @@ class Venue:
 
     def _causes(self, i: int, scope: int, generation: int, share: float, now_ms: int) -> list[int]:
         acc = self.accounts
-        markets = [scope] if scope != CROSS else [
-            m for m in range(len(self.markets)) if acc.pos[i, m] != 0 and not acc.isolated[i, m]
-        ]
+        markets = self.scope_markets(i, scope)
         # What each source's still-live (log) move costs the account; a long is hurt by a fall.
         # Notional makes moves in different markets comparable.
         exposure = [-float(acc.pos[i, m]) * self.markets[m].prices.mark for m in markets]
