@@ -1,4 +1,4 @@
-"""The ``liqsim`` command line: run, validate, scenarios, show, sweep.
+"""The ``liqsim`` command line: run, validate, scenarios, show, sweep, report.
 
 Bad input (an unknown key, a wrong type, an impossible value, an unreadable file) gets one
 readable message naming the field path and exit code 2, never a traceback. A run that stops
@@ -218,3 +218,24 @@ def sweep(
     if failed:
         raise _fail(f"{failed} of {len(frame)} runs failed (errors in "
                     f"{folder / 'manifest.json'} and runs.parquet)", 1)
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="A sweep folder (liqsim sweep ... --out).")],
+    out: Annotated[Path | None, typer.Option(
+        help="Where to write the report (default: <folder>/report).")] = None,
+) -> None:
+    """Build a self-contained HTML report (and Markdown) from a stored sweep: its design,
+    headline table, paired comparison against the baseline, per-cell table and charts."""
+    from simulator.sweep.report import ReportError, build_report
+
+    if not folder.is_dir():
+        raise _fail(f"{folder}: no such folder")
+    try:
+        with console.status("building report"):
+            built = build_report(folder, out)
+    except ReportError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"{len(built.charts)} charts, {len(built.tables)} tables: "
+                  f"[bold]{built.html}[/] and {built.markdown}", highlight=False)

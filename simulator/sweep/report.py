@@ -1,0 +1,297 @@
+"""Sweep reports: one self-contained HTML page and its Markdown twin, from a stored sweep.
+
+``build_report(sweep_dir)`` reads only what a sweep wrote (``sweep.yaml``, ``manifest.json``,
+``runs.parquet``, ``statistics.parquet`` and the run folders, the last through
+``chart_plan.write_sweep_charts``) and writes into ``<sweep_dir>/report/``::
+
+    report.html   one file to attach as it is: CSS inline, charts embedded as PNG data
+    report.md     the same text and tables, charts linked from charts/
+    charts/       every chart as PNG, PDF and SVG (PDF/SVG for papers and slides)
+
+Sections: the sweep's description and base scenario, its design (setup, axes, variants), the
+headline table, the paired comparison against the baseline variant, the per-cell table, the
+charts, the failed runs, and how to reproduce. Every table and chart carries an ``id``
+(``table-<id>``, ``chart-<name>``) so a reader, or a test, can find it. The output holds no
+timestamps: the same sweep folder gives the same report. This module renders; the numbers
+come from ``report_tables`` and the charts from ``charts``. It must not run simulations.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from simulator.result import write_atomic
+from simulator.sweep.chart_plan import ChartFile, write_sweep_charts
+from simulator.sweep.report_tables import (
+    Table,
+    cell_table,
+    comparison_table,
+    design_tables,
+    failure_table,
+    headline_table,
+    pooled_summary,
+    report_metrics,
+)
+
+__all__ = ["Report", "ReportError", "build_report"]
+
+CELL_METRICS = ("cascade_depth", "liquidated_notional", "insurance_fund_paid", "adl_notional")
+_CSS = """
+body { font-family: "DejaVu Sans", Arial, Helvetica, sans-serif; color: #222; margin: 0;
+       background: #fff; line-height: 1.45; }
+main { max-width: 1200px; margin: 0 auto; padding: 24px 32px 48px; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; padding-bottom: 4px; margin-top: 2em; }
+h3 { font-size: 1.05em; margin-bottom: 0.3em; }
+.meta { color: #555; font-size: 0.9em; }
+table { border-collapse: collapse; margin: 8px 0 4px; font-size: 0.88em; }
+th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left;
+         vertical-align: top; }
+th { background: #f2f2f2; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr:nth-child(even) td { background: #fafafa; }
+.scroll { overflow-x: auto; }
+.note { color: #555; font-size: 0.85em; margin: 2px 0 16px; }
+figure { margin: 16px 0 28px; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: 0.9em; color: #333; margin-top: 6px; }
+figcaption a { color: #0072B2; }
+pre { background: #f5f5f5; padding: 10px; overflow-x: auto; font-size: 0.85em; }
+nav ul { columns: 2; font-size: 0.9em; }
+"""
+
+
+class ReportError(ValueError):
+    """The folder is not a sweep folder with results (a readable message, no traceback)."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """Where a report went and what it holds."""
+
+    html: Path
+    markdown: Path
+    charts: list[ChartFile]
+    tables: list[Table]
+
+
+def _read(sweep_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame,
+                                    dict[str, dict[str, Any]]]:
+    runs_path = sweep_dir / "runs.parquet"
+    if not runs_path.exists():
+        raise ReportError(f"{sweep_dir}: no runs.parquet; is this a sweep folder "
+                          "(liqsim sweep ... --out DIR) that has finished?")
+    sweep_file = sweep_dir / "sweep.yaml"
+    sweep = yaml.safe_load(sweep_file.read_text()) if sweep_file.exists() else {}
+    runs = pd.read_parquet(runs_path)
+    stats_path = sweep_dir / "statistics.parquet"
+    stats = pd.read_parquet(stats_path) if stats_path.exists() else pd.DataFrame()
+    manifest_path = sweep_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    return sweep or {}, runs, stats, manifest
+
+
+def _first_run(sweep_dir: Path, runs: pd.DataFrame) -> dict[str, Any] | None:
+    """The stored run.json of the first complete run: its scenario and provenance."""
+    for key in runs.loc[runs["status"] == "complete", "run_key"]:
+        path = sweep_dir / "runs" / str(key) / "run.json"
+        if path.exists():
+            return json.loads(path.read_text())
+    return None
+
+
+def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None,
+                 formats: tuple[str, ...] = ("png", "pdf", "svg")) -> Report:
+    """Write ``report.html``, ``report.md`` and ``charts/`` for the sweep in ``sweep_dir``
+    (into ``out_dir``, default ``<sweep_dir>/report``). Raises ``ReportError`` when the
+    folder holds no sweep results."""
+    sweep_dir = Path(sweep_dir)
+    out = Path(out_dir) if out_dir is not None else sweep_dir / "report"
+    sweep, runs, stats, manifest = _read(sweep_dir)
+    if "png" not in formats:
+        formats = ("png", *formats)  # the HTML embeds the PNGs
+    out.mkdir(parents=True, exist_ok=True)
+    first = _first_run(sweep_dir, runs)
+    scenario = first.get("scenario") if first else None
+    charts = write_sweep_charts(sweep_dir, out / "charts", formats=formats) if first else []
+
+    tables = design_tables(sweep, runs, scenario)
+    variants = list(dict.fromkeys(runs["variant"]))
+    complete = runs[runs["status"] == "complete"]
+    metrics = report_metrics(runs)
+    if not complete.empty and metrics:
+        baseline = variants[0] if variants[0] in set(complete["variant"]) \
+            else str(complete["variant"].iloc[0])
+        summary = pooled_summary(complete, metrics, baseline)
+        tables.append(headline_table(summary, runs["cell"].nunique()))
+        comparison = comparison_table(summary, baseline)
+        if comparison is not None:
+            tables.append(comparison)
+        per_cell = cell_table(stats, CELL_METRICS) if runs["cell"].nunique() > 1 else None
+        if per_cell is not None:
+            tables.append(per_cell)
+    failures = failure_table(runs, manifest)
+    if failures is not None:
+        tables.append(failures)
+
+    name = str(sweep.get("name") or sweep_dir.name)
+    context = _Context(name, str(sweep.get("description") or ""), scenario, first, tables,
+                       charts, out)
+    html_path, md_path = out / "report.html", out / "report.md"
+    page, markdown = _html(context), _markdown(context)
+    write_atomic(html_path, lambda p: Path(p).write_text(page, encoding="utf-8"))
+    write_atomic(md_path, lambda p: Path(p).write_text(markdown, encoding="utf-8"))
+    return Report(html_path, md_path, charts, tables)
+
+
+@dataclass(frozen=True)
+class _Context:
+    name: str
+    description: str
+    scenario: dict[str, Any] | None
+    first_run: dict[str, Any] | None
+    tables: list[Table]
+    charts: list[ChartFile]
+    out: Path
+
+    def provenance(self) -> str:
+        run = self.first_run or {}
+        parts = [f"liqsim {run['liqsim_version']}" if run.get("liqsim_version") else "liqsim"]
+        if run.get("git_commit"):
+            parts.append(f"commit {str(run['git_commit'])[:10]}")
+        if run.get("python"):
+            parts.append(f"Python {run['python']}")
+        return ", ".join(parts)
+
+    def scenario_text(self) -> str:
+        if not self.scenario:
+            return "No run completed, so the base scenario is unknown."
+        text = str(self.scenario.get("description") or "").strip()
+        return text or "The base scenario has no description."
+
+    def section(self, table_id: str) -> Table | None:
+        return next((t for t in self.tables if t.id == table_id), None)
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.out).as_posix()
+
+
+_ORDER = ("design", "axes", "variants", "headline", "comparison", "cells")
+_HEADINGS = {"design": "Design", "headline": "Results", "cells": "Per cell"}
+
+
+def _paragraphs(text: str) -> list[str]:
+    """YAML block text as HTML paragraphs: blank lines separate, single breaks are spaces."""
+    blocks = (" ".join(b.split()) for b in text.strip().split("\n\n"))
+    return [f"<p>{html.escape(b)}</p>" for b in blocks if b]
+
+
+def _html_table(t: Table) -> str:
+    right = t.right or [False] * len(t.header)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in t.header)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{html.escape(c)}</td>' if r else
+                         f"<td>{html.escape(c)}</td>" for c, r in zip(row, right, strict=False))
+        + "</tr>" for row in t.rows)
+    note = f'<p class="note">{html.escape(t.note)}</p>' if t.note else ""
+    return (f'<h3>{html.escape(t.title)}</h3>\n<div class="scroll"><table id="table-{t.id}">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>\n{note}\n")
+
+
+def _html_chart(c: ChartFile, out: Path) -> str:
+    data = base64.b64encode(c.paths["png"].read_bytes()).decode("ascii")
+    links = " · ".join(f'<a href="{html.escape(p.relative_to(out).as_posix())}">{fmt.upper()}'
+                       f"</a>" for fmt, p in c.paths.items() if fmt != "png")
+    more = f" <span class=\"meta\">(also {links} in charts/)</span>" if links else ""
+    return (f'<figure id="chart-{html.escape(c.name)}">\n<h3>{html.escape(c.title)}</h3>\n'
+            f'<img alt="{html.escape(c.title)}" src="data:image/png;base64,{data}">\n'
+            f"<figcaption>{html.escape(c.caption)}{more}</figcaption>\n</figure>\n")
+
+
+def _html(ctx: _Context) -> str:
+    parts = [f"<h1>Sweep report: {html.escape(ctx.name)}</h1>",
+             f'<p class="meta">Built from stored results with {html.escape(ctx.provenance())}.'
+             "</p>"]
+    parts.extend(_paragraphs(ctx.description))
+    parts.append("<h2>Scenario</h2>")
+    parts.extend(_paragraphs(ctx.scenario_text()))
+    toc = [f'<li><a href="#table-{t.id}">{html.escape(t.title)}</a></li>' for t in ctx.tables]
+    toc += [f'<li><a href="#chart-{html.escape(c.name)}">{html.escape(c.title)}</a></li>'
+            for c in ctx.charts]
+    parts.append(f"<nav><ul>{''.join(toc)}</ul></nav>")
+    for table_id in _ORDER:
+        t = ctx.section(table_id)
+        if t is None:
+            continue
+        if table_id in _HEADINGS:
+            parts.append(f"<h2>{_HEADINGS[table_id]}</h2>")
+        parts.append(_html_table(t))
+    if ctx.charts:
+        parts.append("<h2>Charts</h2>")
+        parts.extend(_html_chart(c, ctx.out) for c in ctx.charts)
+    failures = ctx.section("failures")
+    if failures is not None:
+        parts.append("<h2>Failures</h2>")
+        parts.append(_html_table(failures))
+    parts.append("<h2>Reproduce</h2>")
+    parts.append(f"<pre>{html.escape(_reproduce())}</pre>")
+    body = "\n".join(parts)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>Sweep report: {html.escape(ctx.name)}</title>\n<style>{_CSS}</style>\n"
+            f"</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+
+
+def _reproduce() -> str:
+    return ("# the sweep file is stored beside the results as sweep.yaml\n"
+            "liqsim sweep sweep.yaml --out <folder> --workers 4\n"
+            "liqsim report <folder>")
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(t: Table) -> str:
+    right = t.right or [False] * len(t.header)
+    lines = [f"### {t.title}", "", "| " + " | ".join(_md_cell(h) for h in t.header) + " |",
+             "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
+    if t.note:
+        lines += ["", f"*{t.note}*"]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(ctx: _Context) -> str:
+    parts = [f"# Sweep report: {ctx.name}", "", f"Built from stored results with "
+             f"{ctx.provenance()}.", ""]
+    if ctx.description:
+        parts += [ctx.description.strip(), ""]
+    parts += ["## Scenario", "", ctx.scenario_text(), ""]
+    for table_id in _ORDER:
+        t = ctx.section(table_id)
+        if t is None:
+            continue
+        if table_id in _HEADINGS:
+            parts += [f"## {_HEADINGS[table_id]}", ""]
+        parts.append(_md_table(t))
+    if ctx.charts:
+        parts += ["## Charts", ""]
+        for c in ctx.charts:
+            others = ", ".join(f"[{fmt.upper()}]({ctx.rel(p)})" for fmt, p in c.paths.items()
+                               if fmt != "png")
+            parts += [f"### {c.title}", "", f"![{c.title}]({ctx.rel(c.paths['png'])})", "",
+                      c.caption + (f" ({others})" if others else ""), ""]
+    failures = ctx.section("failures")
+    if failures is not None:
+        parts += ["## Failures", "", _md_table(failures)]
+    parts += ["## Reproduce", "", "```", _reproduce(), "```", ""]
+    return "\n".join(parts)

@@ -1,0 +1,214 @@
+"""Tests for sweep reports (simulator.sweep.report and ``liqsim report``): the report builds
+from a stored sweep only, holds every chart and table it names, its numbers are the runs
+table's, it is deterministic, and it renders in a real headless browser (Debian's chromium,
+installed by .ci/run; skipped elsewhere unless LIQSIM_REQUIRE_BROWSER=1 makes it required).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import simulator.sweep.execute as execute
+from simulator.cli import app
+from simulator.sweep import parse_sweep, plan, run_sweep
+from simulator.sweep.report import build_report
+from simulator.sweep.report_tables import format_value
+
+SMALL = Path(__file__).parent / "data" / "scenario_small.yaml"
+SWEEP = {
+    "name": "report_test",
+    "description": "Shock size x insurance fund on the small test scenario.",
+    "base": str(SMALL),
+    "set": ["duration=2m", "populations.retail.count=60", "populations.whales.count=3"],
+    "axes": [{"path": "shocks.0.move", "values": ["-5%", "-10%"]},
+             {"path": "venues.v.insurance_fund", "values": [0, 20000]}],
+    "variants": [{"name": "base"},
+                 {"name": "fee", "set": ["venues.v.liquidation.fee_rate=1%"]}],
+    "replications": 2,
+    "seed": 5,
+}
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A finished sweep (16 runs) and its report, built from the folder alone."""
+    out = tmp_path_factory.mktemp("report") / "sweep"
+    frame = run_sweep(parse_sweep(SWEEP), out, workers=1)
+    return out, frame, build_report(out)
+
+
+def test_report_holds_every_chart_and_table_it_names(stored):
+    out, frame, report = stored
+    assert report.html == out / "report" / "report.html"
+    page = report.html.read_text()
+    md = report.markdown.read_text()
+    names = [c.name for c in report.charts]
+    # Two axes with two values each: the heatmap and the metric-vs-axis charts must be there.
+    assert any(n.startswith("heatmap") for n in names), names
+    assert sum("_vs_" in n for n in names) == 2, names
+    assert len(names) == len(set(names)) >= 5
+    for chart in report.charts:
+        assert set(chart.paths) == {"png", "pdf", "svg"}
+        for path in chart.paths.values():
+            assert path.is_file() and path.stat().st_size > 1000, path
+        block = re.search(rf'<figure id="chart-{chart.name}">(.*?)</figure>', page, re.S)
+        assert block is not None, chart.name
+        assert 'src="data:image/png;base64,' in block.group(1)  # embedded, not linked
+        assert f"![{chart.title}](charts/{chart.name}.png)" in md
+    ids = [t.id for t in report.tables]
+    assert ids[:3] == ["design", "axes", "variants"]
+    assert {"headline", "comparison", "cells"} <= set(ids)
+    for table in report.tables:
+        assert f'<table id="table-{table.id}">' in page
+        assert f"### {table.title}" in md
+        html_rows = re.search(rf'<table id="table-{table.id}">.*?<tbody>(.*?)</tbody>', page,
+                              re.S).group(1).count("<tr>")
+        assert html_rows == len(table.rows)
+    assert SWEEP["description"] in page and "A small test scenario" in page
+    assert "<script" not in page and 'src="http' not in page  # nothing fetched from outside
+
+
+def test_headline_numbers_are_the_runs_tables(stored):
+    _, frame, report = stored
+    headline = next(t for t in report.tables if t.id == "headline")
+    assert headline.header[1:] == ["base (n=8)", "fee (n=8)"]
+    rows = {r[0]: r[1:] for r in headline.rows}
+    for variant, col in (("base", 0), ("fee", 1)):
+        runs = frame[frame["variant"] == variant]
+        depth = runs["cascade_depth"].mean()
+        assert rows["cascade depth (generations)"][col].startswith(format_value(depth, "count"))
+        notional = runs["liquidated_notional"].mean()
+        assert rows["liquidated notional"][col].startswith(format_value(notional, "usd"))
+    cells = next(t for t in report.tables if t.id == "cells")
+    assert len(cells.rows) == 4 * 2  # cells x variants
+    design = dict(next(t for t in report.tables if t.id == "design").rows)
+    assert design["runs"] == "16 planned, 16 complete, 0 failed"
+    # The paired comparison: the fee variant only changes the fee, so the liquidation count
+    # difference is the mean of the paired differences.
+    comp = next(t for t in report.tables if t.id == "comparison")
+    row = next(r for r in comp.rows if r[1] == "liquidations")
+    base = frame[frame["variant"] == "base"].set_index(["cell", "replication"])["liquidations"]
+    fee = frame[frame["variant"] == "fee"].set_index(["cell", "replication"])["liquidations"]
+    assert row[2] == "8" and row[3].startswith(format_value(float((fee - base).mean())))
+
+
+def test_report_is_deterministic(stored, tmp_path):
+    out, _, report = stored
+    again = build_report(out, tmp_path / "again")
+    assert again.html.read_bytes() == report.html.read_bytes()
+    assert again.markdown.read_bytes() == report.markdown.read_bytes()
+
+
+def test_failed_runs_are_listed(monkeypatch, tmp_path):
+    spec = parse_sweep({**SWEEP, "axes": SWEEP["axes"][:1], "variants": [{"name": "base"}]})
+    bad_seed = plan(spec)[1].seed
+    real = execute.run
+
+    def flaky(scenario, seed, *args, **kwargs):
+        if seed == bad_seed:
+            raise RuntimeError("boom")
+        return real(scenario, seed, *args, **kwargs)
+
+    monkeypatch.setattr(execute, "run", flaky)
+    run_sweep(spec, tmp_path / "f")
+    report = build_report(tmp_path / "f")
+    failures = next(t for t in report.tables if t.id == "failures")
+    assert [r[-1] for r in failures.rows] == ["RuntimeError: boom"] * 2
+    assert '<table id="table-failures">' in report.html.read_text()
+
+
+def test_cli_report(stored, tmp_path):
+    out, _, _ = stored
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("report"))
+    result = CliRunner().invoke(app, ["report", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert (copy / "report" / "report.html").is_file()
+    assert (copy / "report" / "report.md").is_file()
+    bad = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert bad.exit_code == 2
+    assert "no runs.parquet" in " ".join(bad.output.split())
+    assert "Traceback" not in bad.output
+
+
+def _browser_available() -> bool:
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        return True
+    if os.environ.get("LIQSIM_REQUIRE_BROWSER") == "1":
+        pytest.fail("LIQSIM_REQUIRE_BROWSER=1 but /usr/bin/chromium or chromedriver is missing")
+    return False
+
+
+def test_report_renders_in_headless_chromium(stored, tmp_path):
+    if not _browser_available():
+        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run "
+                    "installs them)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    _, _, report = stored
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    # Headless as root on a machine with no network: no sandbox, no background fetches.
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        driver.get(report.html.as_uri())
+        figures = driver.execute_script(
+            "return Array.from(document.querySelectorAll('figure')).map(f => {"
+            "  const img = f.querySelector('img');"
+            "  return [f.id, img.complete, img.naturalWidth, img.getBoundingClientRect().width];"
+            "});")
+        tables = driver.execute_script(
+            "return Array.from(document.querySelectorAll('table')).map("
+            "  t => [t.id, t.tBodies[0].rows.length, t.getBoundingClientRect().height]);")
+        height = driver.execute_script("return document.documentElement.scrollHeight;")
+        driver.set_window_size(1280, min(int(height), 16000))
+        shot = tmp_path / "report.png"
+        assert driver.save_screenshot(str(shot))
+    finally:
+        driver.quit()
+    assert [f[0] for f in figures] == [f"chart-{c.name}" for c in report.charts]
+    for name, complete, natural_width, shown_width in figures:
+        assert complete and natural_width > 300 and shown_width > 300, name
+    assert [(t[0], t[1]) for t in tables] == [(f"table-{t.id}", len(t.rows))
+                                              for t in _page_order(report)]
+    assert all(t[2] > 0 for t in tables)
+    # The screenshot is a real rendering: a tall page with text and coloured charts on it.
+    from matplotlib.image import imread
+
+    pixels = imread(shot)
+    assert pixels.shape[0] > 2000 and pixels.shape[1] >= 1200
+    rgb = pixels[..., :3]
+    assert np.std(rgb) > 0.05  # not a blank page
+    saturated = (rgb.max(axis=2) - rgb.min(axis=2)) > 0.3
+    assert saturated.mean() > 0.002  # the charts' colours are on screen
+
+
+def _page_order(report) -> list:
+    """Tables in the order the page shows them: failures after the charts."""
+    main = [t for t in report.tables if t.id != "failures"]
+    return main + [t for t in report.tables if t.id == "failures"]
+
+
+def test_html_tables_are_the_markdown_tables(stored):
+    _, _, report = stored
+    md = report.markdown.read_text()
+    for table in report.tables:
+        for row in table.rows:
+            assert "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" in md
+    assert pd.read_parquet(stored[0] / "runs.parquet").shape[0] == 16
