@@ -53,6 +53,30 @@ SETTINGS = settings(
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+@pytest.fixture(autouse=True)
+def _worlds_independent_of_imported_modules(monkeypatch):
+    """Recent hypothesis versions mix constants found in the *imported* local modules into
+    generation (``providers._get_local_constants``), so even derandomized worlds changed
+    with which project modules the rest of the test session had imported: the same commit
+    drew other worlds under ``pytest`` than under ``pytest tests/test_properties.py``. An
+    empty pool (and a cleared cache of it) makes the worlds a function of this file alone.
+    Older versions have no such pool and need nothing."""
+    from hypothesis.internal.conjecture import providers
+
+    def clear() -> None:
+        cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
+        if cache is not None:
+            cache.clear()
+
+    if hasattr(providers, "_get_local_constants"):
+        monkeypatch.setattr(providers, "_get_local_constants", providers.Constants)
+    clear()
+    yield
+    clear()
+
+
 VENUE = "v"
 RTOL = 1e-9
 # A float residue, relative to the quantity liquidated: see test_bug_h (still open).
