@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib as mpl
 import matplotlib.style
 import numpy as np
 import pandas as pd
@@ -40,8 +39,6 @@ from simulator.sweep.charts import DRAW
 from simulator.sweep.stats import axis_columns
 
 __all__ = ["ChartFile", "ChartPlan", "plan_charts", "slug", "write_chart", "write_sweep_charts"]
-
-SALT = "liqsim-sweep-charts"
 
 @dataclass(frozen=True)
 class ChartPlan:
@@ -199,8 +196,8 @@ def write_chart(plan: ChartPlan, out_dir: Path, formats: Sequence[str]) -> dict[
     """Draw one planned chart and write ``out_dir/<plan.name>.<fmt>`` for every format."""
     paths = {}
     # Artists read rcParams when created and savefig when saving: both inside the style.
-    # A fixed salt makes SVG element ids repeatable (matplotlib's default is random).
-    with matplotlib.style.context(STYLE_PATH), mpl.rc_context({"svg.hashsalt": SALT}):
+    # The style's fixed svg.hashsalt makes SVG element ids repeatable.
+    with matplotlib.style.context(STYLE_PATH):
         fig = DRAW[plan.kind](**plan.args)
         try:
             for fmt in (f.lower().lstrip(".") for f in formats):

@@ -35,7 +35,6 @@ __all__ = ["DRAW", "cascade_ccdf_chart", "ccdf", "distribution_chart", "heatmap_
            "liquidation_heatmap", "metric_vs_axis_chart", "waterfall_chart"]
 
 LAYER_COLORS = ("#0072B2", "#009E73", ADL_COLOR, "#E69F00", "#D55E00")  # Okabe-Ito
-SALT = "liqsim-sweep-charts"
 DASHES = ("-", "--", "-.", ":")  # identical variants give overlapping lines: dashes tell them
 usd = FuncFormatter(lambda v, _pos=None: "$0" if v == 0 else f"${cp._compact(v)}")
 
