@@ -27,6 +27,16 @@ Usage::
         --variant big_fund="venues.cex.insurance_fund=3e6" --set duration=6m
     python experiments/compare_mechanisms.py --presets none \\
         --variant "bx_fund=preset=bitmex;venues.cex.insurance_fund=3e6"
+    python experiments/compare_mechanisms.py --all-scenarios --seeds 5 --set duration=6m
+    python experiments/compare_mechanisms.py --scenarios default,flash_crash --workers 2
+
+``--scenarios a,b,c`` repeats the whole comparison on each scenario: a built-in name
+(``liqsim scenarios``), a file in ``experiments/scenarios/`` by its name, or a scenario file;
+``--all-scenarios`` is the built-in default and the synthetic scenarios of
+``experiments/scenarios`` (``ALL_SCENARIOS``; the historical replays need third-party data and
+hours of simulated time, so they are left to ``historical_replay.py``). Each scenario gets its
+own folder, ``<out>/<scenario>/`` (default ``results/compare/<scenario>/``); ``--set`` applies
+to all of them, and every scenario's fields must accept it.
 
 ``--presets`` defaults to all seven unless ``--variant`` is given (then ``--presets`` adds
 presets in front of the variants). In a ``--variant NAME=a;b`` item, ``preset=NAME`` applies
@@ -54,6 +64,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("binance", "bitmex", "bybit", "okx", "hyperliquid", "dydx", "drift")
+SCENARIO_DIR = ROOT / "experiments" / "scenarios"
+ALL_SCENARIOS = ("default", "flash_crash", "short_squeeze", "isolated_margin")
 QUESTION = ("does the liquidation mechanism change cascade depth, its cost, and how fairly and "
             "efficiently ADL shares the loss (same seeds for every variant)")
 
@@ -105,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenario", type=Path, help="scenario file (default: the built-in default)")
+    p.add_argument("--scenarios", help="comma list of scenarios to compare on, one after the "
+                   "other: built-in names, names in experiments/scenarios/, or files")
+    p.add_argument("--all-scenarios", action="store_true",
+                   help=f"compare on every synthetic scenario ({', '.join(ALL_SCENARIOS)})")
     p.add_argument("--presets", help=f"comma list of presets, or none (default: "
                    f"{','.join(PRESETS)} unless --variant is given)")
     p.add_argument("--variant", action="append", default=[], metavar="NAME=O1;O2",
@@ -123,14 +139,50 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setup(args: argparse.Namespace):
-    """The base scenario and the variants, or a UsageError / ScenarioError."""
+def resolve_scenario(name: str):
+    """A scenario by file path, built-in name, or name of a file in experiments/scenarios/."""
+    from simulator import ScenarioError, load_scenario
+    from simulator.scenarios import builtin_scenarios, load_builtin
+
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
+        return load_scenario(path)
+    if name in builtin_scenarios():
+        return load_builtin(name)
+    if (SCENARIO_DIR / f"{name}.yaml").exists():
+        return load_scenario(SCENARIO_DIR / f"{name}.yaml")
+    known = sorted(set(builtin_scenarios()) | {p.stem for p in SCENARIO_DIR.glob("*.yaml")})
+    raise ScenarioError(f"unknown scenario {name!r} (known: {', '.join(known)}, or a file)")
+
+
+def _scenario_list(args: argparse.Namespace) -> list[str | None]:
+    """The scenarios to compare on, in order; [None] (one run on --scenario or the default)
+    unless --scenarios or --all-scenarios is given."""
+    chosen = [args.scenarios is not None, args.all_scenarios, args.scenario is not None]
+    if sum(chosen) > 1:
+        raise UsageError("give only one of --scenario, --scenarios and --all-scenarios")
+    if args.all_scenarios:
+        return list(ALL_SCENARIOS)
+    if args.scenarios is not None:
+        names = list(dict.fromkeys(n.strip() for n in args.scenarios.split(",") if n.strip()))
+        if not names:
+            raise UsageError("--scenarios: expected a comma list of scenario names or files")
+        return names
+    return [None]
+
+
+def _setup(args: argparse.Namespace, source: str | None = None):
+    """The base scenario and the variants, or a UsageError / ScenarioError. ``source``: a
+    scenario name or file from --scenarios (default: --scenario, else the built-in default)."""
     from simulator import Scenario, default_scenario, load_scenario
     from simulator.compare import Variant, variant_scenario
 
     if args.seeds < 1 or args.seed_start < 0 or args.workers < 1:
         raise UsageError("--seeds and --workers must be at least 1, --seed-start at least 0")
-    base = load_scenario(args.scenario) if args.scenario else default_scenario()
+    if source is not None:
+        base = resolve_scenario(source)
+    else:
+        base = load_scenario(args.scenario) if args.scenario else default_scenario()
     sets = list(args.sets) + ([f"duration={args.duration}"] if args.duration else [])
     if sets:
         base = base.with_overrides(sets)
@@ -155,15 +207,39 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     from simulator import ScenarioError
-    from simulator.compare import ADL_METRICS, DEFAULT_METRICS, compare, markdown_table, summarize
 
+    # Every scenario is set up (and so validated) before the first run: a typo in the third
+    # name should not surface after an hour of the first two.
+    several = args.scenarios is not None or args.all_scenarios
+    setups = []
     try:
-        base, variants, baseline, scenarios = _setup(args)
+        for source in _scenario_list(args):
+            try:
+                setups.append(_setup(args, source))
+            except ScenarioError as exc:
+                raise ScenarioError(f"{source}: {exc}" if several else str(exc)) from None
     except (UsageError, ScenarioError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    codes = []
+    for setup in setups:
+        if several:
+            print(f"\n=== scenario {setup[0].name} ===", flush=True)
+        codes.append(_compare_one(args, setup, several))
+    return max(codes)
+
+
+def _compare_one(args: argparse.Namespace, setup: tuple, several: bool) -> int:
+    """One comparison on one scenario (``setup``: what ``_setup`` returned); its exit code.
+    With ``several`` scenarios each gets its own folder under --out."""
+    from simulator.compare import ADL_METRICS, DEFAULT_METRICS, compare, markdown_table, summarize
+
+    base, variants, baseline, scenarios = setup
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))
-    out = args.out or ROOT / "results" / "compare" / base.name
+    if several:  # one folder per scenario, under --out when given
+        out = (args.out or ROOT / "results" / "compare") / base.name
+    else:
+        out = args.out or ROOT / "results" / "compare" / base.name
     out.mkdir(parents=True, exist_ok=True)
     total = len(variants) * len(seeds)
     print(f"{base.name}: {len(variants)} variants x {len(seeds)} seeds = {total} runs, "
