@@ -170,15 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replications", type=int, help="runs per rule (default 20; quick 2)")
     args = p.parse_args(argv)
 
-    def body() -> int:
+    def analyse(runs: pd.DataFrame, out: Path) -> None:
         from simulator.compare_plots import adl_haircut_chart
         from simulator.result import write_atomic
 
-        out = sx.out_dir(args, NAME)
-        runs = sx.run(sweep(args.quick, args.replications), out, args.workers)
         done = sx.complete(runs)
-        if done.empty:
-            return sx.exit_code(runs)
         cuts = haircuts(runs, out)
         write_atomic(out / "haircuts.csv", lambda p: cuts.to_csv(p, index=False))
         table = metric_table(with_profit_gini(runs, cuts))
@@ -196,9 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         names = list(dict.fromkeys(runs["variant"]))
         sx.write_chart(out, "adl_haircuts", adl_haircut_chart, cuts, names)
         sx.write_chart(out, "adl_overuse", overuse_chart, table)
-        return sx.finish(out, runs, args.no_report)
 
-    return sx.main_guard(body)
+    return sx.experiment(args, NAME, lambda: sweep(args.quick, args.replications), analyse)
 
 
 if __name__ == "__main__":

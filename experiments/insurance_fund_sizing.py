@@ -171,11 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", type=float, default=0.05, help="P(ADL) target (default 0.05)")
     args = p.parse_args(argv)
 
-    def body() -> int:
-        out = sx.out_dir(args, NAME)
-        runs = sx.run(sweep(args.quick, args.replications), out, args.workers)
-        if sx.complete(runs).empty:
-            return sx.exit_code(runs)
+    def analyse(runs: pd.DataFrame, out: Path) -> None:
         table = adl_table(runs)
         sufficient = sufficient_fund(table, args.target)
         lines = [f"- {v}: " + (f"P(ADL) < {args.target:.0%} from a fund of ${f:,.0f} on"
@@ -186,9 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                  f"{args.target:.0%} (point estimates):\n\n" + "\n".join(lines))
         print(sx.write_table(out, NAME, table, "Insurance fund size vs ADL", notes))
         sx.write_chart(out, NAME, chart, table, args.target, sufficient)
-        return sx.finish(out, runs, args.no_report)
 
-    return sx.main_guard(body)
+    return sx.experiment(args, NAME, lambda: sweep(args.quick, args.replications), analyse)
 
 
 if __name__ == "__main__":

@@ -158,11 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replications", type=int, help="runs per cell (default 5; quick 2)")
     args = p.parse_args(argv)
 
-    def body() -> int:
-        out = sx.out_dir(args, NAME)
-        runs = sx.run(sweep(args.quick, args.replications), out, args.workers)
-        if sx.complete(runs).empty:
-            return sx.exit_code(runs)
+    def analyse(runs: pd.DataFrame, out: Path) -> None:
         table = withdrawal_table(runs)
         lines = []
         for name, g in table.groupby("variant", sort=False):
@@ -176,9 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         print(sx.write_table(out, NAME, table, "Market-maker withdrawal speed vs amplification",
                              notes))
         sx.write_chart(out, NAME, chart, table)
-        return sx.finish(out, runs, args.no_report)
 
-    return sx.main_guard(body)
+    return sx.experiment(args, NAME, lambda: sweep(args.quick, args.replications), analyse)
 
 
 if __name__ == "__main__":

@@ -196,13 +196,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="mean cascade depth (generations) that counts as deep (default 10)")
     args = p.parse_args(argv)
 
-    def body() -> int:
+    def analyse(runs: pd.DataFrame, out: Path) -> None:
         from simulator.result import write_atomic
 
-        out = sx.out_dir(args, NAME)
-        runs = sx.run(sweep(args.quick, args.replications), out, args.workers)
-        if sx.complete(runs).empty:
-            return sx.exit_code(runs)
         table = cell_table(runs)
         critical = critical_leverage(table, args.depth_threshold)
         write_atomic(out / "critical_leverage.csv", lambda p: critical.to_csv(p, index=False))
@@ -217,9 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         print(sx.write_table(out, NAME, table, "Cascade phase diagram: shock x leverage",
                              notes))
         sx.write_chart(out, NAME, chart, table, critical, args.depth_threshold)
-        return sx.finish(out, runs, args.no_report)
 
-    return sx.main_guard(body)
+    return sx.experiment(args, NAME, lambda: sweep(args.quick, args.replications), analyse)
 
 
 if __name__ == "__main__":

@@ -232,3 +232,20 @@ def main_guard(body: Callable[[], int]) -> int:
     except ExperimentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def experiment(args: argparse.Namespace, name: str, make_sweep: Callable[[], dict[str, Any]],
+               analyse: Callable[[pd.DataFrame, Path], None]) -> int:
+    """A script's whole run: the sweep ``make_sweep()`` into its folder, then, if any run
+    completed, ``analyse(runs, out)`` (the script's own table and chart), the report and
+    the exit code. Bad options or an invalid sweep: one line on stderr, exit code 2."""
+
+    def body() -> int:
+        out = out_dir(args, name)
+        runs = run(make_sweep(), out, args.workers)
+        if complete(runs).empty:
+            return exit_code(runs)
+        analyse(runs, out)
+        return finish(out, runs, args.no_report)
+
+    return main_guard(body)

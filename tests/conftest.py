@@ -17,3 +17,20 @@ def fail_after(monkeypatch, n: int, exc: Exception) -> dict:
 
     monkeypatch.setattr(markets.engine, "liquidate", failing)
     return calls
+
+
+def fail_runs_with_seed(monkeypatch, seed: int, exc: Exception | None = None):
+    """Make every sweep run on ``seed`` raise ``exc`` (default ``RuntimeError("boom")``);
+    returns the real ``run`` so a test can put it back."""
+    import simulator.sweep.execute as execute
+
+    real = execute.run
+    error = exc if exc is not None else RuntimeError("boom")
+
+    def flaky(scenario, run_seed, *args, **kwargs):
+        if run_seed == seed:
+            raise error
+        return real(scenario, run_seed, *args, **kwargs)
+
+    monkeypatch.setattr(execute, "run", flaky)
+    return real

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import fail_runs_with_seed
 from typer.testing import CliRunner
 
-import simulator.sweep.execute as execute
 from simulator.cli import app
 from simulator.sweep import parse_sweep, plan, run_sweep
 from simulator.sweep.report import build_report
@@ -110,15 +110,7 @@ def test_report_is_deterministic(stored, tmp_path):
 
 def test_failed_runs_are_listed(monkeypatch, tmp_path):
     spec = parse_sweep({**SWEEP, "axes": SWEEP["axes"][:1], "variants": [{"name": "base"}]})
-    bad_seed = plan(spec)[1].seed
-    real = execute.run
-
-    def flaky(scenario, seed, *args, **kwargs):
-        if seed == bad_seed:
-            raise RuntimeError("boom")
-        return real(scenario, seed, *args, **kwargs)
-
-    monkeypatch.setattr(execute, "run", flaky)
+    fail_runs_with_seed(monkeypatch, plan(spec)[1].seed)
     run_sweep(spec, tmp_path / "f")
     report = build_report(tmp_path / "f")
     failures = next(t for t in report.tables if t.id == "failures")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import fail_runs_with_seed
 from typer.testing import CliRunner
 
 import simulator.sweep.execute as execute
@@ -196,14 +197,7 @@ def test_resume_runs_only_what_is_missing(first_sweep, tmp_path):
 def test_a_failing_run_is_recorded(monkeypatch, tmp_path):
     spec = parse_sweep({**SMALL_GRID, "variants": [{"name": "base"}]})  # 4 runs
     bad_seed = plan(spec)[1].seed
-    real = execute.run
-
-    def flaky(scenario, seed, *args, **kwargs):
-        if seed == bad_seed:
-            raise RuntimeError("boom")
-        return real(scenario, seed, *args, **kwargs)
-
-    monkeypatch.setattr(execute, "run", flaky)
+    real = fail_runs_with_seed(monkeypatch, bad_seed)
     frame = run_sweep(spec, tmp_path / "f", workers=1)
     failed = frame[frame["status"] == "failed"]
     assert list(failed["seed"]) == [bad_seed, bad_seed]  # replication 1 in both cells
