@@ -128,11 +128,14 @@ class OrderBook:
         n = self.n_levels if levels is None else min(levels, self.n_levels)
         key = (mid, self.depth_factor, n)
         if key != self._target_key:  # a walk's preview and its execution share one target
-            usd = np.diff(self.profile.cumulative(self._edges[: n + 1] / mid)) * self.depth_factor
-            # Levels at or below zero price cannot exist (deep bids when the step is coarse).
-            self._target = np.where(mid - self._offsets[:n] > self.tick, usd / mid, 0.0)
+            self._target = self._target_sizes(mid, n)
             self._target_key = key
         return self._target
+
+    def _target_sizes(self, mid: float, n: int) -> np.ndarray:
+        usd = np.diff(self.profile.cumulative(self._edges[: n + 1] / mid)) * self.depth_factor
+        # Levels at or below zero price cannot exist (deep bids when the step is coarse).
+        return np.where(mid - self._offsets[:n] > self.tick, usd / mid, 0.0)
 
     def quoted(self, side: int, mid: float, levels: int | None = None) -> np.ndarray:
         """Sizes resting on the side a ``side`` order consumes (bids for a sell)."""
@@ -221,6 +224,35 @@ class OrderBook:
         bid = self.quoted(SELL, mid, levels) @ (mid - self._offsets[:levels])
         ask = self.quoted(BUY, mid, levels) @ (mid + self._offsets[:levels])
         return float(bid), float(ask)
+
+    def observe(
+        self, now_ms: int, mid: float, fraction: float,
+    ) -> tuple[float, float, float, float]:
+        """(best bid, best ask, USD bid depth, USD ask depth within ``fraction`` of ``mid``) as
+        the book stands at ``now_ms``, refilled for the time elapsed but without changing the
+        book (not even its cached target): observing must not change what is observed."""
+        dt = now_ms - self._t
+        if dt < 0:
+            raise ValueError("order book time cannot go backwards")
+        keep = 1.0
+        if dt > 0:
+            keep = math.exp(-dt / self.refill_ms) if self.refill_ms > 0 else 0.0
+        n = min(max(_PREFIX, int(np.searchsorted(self._offsets, fraction * mid, side="right"))),
+                self.n_levels)
+        target = self._target_sizes(mid, n)
+        bids = target * (1.0 - self.bid_depletion[:n] * keep)
+        asks = target * (1.0 - self.ask_depletion[:n] * keep)
+        k = min(_PREFIX, self.n_levels)
+
+        def first(sizes: np.ndarray) -> int:
+            live = np.nonzero(sizes[:k] > 0)[0]
+            return int(live[0]) if live.size else k - 1
+
+        levels = int(np.searchsorted(self._offsets, fraction * mid, side="right"))
+        depth_bid = float(bids[:levels] @ (mid - self._offsets[:levels])) if levels else 0.0
+        depth_ask = float(asks[:levels] @ (mid + self._offsets[:levels])) if levels else 0.0
+        return (float(mid - self._offsets[first(bids)]), float(mid + self._offsets[first(asks)]),
+                depth_bid, depth_ask)
 
     def best_prices(self, mid: float) -> tuple[float, float]:
         """Best bid and ask: the first level with any size on each side."""

@@ -122,6 +122,20 @@ class MarketPrices:
                 self.mark = self._actual_mark()
             self._t = now_ms
 
+    def observed(self, now_ms: int) -> tuple[float, float, float]:
+        """(mid, index, mark) as they stand at ``now_ms``, without advancing anything.
+
+        Observers (the recorder) read through this: advancing in their own steps would round
+        the re-centring differently and so change the run they observe."""
+        if now_ms < self._t:
+            raise ValueError("price time cannot go backwards")
+        displacement = self.displacement
+        if now_ms > self._t and displacement != 0.0:
+            displacement *= self.decay_factor(now_ms - self._t)
+        mid = self.fundamental * math.exp(displacement)
+        index = self.fundamental * math.exp(self.index_share * displacement)
+        return mid, index, self.rule.mark(index, mid, float(self.ema[-1]))
+
     def on_oracle(self, now_ms: int, fundamental: float) -> None:
         """A new fundamental (oracle) price: decay, update the basis EMA, recompute marks."""
         self.advance(now_ms)

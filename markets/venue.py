@@ -412,15 +412,24 @@ class Venue:
         self.detect(now_ms)
 
     # --- observation ---------------------------------------------------------------------------
-    def margin_ratios(self, at_most: int | None = None) -> np.ndarray:
-        """Margin ratios of open accounts; with ``at_most``, of an evenly strided subset (a
-        deterministic sample, so sampling every interval stays cheap at 100k accounts)."""
+    def observed_trigger_prices(self, now_ms: int) -> np.ndarray:
+        """The trigger prices as they stand at ``now_ms``, read without advancing any market
+        (for observers: see ``MarketPrices.observed``)."""
+        k = 0 if self.rules.trigger == "last" else 2
+        return np.array([mk.prices.observed(now_ms)[k] for mk in self.markets])
+
+    def margin_ratios(
+        self, at_most: int | None = None, prices: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Margin ratios of open accounts at ``prices`` (default: the trigger prices); with
+        ``at_most``, of an evenly strided subset (a deterministic sample, so sampling every
+        interval stays cheap at 100k accounts)."""
         acc = self.accounts
         rows = np.arange(acc.n)
         if at_most is not None and acc.n > at_most:
             rows = rows[:: -(-acc.n // at_most)]
         rows = rows[acc.liquidatable[rows] & (acc.pos[rows] != 0).any(axis=1)]
-        return _ratio(*acc.margin_state(rows, self.trigger_prices()))
+        return _ratio(*acc.margin_state(rows, self.trigger_prices() if prices is None else prices))
 
     def open_interest(self) -> np.ndarray:
         return self.accounts.open_interest()

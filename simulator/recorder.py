@@ -62,19 +62,22 @@ class Recorder:
 
     # --- sampling ---------------------------------------------------------------------------
     def sample(self, now_ms: int, venue: Venue) -> None:
-        for m in range(len(venue.markets)):
-            venue.sync_book(m, now_ms)
-        ratios = venue.margin_ratios(at_most=RATIO_SAMPLE)
+        """One time-series row per market of ``venue`` as it stands at ``now_ms``.
+
+        Read-only: prices and books are read as of ``now_ms`` without advancing them (an
+        observer that refilled the book or re-centred the mid in its own steps would change
+        the run's floating-point path, so the sampling interval would change the results)."""
+        ratios = venue.margin_ratios(at_most=RATIO_SAMPLE,
+                                     prices=venue.observed_trigger_prices(now_ms))
         ratios = ratios[np.isfinite(ratios)]
         q = np.quantile(ratios, [0.5, 0.9, 0.99]) if ratios.size else np.full(3, NAN)
         oi = venue.open_interest()
         for m, mk in enumerate(venue.markets):
-            p = mk.prices
-            bid, ask = mk.book.best_prices(p.mid)
-            depth_bid, depth_ask = mk.book.depth_within(0.01, p.mid)
+            mid, index, mark = mk.prices.observed(now_ms)
+            bid, ask, depth_bid, depth_ask = mk.book.observe(now_ms, mid, 0.01)
             self._samples.append((
-                now_ms, venue.name, mk.name, mk.asset, p.fundamental, p.index, p.mark, p.mid,
-                bid, ask, depth_bid, depth_ask, mk.book.depth_factor, oi[m], oi[m] * p.mark,
+                now_ms, venue.name, mk.name, mk.asset, mk.prices.fundamental, index, mark, mid,
+                bid, ask, depth_bid, depth_ask, mk.book.depth_factor, oi[m], oi[m] * mark,
                 venue.fund_for(m).balance, len(venue.queue), q[0], q[1], q[2],
             ))
 
