@@ -39,9 +39,11 @@ def _scores(venue: Venue, rows: np.ndarray, m: int, marks: np.ndarray) -> np.nda
         case "hyperliquid":
             equity = acc.equity_backing_rows(rows, m, marks) + pos * (marks[m] - entry)
             return hyperliquid_adl_score(pos, entry, marks[m], equity)
-        case _:
+        case "bitmex":
             equity = acc.equity_backing_rows(rows, m, marks) + pos * (marks[m] - entry)
             return bitmex_adl_score(pos, entry, marks[m], equity)
+    # LiquidationRules refuses other names when it is made; this is never reached.
+    raise AssertionError(f"unknown ADL ranking {venue.rules.adl.ranking!r}")
 
 
 def ranking(venue: Venue, m: int, side: int, now_ms: int, marks: np.ndarray) -> np.ndarray:

@@ -3,13 +3,38 @@
 The scenario's pydantic models describe the mechanism for people; these are what the markets
 code reads at run time (integer milliseconds, no units, no validation messages). Each optional
 mechanism is ``None`` when the venue does not use it. Nothing here does anything.
+
+There are no defaults here: the scenario's config models are the one place where defaults
+live, and the build passes every value. The mechanism names are typed, the config's models
+take their choices from these same types, and a name outside them is refused when the rules
+are made, so no reader of the rules can fall through to some other mechanism.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
+from typing import Literal, get_args
 
 from markets.auction import AuctionRules
+
+FeeTo = Literal["insurance_fund", "vault", "keeper", "venue"]
+Surplus = Literal["trader", "insurance_fund"]
+Trigger = Literal["mark", "last"]
+Close = Literal["full", "partial"]
+AdlTrigger = Literal["fund_empty", "drawdown", "never"]
+AdlRanking = Literal["bitmex", "hyperliquid", "profit", "pro_rata"]
+AdlPrice = Literal["bankruptcy", "mark"]
+Socialize = Literal["after_adl", "instead_of_adl", "never"]
+Halt = Literal["liquidations", "trading"]
+
+
+def _check_names(rules: object) -> None:
+    """Refuse a mechanism name outside its ``Literal`` (the annotations are strings here)."""
+    for f in fields(rules):
+        choices = _NAMED.get(f.name if not isinstance(rules, AdlRules) else f"adl.{f.name}")
+        value = getattr(rules, f.name)
+        if choices is not None and value not in choices:
+            raise ValueError(f"unknown {f.name} {value!r}: expected one of {', '.join(choices)}")
 
 
 @dataclass(frozen=True)
@@ -38,7 +63,7 @@ class BackstopRule:
 class TakeoverRule:
     capacity: float  # net position notional the fund may hold, as a multiple of its balance
     offload: UnwindRule
-    whole: bool = False  # a full close is taken over at bankruptcy without trying the book
+    whole: bool  # a full close is taken over at bankruptcy without trying the book
 
 
 @dataclass(frozen=True)
@@ -52,35 +77,41 @@ class KeeperRule:
 
 @dataclass(frozen=True)
 class AdlRules:
-    trigger: str = "fund_empty"  # fund_empty | drawdown | never
-    drawdown: float = 0.3
-    window_ms: int = 8 * 3_600_000
-    ranking: str = "bitmex"  # bitmex | hyperliquid | profit | pro_rata
-    price: str = "bankruptcy"  # bankruptcy | mark
-    ranking_ms: int = 0  # how often the ADL queue is re-ranked (0: at every use)
+    trigger: AdlTrigger
+    drawdown: float  # fund drawdown within the window that triggers ADL (trigger: drawdown)
+    window_ms: int
+    ranking: AdlRanking
+    price: AdlPrice  # what ADL counterparties are closed at
+    ranking_ms: int  # how often the ADL queue is re-ranked (0: at every use)
+
+    def __post_init__(self) -> None:
+        _check_names(self)
 
 
 @dataclass(frozen=True)
 class LiquidationRules:
-    fee_rate: float = 0.005  # of the closed notional
-    fee_to: str = "insurance_fund"  # insurance_fund | vault | keeper | venue
-    fee_share: float = 1.0  # of a fee sent to the fund that it keeps (the rest: venue revenue)
-    surplus: str = "trader"  # trader | insurance_fund: who keeps what a full close leaves
-    margin_call_level: float = 0.8  # margin ratio (maintenance / equity) that triggers a call
-    throughput_per_s: float = 200.0
-    latency_ms: int = 0
-    trigger: str = "mark"  # mark | last
-    check_ms: int = 0  # 0: check on every mark update; else poll this often
-    close: str = "full"  # full | partial
-    partial_target: float = 0.5
-    chunk: ChunkRule | None = None
-    backstop: BackstopRule | None = None
-    takeover: TakeoverRule | None = None
-    auction: AuctionRules | None = None
-    keepers: KeeperRule | None = None
-    adl: AdlRules = field(default_factory=AdlRules)
-    socialize: str = "after_adl"  # after_adl | instead_of_adl | never
-    halt: str = "liquidations"  # what a tripped circuit breaker pauses: liquidations | trading
+    fee_rate: float  # of the closed notional
+    fee_to: FeeTo
+    fee_share: float  # of a fee sent to the fund that it keeps (the rest: venue revenue)
+    surplus: Surplus  # who keeps what a full close leaves
+    margin_call_level: float  # margin ratio (maintenance / equity) that triggers a call
+    throughput_per_s: float
+    latency_ms: int
+    trigger: Trigger
+    check_ms: int  # 0: check on every mark update; else poll this often
+    close: Close
+    partial_target: float
+    chunk: ChunkRule | None
+    backstop: BackstopRule | None
+    takeover: TakeoverRule | None
+    auction: AuctionRules | None
+    keepers: KeeperRule | None
+    adl: AdlRules
+    socialize: Socialize
+    halt: Halt  # what a tripped circuit breaker pauses
+
+    def __post_init__(self) -> None:
+        _check_names(self)
 
     @property
     def adl_enabled(self) -> bool:
@@ -89,3 +120,11 @@ class LiquidationRules:
     @property
     def socializes(self) -> bool:
         return self.socialize != "never"
+
+
+_NAMED: dict[str, tuple[str, ...]] = {
+    "fee_to": get_args(FeeTo), "surplus": get_args(Surplus), "trigger": get_args(Trigger),
+    "close": get_args(Close), "socialize": get_args(Socialize), "halt": get_args(Halt),
+    "adl.trigger": get_args(AdlTrigger), "adl.ranking": get_args(AdlRanking),
+    "adl.price": get_args(AdlPrice),
+}

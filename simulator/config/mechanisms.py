@@ -11,10 +11,9 @@ live in ``presets``. Nothing here runs anything; it only describes.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, NonNegativeFloat, PositiveFloat, model_validator
 
+from markets import rules
 from simulator.config.base import Strict
 from simulator.config.units import Duration, Fraction
 
@@ -76,17 +75,17 @@ class Auction(Strict):
 
 class Liquidation(Strict):
     fee_rate: Fraction = Field(default=0.005, ge=0, lt=1)
-    fee_to: Literal["insurance_fund", "vault", "keeper", "venue"] = "insurance_fund"
+    fee_to: rules.FeeTo = "insurance_fund"
     # Whose is the equity a full close leaves: the trader's (after the fee), or the fund's
     # (BitMEX, Binance: the trader is closed at the bankruptcy price, the surplus of the fills
     # over it goes to the insurance fund).
-    surplus: Literal["trader", "insurance_fund"] = "trader"
+    surplus: rules.Surplus = "trader"
     margin_call_level: Fraction = Field(default=0.8, gt=0, le=1)
     throughput_per_s: PositiveFloat = 200.0
     latency: Duration = "100ms"
-    trigger: Literal["mark", "last"] = "mark"  # last: the book's traded price (its mid)
+    trigger: rules.Trigger = "mark"  # last: the book's traded price (its mid)
     check_interval: Duration = 0  # 0: on every mark update; else the engine polls this often
-    close: Literal["full", "partial"] = "full"
+    close: rules.Close = "full"
     # A partial close reduces the position until maintenance / equity is back at this ratio
     # (stepping down the maintenance tiers, Binance/Bybit); when no reduction can, all of it.
     partial_target: Fraction = Field(default=0.5, gt=0, lt=1)
@@ -120,11 +119,11 @@ class Fund(Strict):
 class Adl(Strict):
     # fund_empty: when the fund cannot back the close; drawdown: also once the fund has fallen
     # ``drawdown`` from its peak within ``window`` (OKX: 30% in 8h); never: no ADL.
-    trigger: Literal["fund_empty", "drawdown", "never"] = "fund_empty"
+    trigger: rules.AdlTrigger = "fund_empty"
     drawdown: Fraction = Field(default=0.3, gt=0, le=1)
     window: Duration = Field(default="8h", gt=0)
-    ranking: Literal["bitmex", "hyperliquid", "profit", "pro_rata"] = "bitmex"
-    price: Literal["bankruptcy", "mark"] = "bankruptcy"
+    ranking: rules.AdlRanking = "bitmex"
+    price: rules.AdlPrice = "bankruptcy"
     ranking_interval: Duration = "1s"  # how often the venue re-ranks its ADL queue (0: always)
 
 
@@ -144,7 +143,7 @@ class CircuitBreaker(Strict):
     threshold: Fraction = Field(default=0.1, gt=0)
     window: Duration = Field(default="5m", gt=0)
     pause: Duration = Field(default="1m", gt=0)
-    halt: Literal["liquidations", "trading"] = "liquidations"
+    halt: rules.Halt = "liquidations"
 
 
 class RiskControls(Strict):
@@ -152,4 +151,4 @@ class RiskControls(Strict):
     circuit_breaker: CircuitBreaker | None = None
 
 
-Socialize = Literal["after_adl", "instead_of_adl", "never"]
+Socialize = rules.Socialize
