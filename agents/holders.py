@@ -14,6 +14,7 @@ from collections.abc import Generator
 import numpy as np
 import simpy
 
+from agents.wakeup import Wakeup
 from markets import takeover
 from markets.rules import UnwindRule
 from markets.venue import Venue
@@ -52,19 +53,13 @@ def unwinder(env: simpy.Environment, venue: Venue, row: int, rule: UnwindRule) -
             venue.detect(now)
 
 
-def auction_clock(env: simpy.Environment, venue: Venue) -> Generator:
-    """Step the venue's auctions every price step while any is running."""
-    wake = env.event()
-
-    def on_auction() -> None:
-        if not wake.triggered:
-            wake.succeed()
-
-    venue.on_auction = on_auction
+def auction_clock(env: simpy.Environment, venue: Venue, wake: Wakeup) -> Generator:
+    """Step the venue's auctions every price step while any is running; ``wake`` is
+    subscribed to the venue's ``auction_started`` signal."""
     step = venue.rules.auction.step_ms
     while True:
         if not venue.auctions:
-            yield wake
-            wake = env.event()
+            yield wake.event
+            wake.reset()
         takeover.step_auctions(venue, env.now)
         yield env.timeout(step)

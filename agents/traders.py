@@ -29,7 +29,6 @@ class MarginCallResponder:
         self.env, self.venue = env, venue
         self.kind, self.delay_ms = kind, delay_ms
         self.top_up_to, self.reduce_fraction = top_up_to, reduce_fraction
-        venue.on_margin_call = self.on_call
 
     def on_call(self, i: int, scope: int, generation: int, seq: int) -> None:
         if self.kind[i] in (TOP_UP, REDUCE):

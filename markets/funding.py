@@ -1,26 +1,15 @@
-"""Perpetual funding as a SimPy process: every interval, positions pay the funding rate.
+"""Perpetual funding settlement: positions pay the funding rate at the mark.
 
 The rate is the average premium of mark over index since the last settlement plus an interest
-term, clamped to +/- ``cap``; longs pay shorts when it is positive (``apply_funding``, pure
-arithmetic on the venue's accounts); ``funding_process`` is only the clock.
+term, clamped to +/- ``cap``; longs pay shorts when it is positive. Pure arithmetic on the
+venue's accounts; the clock that calls it every interval is ``agents.funding_clock``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-
 import numpy as np
-import simpy
 
 from markets.venue import Venue
-
-
-def funding_process(
-    env: simpy.Environment, venue: Venue, interval_ms: int, interest: float, cap: float,
-) -> Generator:
-    while True:
-        yield env.timeout(interval_ms)
-        apply_funding(venue, env.now, interest, cap)
 
 
 def apply_funding(venue: Venue, now_ms: int, interest: float, cap: float) -> None:

@@ -45,7 +45,7 @@ def liquidate(venue: Venue, breach: Breach, now_ms: int) -> None:
         venue.sink.emit("recovered", now_ms, venue.name, account=i, generation=breach.generation)
         venue.touch(i)
         return
-    venue.before_liquidation(venue, breach)
+    venue.liquidating(venue, breach)
     for fund in venue.funds:
         fund.begin_event()
     positions = venue.scope_markets(i, breach.scope)
@@ -58,7 +58,7 @@ def liquidate(venue: Venue, breach: Breach, now_ms: int) -> None:
     else:
         market_close(venue, breach, positions, now_ms)
     venue.touch(i)
-    venue.after_liquidation(venue, breach, now_ms)
+    venue.liquidated(venue, breach, now_ms)
     venue.detect(now_ms)
 
 

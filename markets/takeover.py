@@ -173,7 +173,7 @@ def start_auctions(venue: Venue, breach: Breach, positions: list[int], now_ms: i
         venue.sink.emit("auction", now_ms, venue.name, venue.markets[m].name, account=i,
                         side=SELL if q > 0 else BUY, qty=abs(q), price=lot.mark0,
                         generation=breach.generation, detail="start")
-    venue.on_auction()
+    venue.auction_started()
 
 
 def keeper_free_capital(venue: Venue) -> np.ndarray:
@@ -230,7 +230,7 @@ def step_auctions(venue: Venue, now_ms: int) -> None:
                 clear_surplus(venue, breach, None, now_ms)
             liquidation.set_queued(venue, breach, False)
             venue.touch(breach.account)
-            venue.after_liquidation(venue, breach, now_ms)
+            venue.liquidated(venue, breach, now_ms)
     if finished:
         venue.detect(now_ms)
 

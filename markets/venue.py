@@ -11,14 +11,15 @@ orders -> fills -> mark update -> margin check again. Book refill and re-centrin
 continuous in time and applied lazily whenever a market is touched.
 
 Time is a number passed in; nothing here knows SimPy (the engine process is in ``engine``,
-funding in ``funding``), agents or the simulator. Hooks (``on_enqueue``, ``on_margin_call``,
-``on_auction``) let others react.
+funding in ``funding``), agents or the simulator. Signals let others react: ``enqueued`` (a
+breach was queued), ``margin_called`` (account, scope, generation, event seq),
+``auction_started``, and ``liquidating`` / ``liquidated`` around each served breach; the
+simulator's run wiring subscribes the listeners, in one place.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +28,7 @@ from markets import controls
 from markets.accounts import Accounts
 from markets.attribution import ImpactLedger, breach_causes, first_breach_level, needed_share
 from markets.book import BUY, SELL, OrderBook, Walk
-from markets.events import EventSink
+from markets.events import EventSink, Signal
 from markets.margin import MarginTiers
 from markets.pricing import MarketPrices
 from markets.risk_controls import CircuitBreaker, VolatilityMargin
@@ -95,7 +96,7 @@ class Venue:
         self.queue: list[tuple[int, int, Breach]] = []
         self._arrivals = 0
         self.auctions: list = []  # running auctions (markets.auction.Auction)
-        self.on_auction: Callable[[], None] = lambda: None
+        self.auction_started = Signal()  # ()
         self.queued_cross = np.zeros(n, dtype=bool)
         self.queued_iso = np.zeros((n, m), dtype=bool)
         self.call_armed = np.ones(n, dtype=bool)
@@ -123,10 +124,10 @@ class Venue:
         self.adl_rankings: dict[tuple[int, int], tuple[int, np.ndarray]] = {}
         self.premium_sum = np.zeros(m)
         self.premium_n = 0
-        self.on_enqueue: Callable[[], None] = lambda: None
-        self.on_margin_call: Callable[[int, int, int, int], None] = lambda *a: None
-        self.before_liquidation: Callable[[Venue, Breach], None] = lambda *a: None
-        self.after_liquidation: Callable[[Venue, Breach, int], None] = lambda *a: None
+        self.enqueued = Signal()  # ()
+        self.margin_called = Signal()  # (account, scope, generation, event seq)
+        self.liquidating = Signal()  # (venue, breach) before a served breach is closed
+        self.liquidated = Signal()  # (venue, breach, now_ms) after it was closed
         # The dynamic risk controls observe the starting marks at time 0; otherwise a jump on
         # the first oracle tick would be their first observation and could neither trip the
         # breaker nor count as volatility.
@@ -371,7 +372,7 @@ class Venue:
             else:
                 self.queued_iso[i, scope] = True
             self.enqueue(breach, now_ms + self.rules.latency_ms)
-        self.on_enqueue()
+        self.enqueued()
 
     def _causes(self, i: int, scope: int, generation: int, share: float, now_ms: int) -> list[int]:
         acc = self.accounts
@@ -397,7 +398,7 @@ class Venue:
                 "margin_call", now_ms, self.name, account=i, generation=int(level[n]) + 1,
                 amount=float(ratios[n]),
             )
-            self.on_margin_call(i, int(scopes[n]), int(level[n]) + 1, seq)
+            self.margin_called(i, int(scopes[n]), int(level[n]) + 1, seq)
 
 
     def invalidate_margins(self) -> None:

@@ -76,9 +76,6 @@ class InvariantChecker:
         self.initial = {v.name: system_value(v) for v in self.venues}
         self._before: dict[tuple[str, int, int], float] = {}
         self._holders: dict[str, np.ndarray] = {}
-        for v in self.venues:
-            v.before_liquidation = self.before_liquidation
-            v.after_liquidation = self.after_liquidation
 
     def check_all(self, now_ms: int) -> None:
         for v in self.venues:

@@ -16,11 +16,12 @@ from collections.abc import Callable, Generator
 import numpy as np
 import simpy
 
+from agents.funding_clock import funding_process
 from agents.holders import auction_clock, unwinder
+from agents.liquidation_engine import liquidation_engine, margin_poller
 from agents.market_maker import market_maker
 from agents.traders import MarginCallResponder
-from markets.engine import liquidation_engine, margin_poller
-from markets.funding import funding_process
+from agents.wakeup import Wakeup
 from simulator.collect import collect
 from simulator.config import Scenario
 from simulator.errors import RunFailed, SimulationError
@@ -80,18 +81,26 @@ def _start_processes(
     env: simpy.Environment, world: World, recorder: Recorder,
     checker: InvariantChecker | None, progress: Progress | None,
 ) -> None:
+    """Start every process and subscribe every listener to the venues' signals: all of a run's
+    wiring is here, in the order listed (listeners are called in subscription order)."""
     sc = world.scenario
     env.process(_oracle(env, world, recorder, checker, progress))
     for venue, vc, behaviour in zip(world.venues, world.venue_configs, world.behaviours,
                                     strict=True):
-        env.process(liquidation_engine(env, venue))
+        engine_wake = Wakeup(env)
+        venue.enqueued.subscribe(engine_wake)
+        env.process(liquidation_engine(env, venue, engine_wake))
         _start_mechanism(env, venue)
         for m, mc in enumerate(vc.markets):
             asset = next(a for a in sc.assets if a.name == mc.asset)
             env.process(market_maker(env, venue, m, withdrawal_rule(mc), vc.maker_interval,
                                      asset.volatility))
-        MarginCallResponder(env, venue, behaviour.kind, behaviour.delay_ms, behaviour.top_up_to,
-                            behaviour.reduce_fraction)
+        responder = MarginCallResponder(env, venue, behaviour.kind, behaviour.delay_ms,
+                                        behaviour.top_up_to, behaviour.reduce_fraction)
+        venue.margin_called.subscribe(responder.on_call)
+        if checker is not None:
+            venue.liquidating.subscribe(checker.before_liquidation)
+            venue.liquidated.subscribe(checker.after_liquidation)
         if vc.funding.enabled:
             env.process(funding_process(env, venue, vc.funding.interval, vc.funding.interest,
                                         vc.funding.cap))
@@ -109,7 +118,9 @@ def _start_mechanism(env: simpy.Environment, venue) -> None:
     for row in rows.keepers:
         env.process(unwinder(env, venue, row, rules.keepers.unwind))
     if rules.auction is not None:
-        env.process(auction_clock(env, venue))
+        auction_wake = Wakeup(env)
+        venue.auction_started.subscribe(auction_wake)
+        env.process(auction_clock(env, venue, auction_wake))
 
 
 def _oracle(

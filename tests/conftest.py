@@ -1,12 +1,12 @@
 """Shared test helpers."""
 
-import markets.engine
+import agents.liquidation_engine
 
 
 def fail_after(monkeypatch, n: int, exc: Exception) -> dict:
     """Make the liquidation engine raise ``exc`` on its (n + 1)-th liquidation; returns the
     call counter."""
-    real = markets.engine.liquidate
+    real = agents.liquidation_engine.liquidate
     calls = {"n": 0}
 
     def failing(venue, breach, now_ms):
@@ -15,7 +15,7 @@ def fail_after(monkeypatch, n: int, exc: Exception) -> dict:
             raise exc
         return real(venue, breach, now_ms)
 
-    monkeypatch.setattr(markets.engine, "liquidate", failing)
+    monkeypatch.setattr(agents.liquidation_engine, "liquidate", failing)
     return calls
 
 

@@ -17,25 +17,20 @@ from collections.abc import Generator
 
 import simpy
 
+from agents.wakeup import Wakeup
 from markets.liquidation import liquidate
 from markets.venue import Venue
 
 
-def liquidation_engine(env: simpy.Environment, venue: Venue) -> Generator:
+def liquidation_engine(env: simpy.Environment, venue: Venue, wake: Wakeup) -> Generator:
+    """Serve the venue's queue; ``wake`` is subscribed to the venue's ``enqueued`` signal."""
     service_ms = 1000.0 / venue.rules.throughput_per_s
     free_at = 0.0
-    wake = env.event()
-
-    def on_enqueue() -> None:
-        if not wake.triggered:
-            wake.succeed()
-
-    venue.on_enqueue = on_enqueue
     while True:
         due = venue.next_due()
         if due is None:
-            yield wake
-            wake = env.event()
+            yield wake.event
+            wake.reset()
             continue
         due = max(due, math.floor(free_at + 1e-9))
         paused = venue.paused_until(env.now)
@@ -46,9 +41,9 @@ def liquidation_engine(env: simpy.Environment, venue: Venue) -> Generator:
                 yield env.timeout(due - env.now)
                 continue
             # A breach queued meanwhile may be due sooner (a cooldown ahead of it): wake then.
-            yield env.timeout(due - env.now) | wake
-            if wake.triggered:
-                wake = env.event()
+            yield env.timeout(due - env.now) | wake.event
+            if wake.event.triggered:
+                wake.reset()
             continue
         liquidate(venue, venue.pop_breach(), env.now)
         free_at = max(free_at, float(env.now)) + service_ms
