@@ -31,6 +31,32 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
+
+def package_version() -> str:
+    """The installed liqsim version, or "unknown" when the package is not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("liqsim")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"liqsim {package_version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
+    """Simulate liquidation cascades in crypto perpetual futures."""
+
+
 HEADLINE = (
     ("liquidations", "liquidations", "{:,.0f}"),
     ("accounts_liquidated", "accounts liquidated", "{:,.0f}"),
@@ -155,12 +181,25 @@ def validate(file: Annotated[Path, typer.Argument(help="Scenario file (YAML/JSON
 
 @app.command()
 def scenarios() -> None:
-    """List the built-in scenarios."""
+    """List the built-in scenarios (with experiments/scenarios/ in a checkout): liqsim run NAME."""
     table = Table(show_header=True)
     table.add_column("name")
     table.add_column("description")
-    for name, description in builtin_scenarios().items():
+    for name, description in builtin_scenarios(experiments=True).items():
         table.add_row(name, description)
+    console.print(table)
+
+
+@app.command()
+def presets() -> None:
+    """List the venue presets (use one with --set venues.<venue>.preset=NAME)."""
+    from simulator.config.presets import DESCRIPTIONS, PRESETS
+
+    table = Table(show_header=True)
+    table.add_column("preset")
+    table.add_column("mechanism")
+    for name in PRESETS:
+        table.add_row(name, DESCRIPTIONS.get(name, ""))
     console.print(table)
 
 

@@ -101,6 +101,29 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+# One sentence per preset, what its mechanism does (``liqsim presets`` prints them).
+DESCRIPTIONS: dict[str, str] = {
+    "binance": "Median mark; partial closes down to a target, surplus to the fund, which takes "
+               "over bankrupt positions (up to 100% of its size); then ADL ranked BitMEX-style "
+               "at the bankruptcy price.",
+    "bitmex": "Fair-price (EMA basis) mark; full closes with the surplus to the fund, which "
+              "backs fills below bankruptcy; when it cannot, ADL ranked by PnL% x leverage at "
+              "the bankruptcy price.",
+    "bybit": "Median mark; positions first reduced to a lower tier, then taken over whole at the "
+             "bankruptcy price by the fund; then ADL by profit and leverage at the bankruptcy "
+             "price.",
+    "okx": "EMA-basis mark; full closes (default 0.5% fee); ADL when the fund falls 30% from its "
+           "peak within 8 hours, matched at the mark price.",
+    "hyperliquid": "Median mark; full closes, positions over 100k 20% at a time with a 30 s "
+                   "cooldown; a liquidator vault takes over below 2/3 of maintenance; ADL at the "
+                   "mark, then socialization.",
+    "dydx": "Index mark; full closes with a 1.5% penalty to the fund; deleveraging of profitable, "
+            "levered counterparties at the bankruptcy price when the fund is empty.",
+    "drift": "Index mark polled every second; partial closes back above maintenance; "
+             "liquidations halted when the oracle strays 50% from its 5-minute TWAP; losses the "
+             "fund cannot pay are socialized (no ADL).",
+}
+
 
 def merged(preset: str, own: dict[str, Any]) -> dict[str, Any]:
     """The venue's settings with ``preset`` as the base (nested mappings merged key by key)."""
