@@ -15,7 +15,7 @@ import numpy as np
 import simpy
 
 from agents.wakeup import Wakeup
-from markets import takeover
+from markets import keeper_auction, takeover
 from markets.rules import UnwindRule
 from markets.venue import Venue
 
@@ -61,5 +61,5 @@ def auction_clock(env: simpy.Environment, venue: Venue, wake: Wakeup) -> Generat
         if not venue.auctions:
             yield wake.event
             wake.reset()
-        takeover.step_auctions(venue, env.now)
+        keeper_auction.step_auctions(venue, env.now)
         yield env.timeout(step)

@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from markets import controls
 from markets.accounts import Accounts
 from markets.attribution import ImpactLedger, breach_causes, first_breach_level, needed_share
 from markets.book import BUY, SELL, OrderBook, Walk
 from markets.events import EventSink, Signal
 from markets.margin import MarginTiers
 from markets.pricing import MarketPrices
-from markets.risk_controls import CircuitBreaker, VolatilityMargin
+from markets.risk_controls import CircuitBreaker, VolatilityMargin, open_interest_allows
 from markets.risk_index import RiskIndex
 from markets.rules import LiquidationRules
 from markets.waterfall import InsuranceFund
@@ -177,7 +176,7 @@ class Venue:
     def on_oracle(self, now_ms: int, fundamentals: np.ndarray) -> None:
         for m, mk in enumerate(self.markets):
             mk.prices.on_oracle(now_ms, float(fundamentals[m]))
-            controls.observe(self, m, now_ms)
+            self._observe_controls(m, now_ms)
         p = np.array([(mk.prices.mark - mk.prices.index) / mk.prices.index for mk in self.markets])
         self.premium_sum += p
         self.premium_n += 1
@@ -223,9 +222,49 @@ class Venue:
             self._move_mid(m, delta, generation, cause if cause >= 0 else seq, now_ms)
         return vwap, walk.notional
 
+    # --- dynamic risk controls (their arithmetic is in ``risk_controls``) -------------------
+    def _observe_controls(self, m: int, now_ms: int) -> None:
+        """The market's controls read its new mark: volatility-scaled maintenance (rescaling
+        it invalidates the margin index) and the circuit breaker."""
+        mk = self.markets[m]
+        mark = mk.prices.mark
+        vm = mk.volatility_margin
+        if vm is not None and vm.update(now_ms, mark):
+            self.accounts.set_maintenance_multiplier(m, vm.multiplier)
+            self.invalidate_margins()
+            self.sink.emit("margin_multiplier", now_ms, self.name, mk.name,
+                           amount=vm.multiplier, detail=f"vol={vm.vol:.6g}")
+        if mk.breaker is not None and mk.breaker.update(now_ms, mark):
+            self.sink.emit("circuit_breaker", now_ms, self.name, mk.name, price=mark,
+                           detail=f"{self.rules.halt} paused until {mk.breaker.paused_until}")
+
     def paused_until(self, now_ms: int, what: str = "liquidations") -> int | None:
-        """When a tripped circuit breaker lets ``what`` resume (None: not paused)."""
-        return controls.paused_until(self, now_ms, what)
+        """When a tripped circuit breaker lets ``what`` resume (None: not paused). A trading
+        halt pauses liquidations too."""
+        if what == "trading" and self.rules.halt != "trading":
+            return None
+        ends = [mk.breaker.paused_until for mk in self.markets
+                if mk.breaker is not None and mk.breaker.paused(now_ms)]
+        return max(ends) if ends else None
+
+    def _order_allowed(self, i: int, m: int, qty: float, now_ms: int) -> bool:
+        """A voluntary order may trade: no trading halt, and within the open-interest cap."""
+        mk, acc = self.markets[m], self.accounts
+        reason = ""
+        if self.paused_until(now_ms, "trading") is not None:
+            reason = "trading halted"
+        elif mk.open_interest_cap is not None:
+            # Open interest grows by what the order adds to |position| beyond what it closes.
+            q = float(acc.pos[i, m])
+            grow = max(abs(q + qty) - abs(q), 0.0) * mk.prices.mark
+            oi = float(acc.open_interest()[m]) * mk.prices.mark
+            if not open_interest_allows(oi, grow, mk.open_interest_cap):
+                reason = "open interest cap"
+        if reason:
+            self.rejected += 1
+            self.sink.emit("rejected", now_ms, self.name, mk.name, account=i,
+                           side=BUY if qty > 0 else SELL, qty=abs(qty), detail=reason)
+        return not reason
 
     # --- the liquidation queue ------------------------------------------------------------------
     def enqueue(self, breach: Breach, due_ms: int) -> None:
@@ -246,7 +285,7 @@ class Venue:
         """A voluntary market order; False when refused (trading halt or open-interest cap)."""
         if qty == 0:
             return False
-        if not controls.order_allowed(self, i, m, qty, now_ms):
+        if not self._order_allowed(i, m, qty, now_ms):
             return False
         self.walk_book(i, m, qty, now_ms, generation, cause, "order")
         if self.accounts.isolated[i, m] and self.accounts.pos[i, m] == 0:

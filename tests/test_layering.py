@@ -229,3 +229,36 @@ def test_importing_every_module_does_nothing_observable(tmp_path):
     assert proc.stdout.strip().splitlines() == [proc.stdout.strip()]  # nothing else printed
     assert report == {"rng_unchanged": True, "handlers": 0, "threads": 0, "cwd": []}
     assert list(work.iterdir()) == []
+
+
+def _module_graph():
+    """Project module -> project modules it imports anywhere in its body (lazy ones too)."""
+    import networkx as nx
+
+    paths = [p for pkg in PACKAGES for p in modules(pkg)]
+    names = {module_name(p) for p in paths}
+    graph = nx.DiGraph()
+    for path in paths:
+        source = module_name(path)
+        graph.add_node(source)
+        for target in imported_modules(ast.parse(path.read_text()), path):
+            # ``from markets import liquidation`` names the module markets.liquidation; a
+            # package's own __init__ is not an edge of its modules.
+            if target in names and target != source and not source.startswith(target + "."):
+                if not (path.name == "__init__.py" and target.startswith(source + ".")):
+                    graph.add_edge(source, target)
+    return graph
+
+
+def test_no_import_cycles_anywhere_in_the_project():
+    import networkx as nx
+
+    cycles = sorted(sorted(c) for c in nx.simple_cycles(_module_graph()))
+    assert cycles == [], f"import cycles: {cycles}"
+
+
+def test_markets_imports_neither_simpy_nor_pydantic():
+    for path in modules("markets"):
+        found = imported_modules(ast.parse(path.read_text()), path)
+        bad = sorted(n for n in found if n.split(".")[0] in {"simpy", "pydantic"})
+        assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"

@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import yaml
 
 from simulator.compare import Variant as CompareVariant
 from simulator.compare import variant_scenario
 from simulator.config import Scenario, ScenarioError
-from simulator.sweep.spec import SweepSpec, axis_points
+from simulator.sweep.spec import SweepSpec, assignment, axis_points
 
 __all__ = ["RunSpec", "assignment", "cells", "plan", "replication_seed", "run_key"]
 
@@ -61,17 +60,6 @@ def run_key(scenario: Scenario, seed: int) -> str:
     canonical JSON and the seed. Same scenario and seed, same key, same results."""
     text = json.dumps(scenario.to_dict(), sort_keys=True) + f"\nseed={int(seed)}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def assignment(path: str, value: Any) -> str:
-    """``path=value`` as ``with_overrides`` reads it (YAML), keeping the value's type."""
-    if isinstance(value, str):
-        try:
-            if yaml.safe_load(value) == value and "\n" not in value:
-                return f"{path}={value}"  # plain, e.g. "-10%" or a preset name
-        except yaml.YAMLError:
-            pass
-    return f"{path}={json.dumps(value)}"  # JSON is YAML: lists, numbers, quoted strings
 
 
 def cells(spec: SweepSpec) -> list[dict[str, Any]]:

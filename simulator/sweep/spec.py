@@ -18,6 +18,7 @@ must not run anything nor know simulation objects.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -214,11 +215,20 @@ def load_sweep(path: str | Path) -> SweepSpec:
     return spec
 
 
+def assignment(path: str, value: Any) -> str:
+    """``path=value`` as ``with_overrides`` reads it (YAML), keeping the value's type."""
+    if isinstance(value, str):
+        try:
+            if yaml.safe_load(value) == value and "\n" not in value:
+                return f"{path}={value}"  # plain, e.g. "-10%" or a preset name
+        except yaml.YAMLError:
+            pass
+    return f"{path}={json.dumps(value)}"  # JSON is YAML: lists, numbers, quoted strings
+
+
 def check_paths(spec: SweepSpec) -> None:
     """Fail early on an axis path the base scenario does not have: apply each axis' first
     point alone to the base (cheap, one validation per axis)."""
-    from simulator.sweep.plan import assignment  # plan imports this module
-
     base = spec.base_scenario()
     for k, axis in enumerate(spec.axes):
         point = axis_points(axis, spec.seed)[0]

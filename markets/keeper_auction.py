@@ -1,0 +1,94 @@
+"""Stepping Dutch auctions of liquidated positions to keepers, one price step at a time.
+
+``takeover.start_auctions`` offers a breach's positions; every step, keepers take what they
+will at the auction's price (``markets.auction`` has the price schedule and the allocation),
+each take settled like a liquidation fill; a failed auction's remainder is closed at the market
+(``liquidation.close_position``), and an account whose auctions all finished is released.
+The keepers' clock that calls ``step_auctions`` is an agent's. Nothing here knows SimPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from markets import auction as dutch
+from markets import liquidation, takeover
+from markets.book import BUY, SELL
+from markets.venue import CROSS, Breach, Venue
+
+
+def keeper_free_capital(venue: Venue) -> np.ndarray:
+    """Each keeper's equity less the margin its holdings tie up at its leverage."""
+    acc, rows = venue.accounts, np.asarray(venue.rows.keepers, dtype=np.int64)
+    marks = venue.marks
+    equity = acc.wallet[rows] + acc.upnl(rows, marks).sum(axis=1)
+    used = (np.abs(acc.pos[rows]) * marks).sum(axis=1) / venue.rules.keepers.leverage
+    return equity - used
+
+
+def step_auctions(venue: Venue, now_ms: int) -> None:
+    """One price step of every running auction: keepers take what they will at this price;
+    a failed auction's remainder is closed at the market; finished accounts are released."""
+    rules, keepers = venue.rules.auction, venue.rules.keepers
+    acc = venue.accounts
+    rows = np.asarray(venue.rows.keepers, dtype=np.int64)
+    running, finished = [], []
+    for lot, breach in venue.auctions:
+        m, i = lot.market, lot.account
+        venue.sync_book(m, now_ms)
+        q = float(acc.pos[i, m])
+        age = lot.age(now_ms)
+        if q != 0.0 and dutch.failed(rules, age):
+            venue.sink.emit("auction", now_ms, venue.name, venue.markets[m].name, account=i,
+                            qty=abs(q), generation=breach.generation, detail="failed")
+            liquidation.close_position(venue, breach, m, abs(q), now_ms, 0.0)
+            q = 0.0
+        if q != 0.0 and rows.size:
+            price = dutch.auction_price(rules, lot.mark0, q, age)
+            takes = dutch.allocate(
+                q, price, venue.markets[m].prices.mark, keeper_free_capital(venue),
+                np.full(rows.size, keepers.min_discount), np.full(rows.size, keepers.leverage),
+            )
+            for k in np.nonzero(takes > 1e-12 * abs(q))[0]:
+                _keeper_take(venue, breach, m, int(rows[k]), float(takes[k]), price, now_ms)
+            q = float(acc.pos[i, m])
+        lot.left = q
+        if q == 0.0:
+            if acc.isolated[i, m]:
+                if venue.rules.surplus == "insurance_fund":
+                    takeover.clear_surplus(venue, breach, m, now_ms)
+                venue.release_isolated(i, m)
+            finished.append(breach)
+        else:
+            running.append((lot, breach))
+    venue.auctions = running
+    for breach in finished:
+        if not any(b is breach for _, b in running):
+            if (venue.rules.surplus == "insurance_fund" and breach.scope == CROSS
+                    and not venue.scope_markets(breach.account, CROSS)):
+                takeover.clear_surplus(venue, breach, None, now_ms)
+            liquidation.set_queued(venue, breach, False)
+            venue.touch(breach.account)
+            venue.liquidated(venue, breach, now_ms)
+    if finished:
+        venue.detect(now_ms)
+
+
+def _keeper_take(
+    venue: Venue, breach: Breach, m: int, keeper: int, qty: float, price: float, now_ms: int,
+) -> None:
+    acc, i = venue.accounts, breach.account
+    sign = 1.0 if acc.pos[i, m] > 0 else -1.0
+    acc.trade(i, m, -sign * qty, price)
+    acc.trade(keeper, m, sign * qty, price)
+    seq = venue.sink.emit(
+        "liquidation", now_ms, venue.name, venue.markets[m].name, account=i,
+        side=SELL if sign > 0 else BUY, qty=qty, price=price, notional=qty * price,
+        generation=breach.generation, cause=breach.causes[0] if breach.causes else -1,
+        detail=f"detected={breach.detected_ms} auction keeper={keeper}",
+    )
+    for parent in breach.causes:
+        venue.sink.edge(parent, seq)
+    venue.held_from[(keeper, m)] = (breach.generation, seq)
+    liquidation.settle(venue, breach, m, qty * price, seq, now_ms, 0.0, keeper=keeper)
+    venue.touch(np.array([i, keeper]))
