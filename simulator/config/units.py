@@ -6,6 +6,7 @@ message that says what was expected. Knows nothing else.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -31,6 +32,8 @@ def parse_duration(value: object) -> int:
             f"cannot read duration {value!r}: use a number and a unit (ms, s, m, h, d)"
         )
     ms = float(match.group(1)) * _UNITS_MS[match.group(2)]
+    if not math.isfinite(ms):
+        raise ValueError(f"duration {value!r} is not a finite number of milliseconds")
     if abs(ms - round(ms)) > 1e-9:
         raise ValueError(f"duration {value!r} is not a whole number of milliseconds")
     return int(round(ms))
@@ -47,18 +50,24 @@ def parse_fraction(value: object) -> float:
     """A fraction, given as a number (0.05) or a percentage / basis points ("5%", "1bp")."""
     if isinstance(value, bool):
         raise ValueError("expected a number or a percentage such as '5%'")
+    number: float | None = None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         text = value.strip()
         try:
             if text.endswith("%"):
-                return float(text[:-1]) / 100.0
-            if text.endswith("bp"):
-                return float(text[:-2]) / 10_000.0
-            return float(text)
+                number = float(text[:-1]) / 100.0
+            elif text.endswith("bp"):
+                number = float(text[:-2]) / 10_000.0
+            else:
+                number = float(text)
         except ValueError:
             pass
+    if number is not None:
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a finite number")
+        return number
     raise ValueError(f"expected a number or a percentage such as '5%' (got {value!r})")
 
 
