@@ -80,3 +80,135 @@ def test_non_finite_numbers_are_refused_with_the_field_path(tmp_path, path, text
     assert result.exit_code == 2, output
     assert "Traceback" not in output
     assert _dotted(path) in " ".join(output.split()), output
+
+
+# --- the wider corpus: unknown keys, wrong types, bad units, broken files ------------------------
+# Every bad input gets exit code 2 and one short message (at most 2 lines), never a traceback;
+# where a field is involved, the message names its path.
+BOGUS = "bogus_key"
+
+
+def _mappings(node, path=()):
+    """The path of every mapping in the document (the root is ``()``)."""
+    if isinstance(node, dict):
+        yield path
+        for k, v in node.items():
+            yield from _mappings(v, (*path, k))
+    elif isinstance(node, list):
+        for k, v in enumerate(node):
+            yield from _mappings(v, (*path, k))
+
+
+def _at(data, path):
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _is_duration(value) -> bool:
+    return isinstance(value, str) and value[-1:] in "smhd" and not value.endswith("%")
+
+
+def _is_percent(value) -> bool:
+    return isinstance(value, str) and value.endswith("%")
+
+
+def _document_cases():
+    """(id, file text, path the message must name or None, extra text the message must hold)."""
+    for path in _mappings(BASE):
+        data = yaml.safe_load(yaml.safe_dump(BASE))
+        _at(data, path)[BOGUS] = 1
+        yield (f"unknown-key@{_dotted(path) or 'root'}", yaml.safe_dump(data, sort_keys=False),
+               _dotted(path) or None, BOGUS)
+    for path, value in _leaves(BASE):
+        if _is_duration(value):
+            bads = ("10 parsecs", "-5s", "1e400s", "abc")
+        elif _is_percent(value):
+            bads = ("inf%", "abc%", "[1, 2]")
+        else:
+            bads = ('"abc"', "[1, 2]", "{a: 1}")
+        for bad in bads:
+            yield f"{_dotted(path)}={bad}", _with(path, bad), _dotted(path), None
+    for k, _ in enumerate(BASE["populations"]):
+        for bad in ("-5", "2.5", "1e400"):  # 0 is allowed: an empty population
+            path = ("populations", k, "count")
+            yield f"{_dotted(path)}={bad}", _with(path, bad), _dotted(path), None
+    for key in ("duration", "name", "assets", "venues"):
+        data = yaml.safe_load(yaml.safe_dump(BASE))
+        del data[key]
+        yield f"missing-{key}", yaml.safe_dump(data, sort_keys=False), key, None
+    for text in ("name: x\nduration: [1m\n", "name: x\n  duration: 1m\n", "a: b: c\n",
+                 "name: 'unclosed\n", "- a\nb: c\n", "{a: 1\n", "name: x\n\tduration: 1m\n",
+                 "key: @bad\n"):
+        yield f"yaml-syntax-{text[:12]!r}", text, None, "bad.yaml"
+    for text in ("", "\n", "# only a comment\n", "42\n", "just a string\n", "- a list\n"):
+        yield f"not-a-mapping-{text[:10]!r}", text, None, None
+
+
+DOCUMENT_CASES = list(_document_cases())
+
+
+def _check(result, path, extra):
+    output = result.output
+    assert result.exit_code == 2, output
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 2, output
+    if path is not None:
+        assert path in output, output
+    if extra is not None:
+        assert extra in output, output
+
+
+def test_the_whole_corpus_is_large_enough():
+    assert len(CASES) + len(DOCUMENT_CASES) >= 150
+
+
+@pytest.mark.parametrize(("text", "path", "extra"), [c[1:] for c in DOCUMENT_CASES],
+                         ids=[c[0] for c in DOCUMENT_CASES])
+def test_bad_documents_get_one_short_message(tmp_path, text, path, extra):
+    file = tmp_path / "bad.yaml"
+    file.write_text(text)
+    _check(CliRunner().invoke(app, ["validate", str(file)]), path, extra)
+
+
+@pytest.mark.parametrize("blob", [b"\xff\xfe\x00\x01binary", bytes(range(256)),
+                                  b"name: x\x00\x01\x02\n", b"\x89PNG\r\n\x1a\n\x00\x00"],
+                         ids=["utf16ish", "all-bytes", "nul-bytes", "png-header"])
+def test_a_binary_file_gets_one_short_message(tmp_path, blob):
+    file = tmp_path / "bad.yaml"
+    file.write_bytes(blob)
+    _check(CliRunner().invoke(app, ["validate", str(file)]), None, "bad.yaml")
+
+
+def test_a_yaml_syntax_error_names_line_and_column(tmp_path):
+    file = tmp_path / "bad.yaml"
+    file.write_text("name: x\nduration: [1m\n")
+    result = CliRunner().invoke(app, ["validate", str(file)])
+    _check(result, None, "bad.yaml:3:1: not valid YAML")
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    (("durration",), "15m", "did you mean 'duration'?"),
+    (("venues", 0, "insurance_fundd"), 1, "did you mean 'insurance_fund'?"),
+    (("venues", 0, "mark", "methdo"), "median", "did you mean 'method'?"),
+    (("venues", 0, "preset"), "binanse", "venues[0].preset: unknown preset 'binanse', did you "
+                                         "mean 'binance'?"),
+    (("populations", 0, "venue"), "cexx", "did you mean 'cex'?"),
+])
+def test_misspellings_get_a_suggestion(tmp_path, key, value, expected):
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    _at(data, key[:-1])[key[-1]] = value
+    file = tmp_path / "bad.yaml"
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = CliRunner().invoke(app, ["validate", str(file)])
+    assert result.exit_code == 2, result.output
+    assert expected in " ".join(result.output.split()), result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_the_run_command_also_refuses_bad_input(tmp_path):
+    file = tmp_path / "bad.yaml"
+    file.write_text(_with(("duration",), "1e400s"))
+    result = CliRunner().invoke(app, ["run", str(file), "--out", str(tmp_path / "out")])
+    _check(result, "duration", None)

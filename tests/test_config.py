@@ -694,5 +694,7 @@ def test_a_venue_preset_in_a_file_is_merged_under_the_venues_own_keys() -> None:
 def test_unknown_preset_is_one_clear_error() -> None:
     data = default_scenario().to_dict()
     data["venues"][0]["preset"] = "ftx"
-    with pytest.raises(ScenarioError, match=r"^venues\[0\]: unknown preset 'ftx' \(known: binance"):
+    with pytest.raises(
+        ScenarioError, match=r"^venues\[0\]\.preset: unknown preset 'ftx' \(known: binance"
+    ):
         parse_scenario(data)

@@ -8,6 +8,7 @@ anything; it only describes.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -125,7 +126,11 @@ def _expand_preset(value: object) -> object:
     """A tier preset's name becomes its table, so the scenario as run records the tiers used."""
     if isinstance(value, str):
         if value not in TIER_PRESETS:
-            raise ValueError(f"unknown tier preset {value!r} (known: {', '.join(TIER_PRESETS)})")
+            close = difflib.get_close_matches(value, list(TIER_PRESETS), n=1)
+            hint = f", did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"unknown tier preset {value!r}{hint} (known: {', '.join(TIER_PRESETS)})"
+            )
         return [{"notional": f, "mmr": m, "max_leverage": lev} for f, m, lev in TIER_PRESETS[value]]
     return value
 

@@ -12,6 +12,7 @@ readings of public documentation, not live values. Nothing here runs anything.
 from __future__ import annotations
 
 import copy
+import difflib
 from typing import Any
 
 # The venue keys a preset may set (and that ``Scenario.with_preset`` replaces).
@@ -128,7 +129,10 @@ DESCRIPTIONS: dict[str, str] = {
 def merged(preset: str, own: dict[str, Any]) -> dict[str, Any]:
     """The venue's settings with ``preset`` as the base (nested mappings merged key by key)."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+        close = difflib.get_close_matches(preset, list(PRESETS), n=1)
+        hint = f", did you mean {close[0]!r}?" if close else ""
+        # Led by the field's name, so the error names ``venues[0].preset``, not ``venues[0]``.
+        raise ValueError(f"preset: unknown preset {preset!r}{hint} (known: {', '.join(PRESETS)})")
     return _merge(copy.deepcopy(PRESETS[preset]), own)
 
 

@@ -9,14 +9,17 @@ field path (``venues[0].markets[1].tiers: ...``).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from markets.paths import PathError, check_correlation
 from simulator.config.models import (
@@ -144,11 +147,16 @@ class Scenario(Strict):
         """The same world under ``preset``'s mechanism on ``venue`` (default: every venue):
         the venue's mechanism settings are replaced, its markets, fund size and traders kept."""
         if preset not in PRESETS:
-            raise ScenarioError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+            raise ScenarioError(
+                f"unknown preset {preset!r}{did_you_mean(preset, PRESETS)} "
+                f"(known: {', '.join(PRESETS)})"
+            )
         data = self.to_dict()
         names = [v["name"] for v in data["venues"]]
         if venue is not None and venue not in names:
-            raise ScenarioError(f"unknown venue {venue!r} (known: {', '.join(names)})")
+            raise ScenarioError(
+                f"unknown venue {venue!r}{did_you_mean(venue, names)} (known: {', '.join(names)})"
+            )
         for v in data["venues"]:
             if venue is None or v["name"] == venue:
                 old = {key: v.pop(key, None) or {} for key in MECHANISM_KEYS}
@@ -170,7 +178,43 @@ def _unique(what: str, names: list[str]) -> None:
 
 def _known(path: str, name: str, known: list[str]) -> None:
     if name not in known:
-        raise ValueError(f"{path}: unknown name {name!r} (known: {', '.join(known) or 'none'})")
+        raise ValueError(
+            f"{path}: unknown name {name!r}{did_you_mean(name, known)} "
+            f"(known: {', '.join(known) or 'none'})"
+        )
+
+
+def did_you_mean(name: object, known: list[str] | tuple[str, ...] | Any) -> str:
+    """``", did you mean 'x'?"`` for the closest of ``known`` to a misspelt ``name``, or ""."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f", did you mean {close[0]!r}?" if close else ""
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (through lists, unions, Annotated, dicts)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    origin = typing.get_origin(annotation)
+    if origin is not None or isinstance(annotation, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found.extend(_models_in(arg))
+    return found
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    """The keys the scenario format allows in the mapping that holds ``loc``'s last key."""
+    models: list[type[BaseModel]] = [Scenario]
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = [m.model_fields[part] for m in models if part in m.model_fields]
+        if not fields:
+            continue  # a union member's tag or a dict key: the models stay
+        models = [m for f in fields for m in _models_in(f.annotation)]
+        if not models:
+            return []
+    return sorted({name for m in models for name in m.model_fields})
 
 
 # --- loading and errors ---------------------------------------------------------------------------
@@ -186,7 +230,8 @@ def format_errors(exc: ValidationError) -> str:
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (not part of the scenario format)"
+            hint = did_you_mean(err["loc"][-1], _keys_at(tuple(err["loc"]))) if err["loc"] else ""
+            msg = f"unknown key (not part of the scenario format){hint}"
         lead = _LEADING_FIELD.match(msg)
         if lead:
             head = lead.group(1)
@@ -213,12 +258,33 @@ def read_document(path: Path, what: str) -> tuple[str, Any]:
         text = path.read_text()
     except OSError as exc:
         raise ScenarioError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path} is not a text file (not valid UTF-8)") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        kind = path.suffix.lstrip(".").upper() or "YAML"
-        raise ScenarioError(f"{path} is not valid {kind}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(
+            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(_yaml_problem(path, exc)) from None
     return text, data
+
+
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    """PyYAML's error as one line: file, line and column, and the problem (no snippet)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if isinstance(exc, yaml.reader.ReaderError):
+        where = f"{path}: character {exc.position + 1}"
+        problem = f"unacceptable character #x{exc.character:04x}" if isinstance(
+            exc.character, int) else exc.reason
+    elif mark is not None:
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}"
+    else:
+        where = str(path)
+    text = " ".join(str(problem or exc).split())
+    return f"{where}: not valid YAML: {text}"
 
 
 def load_scenario(path: str | Path) -> Scenario:
