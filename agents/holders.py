@@ -4,7 +4,7 @@ The backstop vault, an insurance fund that took over positions, and keepers all 
 positions they did not choose; each sells them into the book evenly over its horizon (the
 remaining position over a full horizon from its last increase, an order every interval). The
 auction clock steps every running Dutch auction. Thin glue: the arithmetic is in
-``markets.takeover``.
+``markets.liquidation.takeover``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import numpy as np
 import simpy
 
 from agents.wakeup import Wakeup
-from markets import keeper_auction, takeover
+from markets.liquidation import keepers as keeper_auction
+from markets.liquidation import takeover
 from markets.rules import UnwindRule
 from markets.venue import Venue
 

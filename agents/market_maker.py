@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import simpy
 
-from markets.paths import MS_PER_YEAR
+from markets.prices.paths import MS_PER_YEAR
 from markets.venue import Venue
 
 

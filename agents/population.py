@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from markets.margin import MarginTiers
+from markets.margin.formulas import MarginTiers
 
 _REDRAWS = 8
 

@@ -2,7 +2,7 @@
 
 Research question: when the insurance fund cannot cover a bankrupt close, the venue closes
 winners' positions against it (auto-deleveraging). Venues rank the winners differently
-(``markets/adl.py``): BitMEX/Binance/Bybit by PnL% x effective leverage (``bitmex``),
+(``markets/liquidation/adl.py``): BitMEX/Binance/Bybit by PnL% x effective leverage (``bitmex``),
 Hyperliquid by (mark / entry) x (notional / account value) (``hyperliquid``), largest USD
 profit first (``profit``), or every opposing winner a slice in proportion to its size
 (``pro_rata``, the fair benchmark of Chitra, 2025, arXiv 2512.01112). For the same crash, how
@@ -96,7 +96,7 @@ def sweep(quick: bool, replications: int | None = None) -> dict:
 def haircuts(runs: pd.DataFrame, out: Path) -> pd.DataFrame:
     """Every deleveraged account of every complete run (``adl_fairness.adl_haircuts`` of the
     run folder's event log), tagged with the run's variant, replication and key."""
-    from simulator.adl_fairness import adl_haircuts
+    from simulator.run.adl_fairness import adl_haircuts
 
     frames = []
     for row in sx.complete(runs).itertuples(index=False):
@@ -113,7 +113,7 @@ def haircuts(runs: pd.DataFrame, out: Path) -> pd.DataFrame:
 def with_profit_gini(runs: pd.DataFrame, cuts: pd.DataFrame) -> pd.DataFrame:
     """``runs`` with ``adl_profit_gini``: per run, the Gini of the profit closed per
     deleveraged account (0: every account lost the same profit; near 1: one lost it all)."""
-    from simulator.adl_fairness import gini
+    from simulator.run.adl_fairness import gini
 
     per_run = cuts.groupby("run_key")["profit_closed"].apply(
         lambda s: gini(np.clip(s.to_numpy(dtype=float), 0, None)))
@@ -132,8 +132,8 @@ def metric_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def overuse_chart(table: pd.DataFrame):
     """Small multiples: per metric, a bar per rule (mean) with its 95% interval."""
-    from simulator import plot_style as ps
-    from simulator.compare_plots import TITLES, compact
+    from simulator.charts import style as ps
+    from simulator.charts.compare import TITLES, compact
 
     titles = {**TITLES, PROFIT_GINI: "Gini of profit closed per account",
               "adl_profit_closed": "ADL profit closed (USD at the mark)"}
@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     def analyse(runs: pd.DataFrame, out: Path) -> None:
-        from simulator.compare_plots import adl_haircut_chart
-        from simulator.result import write_atomic
+        from simulator.charts.compare import adl_haircut_chart
+        from simulator.run.result import write_atomic
 
         done = sx.complete(runs)
         cuts = haircuts(runs, out)

@@ -234,7 +234,7 @@ def table(figures: dict[str, dict]):
 
 def write_json(figures: dict[str, dict], path: Path = OUT) -> None:
     """Merge into ``path`` (sizes not run this time keep their earlier figures); atomic."""
-    from simulator.provenance import provenance
+    from simulator.run.provenance import provenance
 
     data: dict = {}
     if path.exists():

@@ -76,7 +76,7 @@ class UsageError(Exception):
 
 def parse_variant(text: str):
     """``NAME=override1;override2`` (``preset=P`` among them sets a preset) -> Variant."""
-    from simulator.compare import Variant
+    from simulator.sweep.compare import Variant
 
     name, _, rest = text.partition("=")
     name = name.strip()
@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve_scenario(name: str):
     """A scenario by file path, built-in name, or name of a file in experiments/scenarios/."""
     from simulator import ScenarioError, load_scenario
-    from simulator.scenarios import builtin_scenarios, load_builtin
+    from simulator.config.scenarios import builtin_scenarios, load_builtin
 
     path = Path(name)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
@@ -175,7 +175,7 @@ def _setup(args: argparse.Namespace, source: str | None = None):
     """The base scenario and the variants, or a UsageError / ScenarioError. ``source``: a
     scenario name or file from --scenarios (default: --scenario, else the built-in default)."""
     from simulator import Scenario, default_scenario, load_scenario
-    from simulator.compare import Variant, variant_scenario
+    from simulator.sweep.compare import Variant, variant_scenario
 
     if args.seeds < 1 or args.seed_start < 0 or args.workers < 1:
         raise UsageError("--seeds and --workers must be at least 1, --seed-start at least 0")
@@ -232,7 +232,13 @@ def main(argv: list[str] | None = None) -> int:
 def _compare_one(args: argparse.Namespace, setup: tuple, several: bool) -> int:
     """One comparison on one scenario (``setup``: what ``_setup`` returned); its exit code.
     With ``several`` scenarios each gets its own folder under --out."""
-    from simulator.compare import ADL_METRICS, DEFAULT_METRICS, compare, markdown_table, summarize
+    from simulator.sweep.compare import (
+        ADL_METRICS,
+        DEFAULT_METRICS,
+        compare,
+        markdown_table,
+        summarize,
+    )
 
     base, variants, baseline, scenarios = setup
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))
@@ -278,8 +284,8 @@ def _compare_one(args: argparse.Namespace, setup: tuple, several: bool) -> int:
 
 def _write_outputs(out, base, variants, scenarios, seeds, baseline, metrics, args, result,
                    summary, table, wall) -> None:
-    from simulator.compare_plots import write_charts
-    from simulator.provenance import provenance
+    from simulator.charts.compare import write_charts
+    from simulator.run.provenance import provenance
 
     _atomic_write(out / "runs.csv", lambda p: result.runs.to_csv(p, index=False))
     _atomic_write(out / "summary.csv", lambda p: summary.to_csv(p, index=False))

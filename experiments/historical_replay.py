@@ -96,7 +96,7 @@ def base_scenario(out: Path, csv: Path) -> Path:
     to ``out/base_scenario.yaml`` (the sweep's base). The template's own relative path would
     tie the experiment to ../shared and ignore ``--data``. Only the path is written, never
     the data."""
-    from simulator.result import write_atomic
+    from simulator.run.result import write_atomic
 
     data = yaml.safe_load(TEMPLATE.read_text())
     data["replays"][0]["csv"] = str(csv.resolve())
@@ -111,7 +111,7 @@ def base_scenario(out: Path, csv: Path) -> Path:
 
 def sweep(days: dict[str, Path], base: Path, quick: bool, replications: int | None) -> dict:
     """The sweep as plain data: one zipped axis over the days."""
-    from markets.klines import read_klines
+    from markets.prices.klines import read_klines
 
     opens = [float(read_klines(p)["open"].iloc[0]) for p in days.values()]
     variants = [{"name": "default"}]
@@ -140,9 +140,9 @@ def sweep(days: dict[str, Path], base: Path, quick: bool, replications: int | No
 def real_window(csv: Path, duration: str) -> dict:
     """The real path within the window: start, open, low and its time, and the drawdown of
     the replayed series (``ohlc``: the points the simulator's fundamental goes through)."""
-    from markets.klines import kline_replay_series, read_klines
+    from markets.prices.klines import kline_replay_series, read_klines
     from simulator.config.units import parse_duration
-    from simulator.metrics import drawdown
+    from simulator.run.metrics import drawdown
 
     df = read_klines(csv)
     end = parse_duration(duration)
@@ -206,9 +206,9 @@ def chart(runs: pd.DataFrame, out: Path, days: dict[str, Path], windows: dict[st
     mechanism; the liquidated notional per minute per mechanism."""
     from matplotlib.ticker import PercentFormatter
 
-    from markets.klines import read_klines
-    from simulator import plot_style as ps
-    from simulator.compare_plots import compact
+    from markets.prices.klines import read_klines
+    from simulator.charts import style as ps
+    from simulator.charts.compare import compact
     from simulator.config.units import parse_duration
 
     names = list(dict.fromkeys(runs["variant"]))
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                  "possibly the simulated ETH).")
         print(sx.write_table(out, NAME, table, "Historical replay of three BTC crash days",
                              notes))
-        from simulator.result import write_atomic
+        from simulator.run.result import write_atomic
 
         write_atomic(out / "real_windows.csv", lambda p: real.to_csv(p, index=False))
         sx.write_chart(out, NAME, chart, runs, out, days, windows)

@@ -121,8 +121,8 @@ def sufficient_fund(table: pd.DataFrame, target: float) -> dict[str, float | Non
 
 def chart(table: pd.DataFrame, target: float, sufficient: dict[str, float | None]):
     """P(ADL) and E[ADL notional] against the fund size, per variant, with interval bands."""
-    from simulator import plot_style as ps
-    from simulator.compare_plots import compact
+    from simulator.charts import style as ps
+    from simulator.charts.compare import compact
 
     names = list(dict.fromkeys(table["variant"]))
     colors = sx.variant_colors(names)

@@ -121,7 +121,7 @@ def withdrawal_table(runs: pd.DataFrame) -> pd.DataFrame:
 def chart(table: pd.DataFrame):
     """Amplification, the amplification added over no withdrawal (95% bands), and mean
     cascade depth against the half-life, per variant."""
-    from simulator import plot_style as ps
+    from simulator.charts import style as ps
     names = list(dict.fromkeys(table["variant"]))
     colors = sx.variant_colors(names)
     fig, axes = ps.new_figure(1, height=4.3, n_cols=3, width=15.0)

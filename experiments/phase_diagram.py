@@ -151,8 +151,7 @@ def chart(table: pd.DataFrame, critical: pd.DataFrame, threshold: float):
     """Heatmaps of mean cascade depth and mean amplification with the critical leverage."""
     from matplotlib.patches import Rectangle
 
-    from simulator import plot_style as ps
-
+    from simulator.charts import style as ps
     shocks = sorted(table["shock"].unique(), reverse=True)  # small drop on top
     levels = sorted(table["leverage_level"].unique())
     keyed = table.set_index(["shock", "leverage_level"])
@@ -197,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     def analyse(runs: pd.DataFrame, out: Path) -> None:
-        from simulator.result import write_atomic
+        from simulator.run.result import write_atomic
 
         table = cell_table(runs)
         critical = critical_leverage(table, args.depth_threshold)

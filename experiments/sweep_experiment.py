@@ -97,11 +97,11 @@ def complete(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def report(out: Path, skip: bool) -> None:
-    """The sweep report (``simulator.sweep.report``), unless skipped; ``liqsim report OUT``
+    """The sweep report (``simulator.report.sweep``), unless skipped; ``liqsim report OUT``
     rebuilds it from the folder at any time."""
     if skip:
         return
-    from simulator.sweep.report import build_report
+    from simulator.report.sweep import build_report
 
     made = build_report(out)
     print(f"report: {made.html} and {made.markdown}")
@@ -174,7 +174,7 @@ def markdown(frame: pd.DataFrame) -> str:
 def write_table(out: Path, name: str, table: pd.DataFrame, title: str, notes: str) -> str:
     """``out/<name>.csv`` and ``out/<name>.md`` (title, the table, then ``notes``); returns the
     Markdown, which the script prints."""
-    from simulator.result import write_atomic
+    from simulator.run.result import write_atomic
 
     write_atomic(out / f"{name}.csv", lambda p: table.to_csv(p, index=False))
     text = f"# {title}\n\n{markdown(table)}\n\n{notes.strip()}\n"
@@ -189,8 +189,7 @@ def write_chart(out: Path, name: str, draw: Callable[..., Any], *args: Any,
     saved atomically (``plot_style.save_atomic``)."""
     import matplotlib.style
 
-    from simulator import plot_style as ps
-
+    from simulator.charts import style as ps
     folder = out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -220,7 +219,7 @@ def band(ax, x: np.ndarray, mean: np.ndarray, lo: np.ndarray, hi: np.ndarray, co
 
 def variant_colors(names: Sequence[str]) -> dict[str, str]:
     """One colour per variant from the style's colour-blind-safe cycle (compare_plots')."""
-    from simulator.compare_plots import variant_colors as colors
+    from simulator.charts.compare import variant_colors as colors
 
     return colors(list(names))
 

@@ -1,6 +1,17 @@
-"""The venues: assets, price paths, order books, index and mark prices, margin math, the
-liquidation engine, insurance funds, ADL and the market graph.
+"""The venues as pure finance: prices, margin, liquidation, books, funds and the market graph.
 
-This package must not know about agents or the simulator assembly: imports point
-``markets`` <- ``agents`` <- ``simulator``. Importing it does nothing but define things.
+Layers, lowest first (an import never runs up this order; ``tests/test_layering.py`` checks):
+
+- loose building blocks: ``prices/`` (paths, klines, index and mark prices), ``book``,
+  ``events``, ``rules``, ``insurance_fund``, ``risk_controls``, ``attribution``,
+  ``market_graph``;
+- ``margin/``: margin formulas and tiers, the accounts' arrays, the risk index;
+- ``venue`` (and ``funding``, which settles on a venue): markets, accounts and funds together,
+  margin checks, the liquidation queue, order entry;
+- ``liquidation/``: closing a served breach and paying for it (close, waterfall, settle, ADL,
+  vault and fund takeover, keepers' auctions, sizing).
+
+This package imports neither SimPy nor pydantic, and knows nothing of agents or the simulator:
+imports point ``markets`` <- ``agents`` <- ``simulator``. Time is a number passed in. Importing
+it does nothing but define things.
 """

@@ -15,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Literal, get_args
 
-from markets.auction import AuctionRules
-
 FeeTo = Literal["insurance_fund", "vault", "keeper", "venue"]
 Surplus = Literal["trader", "insurance_fund"]
 Trigger = Literal["mark", "last"]
@@ -35,6 +33,30 @@ def _check_names(rules: object) -> None:
         value = getattr(rules, f.name)
         if choices is not None and value not in choices:
             raise ValueError(f"unknown {f.name} {value!r}: expected one of {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class AuctionRules:
+    """The price schedule and end conditions of one venue's auctions."""
+
+    start_premium: float  # buf - 1: the first price is this much worse than mark0 for the keeper
+    cut: float  # multiplicative price step, 0 < cut < 1
+    step_ms: int  # the price is cut every step_ms
+    cusp: float  # fails when 1 - discount < cusp, 0 <= cusp < 1
+    max_duration_ms: int  # "tail": fails when older than this
+
+    def __post_init__(self) -> None:
+        # < 1 keeps a short lot's first price (mark0 * (1 - start_premium)) positive.
+        if not 0.0 <= self.start_premium < 1.0:
+            raise ValueError(f"start_premium must be in [0, 1), got {self.start_premium}")
+        if not 0.0 < self.cut < 1.0:
+            raise ValueError(f"cut must be in (0, 1), got {self.cut}")
+        if self.step_ms <= 0:
+            raise ValueError(f"step_ms must be positive, got {self.step_ms}")
+        if not 0.0 <= self.cusp < 1.0:
+            raise ValueError(f"cusp must be in [0, 1), got {self.cusp}")
+        if self.max_duration_ms <= 0:
+            raise ValueError(f"max_duration_ms must be positive, got {self.max_duration_ms}")
 
 
 @dataclass(frozen=True)

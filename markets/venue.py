@@ -3,15 +3,16 @@
 The venue publishes marks, detects accounts below maintenance (vectorised, through the risk
 index) or below the margin-call level, tags every breach with its cascade generation and
 causes, and queues it for the liquidation engine. It executes voluntary market orders and
-deposits for agents. How a queued breach is closed and paid for lives in ``liquidation``.
+deposits for agents. How a queued breach is closed and paid for lives in ``markets.liquidation``.
 
 Order of work at one instant (documented so simultaneous events are deterministic): oracle
 prices -> index and mark of every market -> margin check -> queue -> (engine) liquidation
 orders -> fills -> mark update -> margin check again. Book refill and re-centring are
 continuous in time and applied lazily whenever a market is touched.
 
-Time is a number passed in; nothing here knows SimPy (the engine process is in ``engine``,
-funding in ``funding``), agents or the simulator. Signals let others react: ``enqueued`` (a
+Time is a number passed in; nothing here knows SimPy (the engine process is
+``agents.liquidation_engine``, the funding clock ``agents.funding_clock``), agents or the
+simulator. Signals let others react: ``enqueued`` (a
 breach was queued), ``margin_called`` (account, scope, generation, event seq),
 ``auction_started``, and ``liquidating`` / ``liquidated`` around each served breach; the
 simulator's run wiring subscribes the listeners, in one place.
@@ -24,16 +25,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from markets.accounts import Accounts
 from markets.attribution import ImpactLedger, breach_causes, first_breach_level, needed_share
 from markets.book import BUY, SELL, OrderBook, Walk
 from markets.events import EventSink, Signal
-from markets.margin import MarginTiers
-from markets.pricing import MarketPrices
+from markets.insurance_fund import InsuranceFund
+from markets.margin.accounts import Accounts
+from markets.margin.formulas import MarginTiers
+from markets.margin.risk_index import RiskIndex
+from markets.prices.marks import MarketPrices
 from markets.risk_controls import CircuitBreaker, VolatilityMargin, open_interest_allows
-from markets.risk_index import RiskIndex
 from markets.rules import LiquidationRules
-from markets.waterfall import InsuranceFund
 
 __all__ = ["CROSS", "Breach", "LiquidationRules", "Market", "Venue", "VenueRows"]
 
@@ -94,7 +95,7 @@ class Venue:
         # chunks wait out their cooldown while newer breaches are served in arrival order.
         self.queue: list[tuple[int, int, Breach]] = []
         self._arrivals = 0
-        self.auctions: list = []  # running auctions (markets.auction.Auction)
+        self.auctions: list = []  # running auctions (markets.liquidation.auction.Auction)
         self.auction_started = Signal()  # ()
         self.queued_cross = np.zeros(n, dtype=bool)
         self.queued_iso = np.zeros((n, m), dtype=bool)

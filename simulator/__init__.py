@@ -1,4 +1,5 @@
-"""liqsim's assembly: scenario configuration, build -> run -> collect, results, plots, CLI.
+"""liqsim's assembly, as a pipeline: ``config`` -> ``run`` -> ``sweep`` -> ``charts`` -> ``report``
+-> ``cli``; a package never imports one later in that order.
 
 The notebook interface::
 
@@ -10,10 +11,10 @@ Importing this package does nothing but define things.
 """
 
 from simulator.config import Scenario, ScenarioError, load_scenario
+from simulator.config.scenarios import builtin_scenarios, default_scenario, load_builtin
 from simulator.errors import RunFailed, SimulationError
-from simulator.result import RunResult
-from simulator.runner import run
-from simulator.scenarios import builtin_scenarios, default_scenario, load_builtin
+from simulator.run.result import RunResult
+from simulator.run.runner import run
 
 __all__ = [
     "RunFailed", "RunResult", "Scenario", "ScenarioError", "SimulationError", "builtin_scenarios",

@@ -19,10 +19,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from simulator.config import Scenario, ScenarioError, load_scenario
+from simulator.config.scenarios import DEFAULT, builtin_scenarios, load_builtin
 from simulator.errors import RunFailed
-from simulator.result import RunResult
-from simulator.runner import run as run_scenario
-from simulator.scenarios import DEFAULT, builtin_scenarios, load_builtin
+from simulator.run.result import RunResult
+from simulator.run.runner import run as run_scenario
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True,
@@ -267,7 +267,7 @@ def report(
 ) -> None:
     """Build a self-contained HTML report (and Markdown) from a stored sweep: its design,
     headline table, paired comparison against the baseline, per-cell table and charts."""
-    from simulator.sweep.report import ReportError, build_report
+    from simulator.report.sweep import ReportError, build_report
 
     if not folder.is_dir():
         raise _fail(f"{folder}: no such folder")

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from markets.accounts import Accounts
-from markets.margin import MarginTiers
+from markets.margin.accounts import Accounts
+from markets.margin.formulas import MarginTiers
 
 FLAT = MarginTiers.flat(0.01, 50)
 TIERED = MarginTiers.from_table([0, 1_000], [0.01, 0.05], [50, 10])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from markets.auction import (
+from markets.liquidation.auction import (
     Auction,
     AuctionRules,
     allocate,

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from simulator.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
-BASE = yaml.safe_load((ROOT / "simulator" / "scenarios" / "default.yaml").read_text())
+BASE = yaml.safe_load((ROOT / "simulator" / "config" / "scenarios" / "default.yaml").read_text())
 NON_FINITE = (".inf", "-.inf", ".nan", "1e400")
 
 

@@ -206,7 +206,7 @@ def test_cascade_graph_names_the_causes(result):
 
 def test_counterfactual_levels_explain_the_generations():
     """The same numbers without the engine: marks had only generations <= j traded."""
-    from markets.pricing import MarketPrices, MarkRule
+    from markets.prices.marks import MarketPrices, MarkRule
 
     p = MarketPrices(90.0, MarkRule("mid"), recentre_ms=None)
     p.add_impact(1, -4.0)  # A's walk

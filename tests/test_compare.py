@@ -15,10 +15,10 @@ import pytest
 
 from experiments import compare_mechanisms
 from simulator import RunFailed, Scenario, ScenarioError, load_scenario
-from simulator import compare as cmp
-from simulator.adl_fairness import adl_haircuts, fairness_metrics, gini
-from simulator.compare import Variant, compare, markdown_table, summarize, variant_scenario
-from simulator.compare_plots import CHARTS, write_charts
+from simulator.charts.compare import CHARTS, write_charts
+from simulator.run.adl_fairness import adl_haircuts, fairness_metrics, gini
+from simulator.sweep import compare as cmp
+from simulator.sweep.compare import Variant, compare, markdown_table, summarize, variant_scenario
 
 SMALL = Path(__file__).parent / "data" / "scenario_small.yaml"
 # 2 minutes keep the -10% shock at 1m and its cascade; the funding interval (8h by default)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-import simulator.scenarios as builtins
+import simulator.config.scenarios as builtins
 from simulator.cli import app, resolve_scenario
 from simulator.config import Scenario, load_scenario
 from simulator.config.presets import DESCRIPTIONS, PRESETS

@@ -1,4 +1,4 @@
-"""Tests for markets.klines: parsing Binance kline CSVs and building replay series."""
+"""Tests for markets.prices.klines: parsing Binance kline CSVs and building replay series."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from markets.klines import KlineError, kline_replay_series, read_klines
-from markets.paths import Replay, build_paths
+from markets.prices.klines import KlineError, kline_replay_series, read_klines
+from markets.prices.paths import Replay, build_paths
 
 DATA = Path(__file__).resolve().parent / "data"
 SMALL = DATA / "klines_small.csv"

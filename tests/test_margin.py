@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from markets.accounts import Accounts
-from markets.margin import (
+from markets.margin.accounts import Accounts
+from markets.margin.formulas import (
     MarginTiers,
     bankruptcy_price,
     bitmex_adl_score,

@@ -16,8 +16,8 @@ Every account row is 1, 2, ... in the order listed (row 0 is the market maker).
 
 import pytest
 
-from markets import auction as dutch
-from markets.auction import AuctionRules
+from markets.liquidation import auction as dutch
+from markets.rules import AuctionRules
 from simulator import run
 from simulator.config import parse_scenario
 

@@ -11,11 +11,11 @@ import pytest
 from test_mechanisms import acct, go, kind, market, world
 
 from markets.events import NullSink
-from markets.liquidation import socialize
+from markets.liquidation.pipeline import socialize
 from simulator import load_scenario, run
 from simulator.config import ScenarioError, parse_scenario
 from simulator.config.presets import PRESETS
-from simulator.world import build_world
+from simulator.run.build import build_world
 
 SMALL = Path(__file__).parent / "data" / "scenario_small.yaml"
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from markets.book import SELL, DepthProfile, OrderBook
-from markets.pricing import MarketPrices, MarkRule
+from markets.prices.marks import MarketPrices, MarkRule
 from simulator import default_scenario, load_scenario, run
 
 ROOT = Path(__file__).resolve().parent.parent

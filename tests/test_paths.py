@@ -1,4 +1,4 @@
-"""Tests for markets.paths: correlation helpers, GBM paths, jumps, shocks and replays."""
+"""Tests for markets.prices.paths: correlation helpers, GBM paths, jumps, shocks and replays."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from markets.paths import (
+from markets.prices.paths import (
     MS_PER_YEAR,
     Jumps,
     PathError,

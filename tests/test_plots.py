@@ -1,4 +1,4 @@
-"""Behavioural tests for simulator.plots on small synthetic run frames (and one real run)."""
+"""Behavioural tests for simulator.charts.run on small synthetic run frames (and one real run)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from simulator import default_scenario, plot_style, plots, run
+from simulator import default_scenario, run
+from simulator.charts import run as plots
+from simulator.charts import style as plot_style
 
 MARKETS = ("BTC-PERP", "ETH-PERP")
 N_SAMPLES = 20

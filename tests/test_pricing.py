@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from markets.pricing import MarketPrices, MarkRule
+from markets.prices.marks import MarketPrices, MarkRule
 
 
 @pytest.mark.parametrize(

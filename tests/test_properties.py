@@ -40,8 +40,8 @@ from simulator import run
 from simulator.config import ScenarioError, parse_scenario
 from simulator.config.models import TIER_PRESETS
 from simulator.errors import RunFailed
-from simulator.result import RunResult
-from simulator.world import build_world
+from simulator.run.build import build_world
+from simulator.run.result import RunResult
 
 ADL_TRIGGER = {True: "fund_empty", False: "never"}  # adl on/off as a trigger
 
@@ -530,7 +530,7 @@ def check_waterfall(scenario: dict[str, Any], result: RunResult) -> None:
     venue_paid = absorbed.set_index("cause")["amount"].reindex(bankrupt["cause"],
                                                                fill_value=0.0)
     unpaid = bankrupt.set_index("cause")["amount"] - paid - socialized - venue_paid
-    # markets.liquidation._settle: deficit = fund payout + rest, and the rest is socialized
+    # markets.liquidation.pipeline._settle: deficit = fund payout + rest, and the rest is socialized
     # (or, with nobody left to charge, absorbed by the venue) unless it is below 1e-9 of the
     # deficit. A payout that drains the fund also sweeps its last 1e-9 x start.
     assert not (social["qty"] == 0).any(), "a loss socialized over nobody"  # bug A

@@ -1,4 +1,4 @@
-"""Tests for sweep reports (simulator.sweep.report and ``liqsim report``): the report builds
+"""Tests for sweep reports (simulator.report.sweep and ``liqsim report``): the report builds
 from a stored sweep only, holds every chart and table it names, its numbers are the runs
 table's, it is deterministic, and it renders in a real headless browser (Debian's chromium,
 installed by .ci/run; skipped elsewhere unless LIQSIM_REQUIRE_BROWSER=1 makes it required).
@@ -18,9 +18,9 @@ from conftest import fail_runs_with_seed
 from typer.testing import CliRunner
 
 from simulator.cli import app
+from simulator.report.sweep import build_report
+from simulator.report.tables import format_value
 from simulator.sweep import parse_sweep, plan, run_sweep
-from simulator.sweep.report import build_report
-from simulator.sweep.report_tables import format_value
 
 SMALL = Path(__file__).parent / "data" / "scenario_small.yaml"
 SWEEP = {

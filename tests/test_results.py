@@ -1,4 +1,4 @@
-"""Tests for run results (simulator.result, simulator.runner, simulator.collect): the run folder's
+"""Tests for run results (simulator.run: result, runner, collect): the run folder's
 save/load round trip, run.json provenance, atomic writes, the summary's names and its
 consistency with the tables and graphs, and runs that fail part-way."""
 
@@ -16,7 +16,7 @@ from conftest import fail_after
 
 from simulator import RunFailed, RunResult, SimulationError, load_scenario, run
 from simulator.config import parse_scenario
-from simulator.result import TABLES
+from simulator.run.result import TABLES
 
 SMALL = Path(__file__).parent / "data" / "scenario_small.yaml"
 

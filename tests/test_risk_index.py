@@ -4,9 +4,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from markets.accounts import Accounts
-from markets.margin import MarginTiers
-from markets.risk_index import RiskIndex
+from markets.margin.accounts import Accounts
+from markets.margin.formulas import MarginTiers
+from markets.margin.risk_index import RiskIndex
 
 TIERS = [MarginTiers.from_table([0, 5_000, 50_000], [0.005, 0.01, 0.05], [100, 50, 10]),
          MarginTiers.flat(0.02, 25)]

@@ -7,8 +7,8 @@ import pytest
 
 from markets import rules
 from simulator.config.mechanisms import Adl, Liquidation
-from simulator.scenarios import default_scenario
-from simulator.world import liquidation_rules
+from simulator.config.scenarios import default_scenario
+from simulator.run.build import liquidation_rules
 
 
 def test_rules_have_no_defaults_of_their_own():

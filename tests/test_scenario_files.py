@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from markets.klines import kline_replay_series, read_klines
+from markets.prices.klines import kline_replay_series, read_klines
 from simulator import (
     Scenario,
     builtin_scenarios,

@@ -53,7 +53,7 @@ def error_of(data: dict, tmp_path: Path) -> str:
 
 def test_unknown_key_is_named(tmp_path):
     assert error_of({**GRID, "replicas": 3}, tmp_path) == (
-        "replicas: unknown key (not part of the sweep format)")
+        "replicas: unknown key (not part of the sweep format), did you mean 'replications'?")
     bad_axis = {**GRID, "axes": [{"path": "shocks.0.move", "values": [1], "step": 2}]}
     assert error_of(bad_axis, tmp_path) == (
         "axes[0].step: unknown key (not part of the sweep format)")
@@ -70,7 +70,7 @@ def test_zip_lengths_must_match(tmp_path):
 def test_bad_paths_and_values(tmp_path):
     data = {**GRID, "axes": [{"path": "shocks.0.mvoe", "values": ["-5%"]}]}
     assert error_of(data, tmp_path) == (
-        "axes[0]: shocks[0].mvoe: unknown key (not part of the scenario format)")
+        "axes[0]: shocks[0].mvoe: unknown key (not part of the scenario format), did you mean 'move'?")
     data = {**GRID, "axes": [{"path": "shocks..move", "values": [1]}]}
     assert error_of(data, tmp_path) == (
         "axes[0].path: 'shocks..move' is not a field path (dotted names or list indices, "

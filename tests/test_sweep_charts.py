@@ -1,4 +1,4 @@
-"""Tests for the sweep charts (simulator.sweep.charts and chart_data): axis ordering, the
+"""Tests for the sweep charts (simulator.charts.sweep and chart_data): axis ordering, the
 numbers each chart draws (checked on hand-made frames and run folders), the cascade-size
 definition, and ``write_sweep_charts`` on one tiny real sweep (4 runs of 2 minutes with a
 large insurance fund, so nothing is deleveraged)."""
@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from simulator.sweep import chart_data as cd
-from simulator.sweep import chart_plan, charts, parse_sweep, run_sweep
+from simulator.charts import sweep as charts
+from simulator.charts import sweep_data as cd
+from simulator.charts import sweep_plan as chart_plan
+from simulator.sweep import parse_sweep, run_sweep
 
 SMALL = Path(__file__).parent / "data" / "scenario_small.yaml"
 LOW, HIGH = '{"2": 0.5, "5": 0.5}', '{"10": 0.5, "50": 0.5}'  # stored JSON leverage mixes

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from markets.waterfall import (
-    InsuranceFund,
+from markets.insurance_fund import InsuranceFund
+from markets.liquidation.waterfall import (
     fund_backed_quantity,
     level_surplus,
     pro_rata,

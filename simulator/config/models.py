@@ -23,8 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from markets.klines import KlineError, read_klines
-from markets.margin import MarginTiers
+from markets.margin.formulas import MarginTiers
+from markets.prices.klines import KlineError, read_klines
 from simulator.config.base import Strict
 from simulator.config.mechanisms import Adl, Fund, Liquidation, RiskControls, Socialize
 from simulator.config.presets import merged

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from markets.paths import PathError, check_correlation
+from markets.prices.paths import PathError, check_correlation
 from simulator.config.models import (
     Account,
     Asset,
@@ -202,9 +202,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def _keys_at(loc: tuple) -> list[str]:
-    """The keys the scenario format allows in the mapping that holds ``loc``'s last key."""
-    models: list[type[BaseModel]] = [Scenario]
+def _keys_at(loc: tuple, root: type[BaseModel]) -> list[str]:
+    """The keys ``root``'s format allows in the mapping that holds ``loc``'s last key."""
+    models: list[type[BaseModel]] = [root]
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -223,14 +223,16 @@ _NAME = r"[A-Za-z_]\w*(?:\[\d+\])*"
 _LEADING_FIELD = re.compile(rf"^({_NAME}(?:\.{_NAME})*): (.*)$", re.S)
 
 
-def format_errors(exc: ValidationError) -> str:
-    """One line per problem, each starting with the field path it is about."""
+def format_errors(exc: ValidationError, root: type[BaseModel] | None = None) -> str:
+    """One line per problem, each starting with the field path it is about; an unknown key
+    gets the closest key ``root``'s format allows there (default: the scenario's)."""
     lines = []
     for err in exc.errors(include_url=False):
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            hint = did_you_mean(err["loc"][-1], _keys_at(tuple(err["loc"]))) if err["loc"] else ""
+            loc = tuple(err["loc"])
+            hint = did_you_mean(loc[-1], _keys_at(loc, root or Scenario)) if loc else ""
             msg = f"unknown key (not part of the scenario format){hint}"
         lead = _LEADING_FIELD.match(msg)
         if lead:

@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.adl_fairness import adl_haircuts, fairness_metrics
 from simulator.config.scenario import ScenarioError, parse_scenario
 from simulator.errors import RunFailed
-from simulator.result import json_safe, write_atomic, write_json
-from simulator.runner import run
+from simulator.run.adl_fairness import adl_haircuts, fairness_metrics
+from simulator.run.result import json_safe, write_atomic, write_json
+from simulator.run.runner import run
 from simulator.sweep.plan import RunSpec, plan
 from simulator.sweep.spec import SweepSpec, sweep_yaml
 from simulator.sweep.stats import cell_statistics

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from simulator.compare import Variant as CompareVariant
-from simulator.compare import variant_scenario
 from simulator.config import Scenario, ScenarioError
+from simulator.sweep.compare import Variant as CompareVariant
+from simulator.sweep.compare import variant_scenario
 from simulator.sweep.spec import SweepSpec, assignment, axis_points
 
 __all__ = ["RunSpec", "assignment", "cells", "plan", "replication_seed", "run_key"]

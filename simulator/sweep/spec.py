@@ -30,8 +30,8 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 from simulator.config import Scenario, ScenarioError, load_scenario
 from simulator.config.base import Strict
 from simulator.config.scenario import format_errors, read_document
-from simulator.rng import RunRandom
-from simulator.scenarios import DEFAULT, load_builtin
+from simulator.config.scenarios import DEFAULT, load_builtin
+from simulator.run.rng import RunRandom
 
 __all__ = ["Axis", "SweepSpec", "ValuesAxis", "Variant", "axis_points", "load_sweep",
            "parse_sweep", "sweep_yaml"]
@@ -197,8 +197,8 @@ def parse_sweep(data: Any, base_dir: Path | None = None) -> SweepSpec:
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
-        text = format_errors(exc).replace("not part of the scenario format",
-                                          "not part of the sweep format")
+        text = format_errors(exc, SweepSpec).replace("not part of the scenario format",
+                                                      "not part of the sweep format")
         raise ScenarioError(text) from None
     spec._base_dir = base_dir
     return spec

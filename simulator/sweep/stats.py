@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from simulator.compare import DEFAULT_METRICS, available_metrics, summarize
+from simulator.sweep.compare import DEFAULT_METRICS, available_metrics, summarize
 
 
 def axis_columns(runs: pd.DataFrame) -> list[str]:

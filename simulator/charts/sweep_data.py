@@ -5,7 +5,7 @@ ordered numerically when all parse as numbers, else by first appearance (``axis_
 and keep their stored text as labels. Here too: statistics pooled over other axes
 (``pooled_statistics``), cascade sizes (``component_sizes``), the loss layers
 (``loss_layers``), loaders of run folders (``load_liquidations``, ``load_haircuts``,
-``load_cascade_sizes``). ``chart_plan`` decides from these which charts a sweep folder
+``load_cascade_sizes``). ``sweep_plan`` decides from these which charts a sweep folder
 gets; ``charts`` only draws. Nothing here imports pyplot.
 
 Reads ``runs.parquet``, ``statistics.parquet`` and run folders (``events``, ``timeseries``,
@@ -23,8 +23,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from simulator.adl_fairness import HAIRCUT_COLUMNS, adl_haircuts
-from simulator.rng import RunRandom
+from simulator.run.adl_fairness import HAIRCUT_COLUMNS, adl_haircuts
+from simulator.run.rng import RunRandom
 
 __all__ = ["HEADLINE", "LIQ_COLUMNS", "LOSS_LAYERS", "axis_label", "axis_number", "axis_order",
            "cascade_sizes", "cell_order", "cell_title", "component_sizes", "complete_runs",
@@ -259,7 +259,7 @@ def load_haircuts(run_dirs: Sequence[str | Path], variants: Sequence[str]) -> pd
 # ------------------------------------------------------------------------------ loss layers
 
 # Who absorbed losses beyond the liquidated accounts' own margin, per run (runs.parquet
-# columns; ``simulator.metrics``): (layer, how to get it from the runs table).
+# columns; ``simulator.run.metrics``): (layer, how to get it from the runs table).
 LOSS_LAYERS: tuple[tuple[str, str], ...] = (
     ("insurance fund", "insurance_fund_paid"),
     ("backstop vault", "vault_pnl"),  # its loss: max(-vault_pnl, 0)

@@ -13,7 +13,7 @@ headline table, the paired comparison against the baseline variant, the per-cell
 charts, the failed runs, and how to reproduce. Every table and chart carries an ``id``
 (``table-<id>``, ``chart-<name>``) so a reader, or a test, can find it. The output holds no
 timestamps: the same sweep folder gives the same report. This module renders; the numbers
-come from ``report_tables`` and the charts from ``charts``. It must not run simulations.
+come from ``tables`` and the charts from ``simulator.charts``. It must not run simulations.
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from simulator.result import write_atomic
-from simulator.sweep.chart_plan import ChartFile, write_sweep_charts
-from simulator.sweep.report_tables import (
+from simulator.charts.sweep_plan import ChartFile, write_sweep_charts
+from simulator.report.tables import (
     Table,
     cell_table,
     comparison_table,
@@ -40,6 +39,7 @@ from simulator.sweep.report_tables import (
     pooled_summary,
     report_metrics,
 )
+from simulator.run.result import write_atomic
 
 __all__ = ["Report", "ReportError", "build_report"]
 

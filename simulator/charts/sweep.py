@@ -1,9 +1,9 @@
 """Report-ready charts of a sweep's stored results: one function per kind of chart.
 
 Each chart function takes frames (``statistics.parquet`` / ``runs.parquet`` tables, or what
-``chart_data`` loads from run folders) and returns a ``Figure`` with a ``FigureCanvasAgg``,
+``sweep_data`` loads from run folders) and returns a ``Figure`` with a ``FigureCanvasAgg``,
 never pyplot; degenerate input draws a note instead of raising. ``DRAW`` maps the chart
-kinds ``chart_plan`` plans to these functions.
+kinds ``sweep_plan`` plans to these functions.
 Variants keep ``compare_plots.variant_colors`` (plus dashes, so identical variants stay
 visible); colour maps are viridis / cividis, ordered in grey and for colour-blind readers.
 
@@ -24,11 +24,11 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullLocator
 
-from simulator import compare_plots as cp
-from simulator import plot_style as ps
-from simulator.compare_plots import TITLES, compact, variant_colors
-from simulator.plot_style import ADL_COLOR, MS_PER_MIN, note
-from simulator.sweep import chart_data as cd
+from simulator.charts import compare as cp
+from simulator.charts import style as ps
+from simulator.charts import sweep_data as cd
+from simulator.charts.compare import TITLES, compact, variant_colors
+from simulator.charts.style import ADL_COLOR, MS_PER_MIN, note
 from simulator.sweep.stats import axis_columns
 
 __all__ = ["DRAW", "cascade_ccdf_chart", "ccdf", "distribution_chart", "heatmap_chart",
@@ -196,7 +196,7 @@ def distribution_chart(
 ) -> Figure:
     """Empirical CDF of ``column`` per variant (pooled over whatever rows ``frame`` holds);
     log x when the values span more than a factor of 100 (symmetric log when zeros or
-    negatives are present), as in ``compare_plots``."""
+    negatives are present), as in ``compare``."""
     names = _names(frame, variant_col, variants)
     styles = _styles(names)
     fig, (ax,) = ps.new_figure(1, height=4.2, width=7.5)
@@ -335,7 +335,7 @@ def waterfall_chart(runs: pd.DataFrame, by: str = "variant", facet: str | None =
     per value of ``by``, with the mean bad debt as a black diamond; one panel per value of
     ``facet`` (e.g. ``cell``) if given, each with its own y scale.
 
-    Layers (``simulator.metrics``): the insurance fund's payouts (``insurance_fund_paid``:
+    Layers (``simulator.run.metrics``): the insurance fund's payouts (``insurance_fund_paid``:
     gross, before clawbacks and fee income; covers bad debt and, under a fund takeover,
     losses on unwinding the positions it took over), the backstop vault's loss
     (``max(-vault_pnl, 0)``), ADL counterparties' haircut against the mark

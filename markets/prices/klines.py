@@ -2,7 +2,7 @@
 
 Binance publishes 1-minute klines as CSV files (``data.binance.vision``); a replay of such a day
 is the most direct way to drive the simulator with a real crash. This module parses and validates
-those files and converts bars into a (times, prices) series that ``markets.paths.Replay`` accepts.
+those files and converts bars into a (times, prices) series that ``paths.Replay`` accepts.
 
 It knows only about files, pandas and numpy: no simpy, no pydantic, nothing from ``agents`` or
 ``simulator``, and no network access (downloading data is someone else's job).

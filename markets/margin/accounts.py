@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from markets.margin import MarginTiers
+from markets.margin.formulas import MarginTiers
 
 # A position smaller than this share of what it was, or of the trade, is float residue from
 # closing in pieces (book, several ADL counterparties), not a position.

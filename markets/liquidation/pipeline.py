@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from markets import adl, takeover
 from markets.book import BUY, SELL
-from markets.closing import chunk_qty, partial_close_qty
-from markets.margin import bankruptcy_price
+from markets.liquidation import adl, takeover
+from markets.liquidation.sizing import chunk_qty, partial_close_qty
+from markets.liquidation.waterfall import CloseSplit, pro_rata, split_close
+from markets.margin.formulas import bankruptcy_price
 from markets.venue import CROSS, Breach, Venue
-from markets.waterfall import CloseSplit, pro_rata, split_close
 
 
 def liquidate(venue: Venue, breach: Breach, now_ms: int) -> None:

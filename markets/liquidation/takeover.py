@@ -8,7 +8,7 @@
   ``capacity`` x the fund's balance). The fund holds it in its own account row; what the
   offload realises is swept into (or paid from) the fund.
 - Dutch auctions to keepers: ``start_auctions`` offers each position to keeper rows at a
-  falling price (``markets.auction``); ``keeper_auction`` steps them, and a failed auction
+  falling price (``auction``); ``keepers`` steps them, and a failed auction
   falls back to the market close.
 
 Also where fees and surpluses are paid. Acts on a ``Venue``'s public state; the processes that
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from markets import auction as dutch
 from markets.book import BUY, SELL
+from markets.liquidation import auction as dutch
 from markets.venue import CROSS, Breach, Venue
 
 

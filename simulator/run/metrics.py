@@ -102,7 +102,7 @@ def _mechanism_stats(events: pd.DataFrame, venues) -> dict[str, float]:
 
 
 def summarize(events: pd.DataFrame, world, end_ms: int) -> dict[str, object]:
-    """The flat summary of a run (``world`` gives venues' end state and the paths)."""
+    """The flat summary of a run (``build.World`` gives venues' end state and the paths)."""
     s: dict[str, object] = dict(_event_stats(events))
     venues = world.venues
     funds = [f for v in venues for f in v.funds]

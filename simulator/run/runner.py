@@ -22,13 +22,13 @@ from agents.liquidation_engine import liquidation_engine, margin_poller
 from agents.market_maker import market_maker
 from agents.traders import MarginCallResponder
 from agents.wakeup import Wakeup
-from simulator.collect import collect
 from simulator.config import Scenario
 from simulator.errors import RunFailed, SimulationError
-from simulator.invariants import InvariantChecker
-from simulator.recorder import Recorder
-from simulator.result import RunResult
-from simulator.world import World, build_world, withdrawal_rule
+from simulator.run.build import World, build_world, withdrawal_rule
+from simulator.run.collect import collect
+from simulator.run.invariants import InvariantChecker
+from simulator.run.recorder import Recorder
+from simulator.run.result import RunResult
 
 Progress = Callable[[int, int], None]  # (simulated ms done, total ms)
 

@@ -42,34 +42,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from markets.rules import AuctionRules
+
 # Relative slack when a keeper compares the auction price with its own threshold: the two are
 # different products of the same numbers, and a keeper exactly at its threshold must not be
 # turned away by the last bit of rounding.
 _PRICE_RTOL = 1e-12
-
-
-@dataclass(frozen=True)
-class AuctionRules:
-    """The price schedule and end conditions of one venue's auctions."""
-
-    start_premium: float  # buf - 1: the first price is this much worse than mark0 for the keeper
-    cut: float  # multiplicative price step, 0 < cut < 1
-    step_ms: int  # the price is cut every step_ms
-    cusp: float  # fails when 1 - discount < cusp, 0 <= cusp < 1
-    max_duration_ms: int  # "tail": fails when older than this
-
-    def __post_init__(self) -> None:
-        # < 1 keeps a short lot's first price (mark0 * (1 - start_premium)) positive.
-        if not 0.0 <= self.start_premium < 1.0:
-            raise ValueError(f"start_premium must be in [0, 1), got {self.start_premium}")
-        if not 0.0 < self.cut < 1.0:
-            raise ValueError(f"cut must be in (0, 1), got {self.cut}")
-        if self.step_ms <= 0:
-            raise ValueError(f"step_ms must be positive, got {self.step_ms}")
-        if not 0.0 <= self.cusp < 1.0:
-            raise ValueError(f"cusp must be in [0, 1), got {self.cusp}")
-        if self.max_duration_ms <= 0:
-            raise ValueError(f"max_duration_ms must be positive, got {self.max_duration_ms}")
 
 
 @dataclass(slots=True)

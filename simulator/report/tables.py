@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.compare import available_metrics, summarize
+from simulator.sweep.compare import available_metrics, summarize
 from simulator.sweep.stats import axis_columns
 
 __all__ = ["HEADLINE_METRICS", "METRIC_LABELS", "Table", "cell_table", "comparison_table",

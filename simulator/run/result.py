@@ -23,7 +23,7 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
-from simulator.graphs import cascade_graph, exposure_graph
+from simulator.run.graphs import cascade_graph, exposure_graph
 
 TABLES = ("events", "timeseries", "accounts", "cascade_edges")
 
@@ -72,7 +72,7 @@ class RunResult:
             write_atomic(folder / "cascade.graphml", lambda p: nx.write_graphml(self.cascade, p))
             write_atomic(folder / "exposure.graphml", lambda p: nx.write_graphml(self.exposure, p))
         if figures:
-            from simulator.plots import write_figures
+            from simulator.charts.run import write_figures
 
             write_figures(self.events, self.timeseries, self.summary, folder / "figures",
                           title=self.meta.get("scenario", {}).get("name", ""))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from markets.margin import bitmex_adl_score, hyperliquid_adl_score
+from markets.margin.formulas import bitmex_adl_score, hyperliquid_adl_score
 from markets.venue import Venue
 
 _CHUNK = 64  # queue entries examined at a time

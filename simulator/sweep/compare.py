@@ -6,7 +6,7 @@ populations and behaviour from named streams of the seed, so running every varia
 mechanism differs. ``compare`` does exactly that and returns a ``Comparison``::
 
     from simulator import default_scenario
-    from simulator.compare import Variant, compare, summarize
+    from simulator.sweep.compare import Variant, compare, summarize
 
     variants = [Variant("base"), Variant("big_fund", ("venues.cex.insurance_fund=3e6",))]
     cmp = compare(default_scenario(), variants, seeds=list(range(20)), workers=2)
@@ -17,7 +17,8 @@ mechanism differs. ``compare`` does exactly that and returns a ``Comparison``::
 ``summarize`` is a pure function of a runs frame: bootstrap confidence intervals from a
 generator seeded by ``rng_seed`` (deterministic), paired differences against a baseline over
 the seeds both completed. This module knows scenarios, ``run`` and result frames; it must not
-know venues, books or any other simulation object, nor draw charts (``compare_plots`` does).
+know venues, books or any other simulation object, nor draw charts
+(``simulator.charts.compare`` does).
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.adl_fairness import FAIRNESS_METRICS, adl_haircuts, fairness_metrics
 from simulator.config import Scenario, ScenarioError
 from simulator.errors import RunFailed
-from simulator.rng import RunRandom
-from simulator.runner import run
+from simulator.run.adl_fairness import FAIRNESS_METRICS, adl_haircuts, fairness_metrics
+from simulator.run.rng import RunRandom
+from simulator.run.runner import run
 
 __all__ = ["ADL_METRICS", "DEFAULT_METRICS", "ID_COLUMNS", "SUMMARY_COLUMNS", "Comparison",
            "Variant", "available_metrics", "compare", "markdown_table", "summarize",

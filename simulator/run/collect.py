@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from simulator.metrics import interval_liquidations, summarize
-from simulator.provenance import provenance
-from simulator.recorder import Recorder
-from simulator.result import RunResult
-from simulator.world import World
+from simulator.run.build import World
+from simulator.run.metrics import interval_liquidations, summarize
+from simulator.run.provenance import provenance
+from simulator.run.recorder import Recorder
+from simulator.run.result import RunResult
 
 
 def collect(world: World, recorder: Recorder, end_ms: int, error: str | None) -> RunResult:

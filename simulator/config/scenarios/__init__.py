@@ -14,8 +14,8 @@ from pathlib import Path
 from simulator.config import Scenario, ScenarioError, load_scenario
 
 DEFAULT = "default"
-# <repo>/simulator/scenarios/__init__.py -> <repo>/experiments/scenarios
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments" / "scenarios"
+# <repo>/simulator/config/scenarios/__init__.py -> <repo>/experiments/scenarios
+EXPERIMENTS = Path(__file__).resolve().parents[3] / "experiments" / "scenarios"
 
 
 def _files(experiments: bool = True) -> dict[str, object]:

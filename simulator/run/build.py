@@ -17,17 +17,18 @@ import pandas as pd
 
 from agents.market_maker import WithdrawalRule
 from agents.population import NONE, PopulationSpec, draw_population, draw_responses
-from markets.accounts import Accounts
-from markets.auction import AuctionRules
 from markets.book import DepthProfile, OrderBook
 from markets.events import EventSink
-from markets.klines import kline_replay_series, read_klines
+from markets.insurance_fund import InsuranceFund
+from markets.margin.accounts import Accounts
 from markets.market_graph import build_market_graph
-from markets.paths import Jumps, PricePaths, Replay, Shock, build_paths
-from markets.pricing import MarketPrices, MarkRule
+from markets.prices.klines import kline_replay_series, read_klines
+from markets.prices.marks import MarketPrices, MarkRule
+from markets.prices.paths import Jumps, PricePaths, Replay, Shock, build_paths
 from markets.risk_controls import CircuitBreaker, VolatilityMargin
 from markets.rules import (
     AdlRules,
+    AuctionRules,
     BackstopRule,
     ChunkRule,
     KeeperRule,
@@ -36,10 +37,9 @@ from markets.rules import (
     UnwindRule,
 )
 from markets.venue import Market, Venue, VenueRows
-from markets.waterfall import InsuranceFund
 from simulator.config import Scenario
 from simulator.config import models as cfg
-from simulator.rng import RunRandom
+from simulator.run.rng import RunRandom
 
 MAKER = "maker"
 

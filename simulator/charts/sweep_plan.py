@@ -1,7 +1,7 @@
 """Which charts a sweep folder gets, and writing them: ``write_sweep_charts`` is the one call.
 
 ``plan_charts`` reads the stored results (``runs.parquet``, ``statistics.parquet``, the run
-folders through ``chart_data``'s loaders) and decides the charts that have something to show,
+folders through ``sweep_data``'s loaders) and decides the charts that have something to show,
 each with its data, title and caption; ``write_chart`` draws one with ``charts.DRAW`` inside
 the project style and saves it in every format under one stem. It must not run simulations
 nor know simulation objects.
@@ -20,10 +20,11 @@ import matplotlib.style
 import numpy as np
 import pandas as pd
 
-from simulator import plot_style as ps
-from simulator.compare_plots import TITLES
-from simulator.plot_style import STYLE_PATH
-from simulator.sweep.chart_data import (
+from simulator.charts import style as ps
+from simulator.charts.compare import TITLES
+from simulator.charts.style import STYLE_PATH
+from simulator.charts.sweep import DRAW
+from simulator.charts.sweep_data import (
     HEADLINE,
     axis_order,
     cell_order,
@@ -35,7 +36,6 @@ from simulator.sweep.chart_data import (
     loss_layers,
     metric_values,
 )
-from simulator.sweep.charts import DRAW
 from simulator.sweep.stats import axis_columns
 
 __all__ = ["ChartFile", "ChartPlan", "plan_charts", "slug", "write_chart", "write_sweep_charts"]

@@ -1,6 +1,6 @@
 """The look of liqsim's charts: palette, figure and axes helpers, number formats, saving.
 
-``plots`` decides *what* to draw from a run's frames; this module decides *how* it looks
+``run`` decides *what* to draw from a run's frames; this module decides *how* it looks
 and how it reaches disk. It knows only matplotlib (plus numpy arrays): nothing about
 pandas frames, events, venues or any simulation object, so any chart can reuse it.
 

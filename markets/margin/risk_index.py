@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from markets.accounts import Accounts
+from markets.margin.accounts import Accounts
 
 _MERGE = 512  # fresh entries buffered before a merge into the sorted arrays
 _LOOKAHEAD = 0.002  # relative move of look-ahead beyond the current move

@@ -1,8 +1,8 @@
 """Charts of a mechanism comparison: variant means, paired differences, ADL haircuts.
 
-Inputs are the frames of ``simulator.compare`` (the ``summarize`` frame and the haircuts
+Inputs are the frames of ``simulator.sweep.compare`` (the ``summarize`` frame and the haircuts
 frame); this module knows their columns and nothing about scenarios, runs or simulation
-objects. How charts look (figures, notes, saving) comes from ``plot_style`` and the project's
+objects. How charts look (figures, notes, saving) comes from ``style`` and the project's
 ``liqsim.mplstyle``; every variant keeps one colour of the style's colour-blind-safe cycle
 across all charts. Outputs are PNG and PDF, written atomically; identical inputs give
 identical files.
@@ -22,8 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from simulator import plot_style as ps
-from simulator.plot_style import STYLE_PATH, note
+from simulator.charts import style as ps
+from simulator.charts.style import STYLE_PATH, note
 
 __all__ = ["CHARTS", "adl_haircut_chart", "differences_chart", "means_chart", "write_charts"]
 

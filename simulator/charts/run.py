@@ -8,7 +8,7 @@ or ``agents`` -- that keeps charts reproducible from saved files alone.
 Figures are built with ``matplotlib.figure.Figure`` plus ``FigureCanvasAgg`` rather than
 pyplot, so callers never need ``matplotlib.use("Agg")``, no global figure registry is
 touched (nothing to leak in long batch runs), and it works on headless machines. How the
-charts look (palette, panels, number formats, saving) lives in ``plot_style``; this module
+charts look (palette, panels, number formats, saving) lives in ``style``; this module
 decides what goes on them, including when a cascade is short enough to get zoom panels.
 """
 
@@ -23,8 +23,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from simulator import plot_style as ps
-from simulator.plot_style import GENERATION_COLORS, STYLE_PATH, USD_M, Window, minutes, note
+from simulator.charts import style as ps
+from simulator.charts.style import GENERATION_COLORS, STYLE_PATH, USD_M, Window, minutes, note
 
 __all__ = ["FIGURES", "STYLE_PATH", "GENERATION_COLORS", "active_window", "make_figures",
            "write_figures"]

@@ -1,7 +1,7 @@
 """Stepping Dutch auctions of liquidated positions to keepers, one price step at a time.
 
 ``takeover.start_auctions`` offers a breach's positions; every step, keepers take what they
-will at the auction's price (``markets.auction`` has the price schedule and the allocation),
+will at the auction's price (``auction`` has the price schedule and the allocation),
 each take settled like a liquidation fill; a failed auction's remainder is closed at the market
 (``liquidation.close_position``), and an account whose auctions all finished is released.
 The keepers' clock that calls ``step_auctions`` is an agent's. Nothing here knows SimPy.
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from markets import auction as dutch
-from markets import liquidation, takeover
 from markets.book import BUY, SELL
+from markets.liquidation import auction as dutch
+from markets.liquidation import pipeline as liquidation
+from markets.liquidation import takeover
 from markets.venue import CROSS, Breach, Venue
 
 

@@ -1,0 +1,4 @@
+"""Reports: self-contained HTML pages of results and their charts (``sweep``, ``tables``).
+
+Reports only read result folders; nothing here runs a simulation.
+"""
