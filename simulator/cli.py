@@ -154,7 +154,12 @@ def run(
             result, code = exc.result, 1
     if not result.ok:
         code = 1
-    result.save(folder, figures=figures)
+    result.save(folder)
+    if figures:
+        from simulator.charts.run import write_figures  # matplotlib only when drawing
+
+        write_figures(result.events, result.timeseries, result.summary, folder / "figures",
+                      title=sc.name)
     console.print(summary_table(result.summary, f"{sc.name} (seed {seed})"))
     timings = result.meta.get("timings", {})
     seconds = timings.get("simulate_s", 0.0)

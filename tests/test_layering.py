@@ -262,3 +262,70 @@ def test_markets_imports_neither_simpy_nor_pydantic():
         found = imported_modules(ast.parse(path.read_text()), path)
         bad = sorted(n for n in found if n.split(".")[0] in {"simpy", "pydantic"})
         assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
+
+
+# ------------------------------------------------------------- layers inside the packages
+# Lowest first; a module may import its own layer or lower ones, never a higher one. The
+# sub-package (or loose module) right under the package names the layer.
+LAYERS = {
+    "markets": [
+        {"prices", "book", "events", "rules", "insurance_fund", "risk_controls", "attribution",
+         "market_graph"},
+        {"margin"},
+        {"venue", "funding"},
+        {"liquidation"},
+    ],
+    "simulator": [{"errors", "config"}, {"run"}, {"sweep"}, {"charts"}, {"report"}, {"cli"}],
+}
+
+
+def layer_of(module: str) -> tuple[str, int] | None:
+    """(package, layer index) of a project module, None for a package's own __init__."""
+    parts = module.split(".")
+    if parts[0] not in LAYERS or len(parts) < 2:
+        return None
+    for rank, layer in enumerate(LAYERS[parts[0]]):
+        if parts[1] in layer:
+            return parts[0], rank
+    raise AssertionError(f"{module} is in no layer of {parts[0]}: add it to LAYERS")
+
+
+def layer_violations(edges) -> list[str]:
+    bad = []
+    for source, target in edges:
+        a, b = layer_of(source), layer_of(target)
+        if a is not None and b is not None and a[0] == b[0] and b[1] > a[1]:
+            bad.append(f"{source} imports {target} (a higher layer)")
+    return sorted(bad)
+
+
+def test_no_import_runs_up_the_layers():
+    assert layer_violations(_module_graph().edges) == []
+
+
+def test_layer_checker_sees_violations():
+    edges = [("markets.margin.accounts", "markets.venue"),
+             ("markets.venue", "markets.liquidation.pipeline"),
+             ("markets.liquidation.adl", "markets.venue"),
+             ("simulator.run.result", "simulator.charts.run"),
+             ("simulator.sweep.compare", "simulator.run.runner"),
+             ("simulator.config.scenario", "simulator.cli")]
+    assert layer_violations(edges) == [
+        "markets.margin.accounts imports markets.venue (a higher layer)",
+        "markets.venue imports markets.liquidation.pipeline (a higher layer)",
+        "simulator.config.scenario imports simulator.cli (a higher layer)",
+        "simulator.run.result imports simulator.charts.run (a higher layer)",
+    ]
+
+
+def test_every_module_has_a_layer():
+    for name in _module_graph().nodes:
+        layer_of(name)  # raises for a module no layer names
+
+
+@pytest.mark.parametrize("package", ["simulator/run", "simulator/sweep"])
+def test_run_and_sweep_never_import_matplotlib(package):
+    for path in sorted((ROOT / package).rglob("*.py")):
+        found = imported_modules(ast.parse(path.read_text()), path)
+        bad = sorted(n for n in found if n.split(".")[0] == "matplotlib")
+        assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"

@@ -42,7 +42,7 @@ def result(scenario):
 @pytest.fixture(scope="module")
 def saved(result, tmp_path_factory):
     folder = tmp_path_factory.mktemp("saved") / "run"
-    returned = result.save(folder, figures=False)
+    returned = result.save(folder)
     assert returned == folder
     return folder
 
@@ -113,7 +113,7 @@ def test_round_trip_keeps_nan_in_the_summary(scenario, tmp_path):
     ])
     res = run(calm, seed=1)
     assert math.isnan(res.summary["amplification"])
-    res.save(tmp_path / "calm", figures=False)
+    res.save(tmp_path / "calm")
     loaded = RunResult.load(tmp_path / "calm")
     assert isinstance(loaded.summary["amplification"], float)
     assert same_dict(loaded.summary, res.summary)
@@ -174,8 +174,8 @@ def test_save_leaves_no_temporary_files(saved):
 
 def test_save_over_an_existing_folder(result, saved, tmp_path):
     folder = tmp_path / "twice"
-    result.save(folder, figures=False)
-    result.save(folder, figures=False)
+    result.save(folder)
+    result.save(folder)
     assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
     pd.testing.assert_frame_equal(RunResult.load(folder).events, result.events)
 
@@ -188,7 +188,7 @@ def test_failed_write_leaves_no_temporary_file(result, tmp_path, monkeypatch):
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", refuse)
     with pytest.raises(OSError, match="disk full"):
-        result.save(folder, figures=False)
+        result.save(folder)
     assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
     assert not (folder / "events.parquet").exists()
     # run.json says the folder was being written when the failure happened.
@@ -343,7 +343,7 @@ def test_simulation_error_returns_a_failed_result(scenario, monkeypatch, tmp_pat
     assert len(liq) >= 5
     assert res.summary["liquidations"] == len(liq)
     assert res.events["time_ms"].max() <= res.meta["simulated_ms"]
-    folder = res.save(tmp_path / "failed", figures=False)
+    folder = res.save(tmp_path / "failed")
     meta = json.loads((folder / "run.json").read_text())
     assert meta["status"] == "failed"
     assert meta["error"] == "boom"

@@ -70,7 +70,8 @@ def test_zip_lengths_must_match(tmp_path):
 def test_bad_paths_and_values(tmp_path):
     data = {**GRID, "axes": [{"path": "shocks.0.mvoe", "values": ["-5%"]}]}
     assert error_of(data, tmp_path) == (
-        "axes[0]: shocks[0].mvoe: unknown key (not part of the scenario format), did you mean 'move'?")
+        "axes[0]: shocks[0].mvoe: unknown key (not part of the scenario format), "
+        "did you mean 'move'?")
     data = {**GRID, "axes": [{"path": "shocks..move", "values": [1]}]}
     assert error_of(data, tmp_path) == (
         "axes[0].path: 'shocks..move' is not a field path (dotted names or list indices, "
