@@ -334,3 +334,11 @@ def test_console_script_end_to_end(tmp_path):
     assert summary["liquidations"] > 10
     assert load_scenario(SMALL).to_dict() == meta["scenario"]
 
+
+
+def test_a_misspelt_builtin_gets_a_suggestion(tmp_path):
+    result = invoke("run", "flash_crsh", "--out", tmp_path / "o", "--no-figures")
+    assert result.exit_code == 2
+    assert "no built-in scenario 'flash_crsh', did you mean 'flash_crash'?" in flat(result.stderr)
+    assert len(result.stderr.strip().splitlines()) <= 2
+    assert not (tmp_path / "o").exists()

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from simulator.config import Scenario, ScenarioError, load_scenario
+from simulator.config.scenario import did_you_mean
 
 DEFAULT = "default"
 # <repo>/simulator/config/scenarios/__init__.py -> <repo>/experiments/scenarios
@@ -56,7 +57,9 @@ def load_builtin(name: str) -> Scenario:
     files = _files()
     if name not in files:
         known = ", ".join(sorted(files))
-        raise ScenarioError(f"no built-in scenario {name!r} (built-ins: {known})")
+        raise ScenarioError(
+            f"no built-in scenario {name!r}{did_you_mean(name, sorted(files))} (built-ins: {known})"
+        )
     source = files[name]
     if isinstance(source, Path):
         return load_scenario(source)
