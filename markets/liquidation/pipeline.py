@@ -228,10 +228,10 @@ def _deleverage(
         # What the deleveraged trader gives up against closing at the mark, and the shortfall
         # at the mark it covered: the least a pro-rata haircut of profits would have needed.
         haircut = sign * x * (price - mark)
-        venue.adl_haircut[c] += haircut
-        venue.adl_qty[c] += x
-        venue.adl_needed += max(sign * x * (bp - mark), 0.0)
-        venue.adl_profit_closed += profit
+        venue.counters.adl_haircut[c] += haircut
+        venue.counters.adl_qty[c] += x
+        venue.counters.adl_needed += max(sign * x * (bp - mark), 0.0)
+        venue.counters.adl_profit_closed += profit
         seq = venue.sink.emit(
             "adl", now_ms, venue.name, mk.name, account=c, side=BUY if sign > 0 else SELL, qty=x,
             price=price, notional=x * price, generation=breach.generation, cause=liq_seq,
@@ -295,7 +295,7 @@ def settle(
     fee = min(venue.rules.fee_rate * book_notional, max(equity, 0.0))
     if fee > 0:
         acc.credit(i, iso_m, -fee)
-        venue.fees += fee
+        venue.counters.fees += fee
         kept = takeover.pay_fee(venue, m, fee, fee_to or venue.rules.fee_to, keeper, now_ms)
         if kept > 0:
             fund_event(kept, "fee")
@@ -304,7 +304,7 @@ def settle(
 
 def absorb(venue: Venue, m: int, amount: float, account: int, cause: int, now_ms: int) -> None:
     """A loss nobody is charged for: the venue itself carries it (``venue_loss``)."""
-    venue.absorbed += amount
+    venue.counters.absorbed += amount
     seq = venue.sink.emit("venue_loss", now_ms, venue.name, venue.markets[m].name,
                           account=account, amount=amount, cause=cause)
     venue.sink.edge(cause, seq)
@@ -325,8 +325,8 @@ def socialize(venue: Venue, m: int, amount: float, exclude: int, cause: int, now
     iso = acc.isolated[holders, m]
     acc.wallet[holders[~iso]] -= shares[~iso]
     acc.iso_margin[holders[iso], m] -= shares[iso]
-    venue.social_charged[holders] += shares
-    venue.socialized += float(shares.sum())
+    venue.counters.social_charged[holders] += shares
+    venue.counters.socialized += float(shares.sum())
     seq = venue.sink.emit(
         "socialized_loss", now_ms, venue.name, venue.markets[m].name, account=exclude,
         qty=float(holders.size), amount=float(shares.sum()), cause=cause,

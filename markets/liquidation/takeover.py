@@ -116,7 +116,7 @@ def sweep_fund_row(venue: Venue, row: int, m: int, now_ms: int) -> None:
     elif cash < 0:
         paid = fund.pay(-cash, now_ms)
         if -cash - paid > 0:
-            venue.absorbed += -cash - paid
+            venue.counters.absorbed += -cash - paid
             venue.sink.emit("venue_loss", now_ms, venue.name, venue.markets[m].name,
                             account=row, amount=-cash - paid, detail="offload")
     acc.wallet[row] = 0.0
@@ -138,10 +138,10 @@ def pay_fee(
         acc.wallet[keeper] += fee
         return 0.0
     if to == "venue":
-        venue.revenue += fee
+        venue.counters.revenue += fee
         return 0.0
     kept = fee * venue.rules.fee_share
-    venue.revenue += fee - kept
+    venue.counters.revenue += fee - kept
     venue.fund_for(m).receive(kept, now_ms)
     return kept
 
