@@ -3,7 +3,8 @@
 The venue publishes marks, detects accounts below maintenance (vectorised, through the risk
 index) or below the margin-call level, tags every breach with its cascade generation and
 causes, and queues it for the liquidation engine. It executes voluntary market orders and
-deposits for agents. How a queued breach is closed and paid for lives in ``markets.liquidation``.
+deposits for agents. How a queued breach is closed and paid for lives in ``markets.liquidation``:
+the venue holds the ``Closer`` chosen for its rules, and its run totals (``VenueCounters``).
 
 Order of work at one instant (documented so simultaneous events are deterministic): oracle
 prices -> index and mark of every market -> margin check -> queue -> (engine) liquidation
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -37,7 +39,7 @@ from markets.prices.marks import MarketPrices
 from markets.risk_controls import CircuitBreaker, VolatilityMargin, open_interest_allows
 from markets.rules import LiquidationRules
 
-__all__ = ["CROSS", "Breach", "LiquidationRules", "Market", "Venue", "VenueRows"]
+__all__ = ["CROSS", "Breach", "Closer", "LiquidationRules", "Market", "Venue", "VenueRows"]
 
 CROSS = -1  # breach scope: the cross-margined part of an account (else an isolated market)
 
@@ -77,17 +79,27 @@ class Breach:
     causes: tuple[int, ...]
 
 
+class Closer(Protocol):
+    """How a venue closes a served breach (``markets.liquidation.pipeline.closer_for`` picks
+    one from the rules when the venue is built)."""
+
+    def close(self, venue: Venue, breach: Breach, positions: list[int], now_ms: int) -> bool:
+        """Close the breach's ``positions``; False when the close goes on later (auctions)."""
+        ...
+
+
 class Venue:
     def __init__(
         self, name: str, markets: list[Market], accounts: Accounts,
         funds: InsuranceFund | list[InsuranceFund], rules: LiquidationRules, sink: EventSink,
-        rows: VenueRows | None = None,
+        rows: VenueRows | None = None, *, closer: Closer,
     ) -> None:
         self.name = name
         self.markets = markets
         self.accounts = accounts
         self.funds = funds if isinstance(funds, list) else [funds]
         self.rules = rules
+        self.closer = closer
         self.sink = sink
         self.rows = rows or VenueRows()
         self.maker_row = self.rows.maker

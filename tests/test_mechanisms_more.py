@@ -11,7 +11,7 @@ import pytest
 from test_mechanisms import acct, go, kind, market, world
 
 from markets.events import NullSink
-from markets.liquidation.pipeline import socialize
+from markets.liquidation.settle import socialize
 from simulator import load_scenario, run
 from simulator.config import ScenarioError, parse_scenario
 from simulator.config.presets import PRESETS
