@@ -3,8 +3,7 @@
 The venue publishes marks, detects accounts below maintenance (vectorised, through the risk
 index) or below the margin-call level, tags every breach with its cascade generation and
 causes, and queues it for the liquidation engine. It executes voluntary market orders and
-deposits for agents. How a queued breach is closed and paid for lives in ``markets.liquidation``:
-the venue holds the ``Closer`` chosen for its rules, and its run totals (``VenueCounters``).
+deposits for agents. How a queued breach is closed and paid for lives in ``markets.liquidation``.
 
 Order of work at one instant (documented so simultaneous events are deterministic): oracle
 prices -> index and mark of every market -> margin check -> queue -> (engine) liquidation
