@@ -4,7 +4,7 @@ The backstop vault, an insurance fund that took over positions, and keepers all 
 positions they did not choose; each sells them into the book evenly over its horizon (the
 remaining position over a full horizon from its last increase, an order every interval). The
 auction clock steps every running Dutch auction. Thin glue: the arithmetic is in
-``markets.liquidation.takeover``.
+``markets.liquidation`` (``fund_takeover``, ``keepers``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import simpy
 
 from agents.wakeup import Wakeup
 from markets.liquidation import keepers as keeper_auction
-from markets.liquidation import takeover
+from markets.liquidation.fund_takeover import sweep_fund_row
 from markets.rules import UnwindRule
 from markets.venue import Venue
 
@@ -47,7 +47,7 @@ def unwinder(env: simpy.Environment, venue: Venue, row: int, rule: UnwindRule) -
             venue.walk_book(row, m, -sign * qty, now, generation, cause, "unwind")
             last[m] = abs(float(acc.pos[row, m]))
             if is_fund:
-                takeover.sweep_fund_row(venue, row, m, now)
+                sweep_fund_row(venue, row, m, now)
             traded = True
         if traded:
             venue.touch(row)

@@ -7,7 +7,7 @@ which the engine becomes free, so above 1,000/s several are served within one mi
 While a circuit breaker pauses liquidations the engine waits. Real engines are not
 instantaneous, and the queue is part of the cascade. A venue that polls margin
 (``check_ms`` > 0) checks on a clock instead of on every mark update. Thin SimPy glue: the
-closing itself is ``markets.liquidation.pipeline``.
+closing itself is ``markets.liquidation.pipeline`` (the venue's closer).
 """
 
 from __future__ import annotations

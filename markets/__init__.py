@@ -4,12 +4,12 @@ Layers, lowest first (an import never runs up this order; ``tests/test_layering.
 
 - loose building blocks: ``prices/`` (paths, klines, index and mark prices), ``book``,
   ``events``, ``rules``, ``insurance_fund``, ``risk_controls``, ``attribution``,
-  ``market_graph``;
+  ``market_graph``, ``counters`` (a venue's run totals);
 - ``margin/``: margin formulas and tiers, the accounts' arrays, the risk index;
 - ``venue`` (and ``funding``, which settles on a venue): markets, accounts and funds together,
-  margin checks, the liquidation queue, order entry;
-- ``liquidation/``: closing a served breach and paying for it (close, waterfall, settle, ADL,
-  vault and fund takeover, keepers' auctions, sizing).
+  margin checks, the liquidation queue, order entry, the closer it was built with;
+- ``liquidation/``: closing a served breach and paying for it (the venue's closer, market
+  close, waterfall, settle, ADL, vault and fund takeover, keepers' auctions, sizing).
 
 This package imports neither SimPy nor pydantic, and knows nothing of agents or the simulator:
 imports point ``markets`` <- ``agents`` <- ``simulator``. Time is a number passed in. Importing

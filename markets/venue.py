@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from markets.attribution import ImpactLedger, breach_causes, first_breach_level, needed_share
 from markets.book import BUY, SELL, OrderBook, Walk
+from markets.counters import VenueCounters
 from markets.events import EventSink, Signal
 from markets.insurance_fund import InsuranceFund
 from markets.margin.accounts import Accounts
@@ -36,7 +38,7 @@ from markets.prices.marks import MarketPrices
 from markets.risk_controls import CircuitBreaker, VolatilityMargin, open_interest_allows
 from markets.rules import LiquidationRules
 
-__all__ = ["CROSS", "Breach", "LiquidationRules", "Market", "Venue", "VenueRows"]
+__all__ = ["CROSS", "Breach", "Closer", "LiquidationRules", "Market", "Venue", "VenueRows"]
 
 CROSS = -1  # breach scope: the cross-margined part of an account (else an isolated market)
 
@@ -76,17 +78,27 @@ class Breach:
     causes: tuple[int, ...]
 
 
+class Closer(Protocol):
+    """How a venue closes a served breach (``markets.liquidation.pipeline.closer_for`` picks
+    one from the rules when the venue is built)."""
+
+    def close(self, venue: Venue, breach: Breach, positions: list[int], now_ms: int) -> bool:
+        """Close the breach's ``positions``; False when the close goes on later (auctions)."""
+        ...
+
+
 class Venue:
     def __init__(
         self, name: str, markets: list[Market], accounts: Accounts,
         funds: InsuranceFund | list[InsuranceFund], rules: LiquidationRules, sink: EventSink,
-        rows: VenueRows | None = None,
+        rows: VenueRows | None = None, *, closer: Closer,
     ) -> None:
         self.name = name
         self.markets = markets
         self.accounts = accounts
         self.funds = funds if isinstance(funds, list) else [funds]
         self.rules = rules
+        self.closer = closer
         self.sink = sink
         self.rows = rows or VenueRows()
         self.maker_row = self.rows.maker
@@ -103,24 +115,12 @@ class Venue:
         self.ledger = ImpactLedger(m)
         self.index = RiskIndex(accounts)
         self._stale_index = True
-        self.peak_queue = 0
-        self.deposits = 0.0
-        self.socialized = 0.0
-        self.absorbed = 0.0  # losses nobody was left to carry, absorbed by the venue itself
-        self.fees = 0.0  # liquidation fees charged, wherever they went
-        self.initial_vault = (float(accounts.wallet[self.rows.vault])
-                              if self.rows.vault is not None else 0.0)
-        self.revenue = 0.0  # fees the venue kept for itself (not paid into a fund or vault)
-        self.rejected = 0  # orders refused by an open-interest cap or a trading halt
+        self.counters = VenueCounters.start(
+            n, float(accounts.wallet[self.rows.vault]) if self.rows.vault is not None else 0.0)
         self._next_check = 0  # polling: the next time a margin check is due
-        self.adl_haircut = np.zeros(n)  # per account: given up to ADL against the mark
-        self.adl_needed = 0.0  # shortfall at the mark that ADL was used to cover
-        self.adl_profit_closed = 0.0  # winners' unrealised profit on what ADL closed
         # Which liquidation a venue-side holder's position came from, per (row, market):
         # (generation, event seq), so its unwinding trades carry the cascade's tag.
         self.held_from: dict[tuple[int, int], tuple[int, int]] = {}
-        self.adl_qty = np.zeros(n)
-        self.social_charged = np.zeros(n)
         self.adl_rankings: dict[tuple[int, int], tuple[int, np.ndarray]] = {}
         self.premium_sum = np.zeros(m)
         self.premium_n = 0
@@ -262,7 +262,7 @@ class Venue:
             if not open_interest_allows(oi, grow, mk.open_interest_cap):
                 reason = "open interest cap"
         if reason:
-            self.rejected += 1
+            self.counters.rejected += 1
             self.sink.emit("rejected", now_ms, self.name, mk.name, account=i,
                            side=BUY if qty > 0 else SELL, qty=abs(qty), detail=reason)
         return not reason
@@ -271,7 +271,7 @@ class Venue:
     def enqueue(self, breach: Breach, due_ms: int) -> None:
         heapq.heappush(self.queue, (due_ms, self._arrivals, breach))
         self._arrivals += 1
-        self.peak_queue = max(self.peak_queue, len(self.queue))
+        self.counters.peak_queue = max(self.counters.peak_queue, len(self.queue))
 
     def next_due(self) -> int | None:
         return self.queue[0][0] if self.queue else None
@@ -302,7 +302,7 @@ class Venue:
         if amount <= 0:
             return
         self.accounts.credit(i, market, amount)
-        self.deposits += amount
+        self.counters.deposits += amount
         name = self.markets[market].name if market is not None else ""
         self.sink.emit("top_up", now_ms, self.name, name, account=i, amount=amount, cause=cause)
         self.touch(i)

@@ -11,7 +11,7 @@ import pytest
 from test_mechanisms import acct, go, kind, market, world
 
 from markets.events import NullSink
-from markets.liquidation.pipeline import socialize
+from markets.liquidation.settle import socialize
 from simulator import load_scenario, run
 from simulator.config import ScenarioError, parse_scenario
 from simulator.config.presets import PRESETS
@@ -276,12 +276,12 @@ def test_open_interest_cap_refuses_orders_that_grow_it():
     assert venue.market_order(2, 0, 1.0, 0) is False  # +100 -> 200 > 150
     assert log.events[-1][0] == "rejected"
     assert log.events[-1][1]["detail"] == "open interest cap"
-    assert acc.pos[2, 0] == 0 and venue.rejected == 1
+    assert acc.pos[2, 0] == 0 and venue.counters.rejected == 1
     assert venue.market_order(2, 0, 0.5, 0) is True  # +50 -> exactly 150
     assert acc.pos[2, 0] == 0.5
     assert venue.market_order(2, 0, 0.01, 0) is False  # at the cap now
     assert venue.market_order(1, 0, -0.5, 0) is True  # reducing is always allowed
-    assert acc.pos[1, 0] == 0.5 and venue.rejected == 2
+    assert acc.pos[1, 0] == 0.5 and venue.counters.rejected == 2
 
 
 # --- 13. presets ---------------------------------------------------------------------------
@@ -331,9 +331,9 @@ def test_drift_published_socialized_loss_example_through_the_venue() -> None:
     assert venue.accounts.pos[0, 0] == 0  # the explicit accounts hold both sides themselves
     socialize(venue, 0, 2_000_000.0, exclude=-1, cause=-1, now_ms=0)
     rows = {w.accounts.label[k]: k for k in range(len(w.accounts))}
-    charged = venue.social_charged
+    charged = venue.counters.social_charged
     assert charged[rows["big"]] == pytest.approx(200_000.0, rel=1e-12)
     assert charged[rows["small"]] == pytest.approx(100.0, rel=1e-12)
     assert charged[rows["shorts"]] == pytest.approx(1_000_000.0, rel=1e-12)
     assert charged[rows["flat"]] == 0.0
-    assert venue.socialized == pytest.approx(2_000_000.0, rel=1e-12)
+    assert venue.counters.socialized == pytest.approx(2_000_000.0, rel=1e-12)

@@ -530,7 +530,7 @@ def check_waterfall(scenario: dict[str, Any], result: RunResult) -> None:
     venue_paid = absorbed.set_index("cause")["amount"].reindex(bankrupt["cause"],
                                                                fill_value=0.0)
     unpaid = bankrupt.set_index("cause")["amount"] - paid - socialized - venue_paid
-    # markets.liquidation.pipeline._settle: deficit = fund payout + rest, and the rest is socialized
+    # markets.liquidation.settle.settle: deficit = fund payout + rest, and the rest is socialized
     # (or, with nobody left to charge, absorbed by the venue) unless it is below 1e-9 of the
     # deficit. A payout that drains the fund also sweeps its last 1e-9 x start.
     assert not (social["qty"] == 0).any(), "a loss socialized over nobody"  # bug A

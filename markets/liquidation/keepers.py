@@ -1,10 +1,10 @@
-"""Stepping Dutch auctions of liquidated positions to keepers, one price step at a time.
+"""Dutch auctions of liquidated positions to keepers: starting them and stepping their prices.
 
-``takeover.start_auctions`` offers a breach's positions; every step, keepers take what they
-will at the auction's price (``auction`` has the price schedule and the allocation),
-each take settled like a liquidation fill; a failed auction's remainder is closed at the market
-(``liquidation.close_position``), and an account whose auctions all finished is released.
-The keepers' clock that calls ``step_auctions`` is an agent's. Nothing here knows SimPy.
+``start_auctions`` offers a served breach's positions; every step, keepers take what they will
+at the auction's price (``auction`` has the price schedule and the allocation), each take
+settled like a liquidation fill; a failed auction's remainder is closed at the market
+(``close.close_position``), and an account whose auctions all finished is released. The
+keepers' clock that calls ``step_auctions`` is an agent's. Nothing here knows SimPy.
 """
 
 from __future__ import annotations
@@ -13,9 +13,24 @@ import numpy as np
 
 from markets.book import BUY, SELL
 from markets.liquidation import auction as dutch
-from markets.liquidation import pipeline as liquidation
-from markets.liquidation import takeover
+from markets.liquidation.close import close_position, set_queued
+from markets.liquidation.record import record_liquidation
+from markets.liquidation.settle import after_close, settle
 from markets.venue import CROSS, Breach, Venue
+
+
+def start_auctions(venue: Venue, breach: Breach, positions: list[int], now_ms: int) -> None:
+    """Offer each of the breach's positions in its own auction, starting at its mark."""
+    acc = venue.accounts
+    for m in positions:
+        q = float(acc.pos[i := breach.account, m])
+        lot = dutch.Auction(q, q, venue.markets[m].prices.mark, now_ms, i, m, breach.scope,
+                            breach.generation, breach.causes[0] if breach.causes else -1)
+        venue.auctions.append((lot, breach))
+        venue.sink.emit("auction", now_ms, venue.name, venue.markets[m].name, account=i,
+                        side=SELL if q > 0 else BUY, qty=abs(q), price=lot.mark0,
+                        generation=breach.generation, detail="start")
+    venue.auction_started()
 
 
 def keeper_free_capital(venue: Venue) -> np.ndarray:
@@ -42,7 +57,7 @@ def step_auctions(venue: Venue, now_ms: int) -> None:
         if q != 0.0 and dutch.failed(rules, age):
             venue.sink.emit("auction", now_ms, venue.name, venue.markets[m].name, account=i,
                             qty=abs(q), generation=breach.generation, detail="failed")
-            liquidation.close_position(venue, breach, m, abs(q), now_ms, 0.0)
+            close_position(venue, breach, m, abs(q), now_ms, 0.0)
             q = 0.0
         if q != 0.0 and rows.size:
             price = dutch.auction_price(rules, lot.mark0, q, age)
@@ -56,19 +71,16 @@ def step_auctions(venue: Venue, now_ms: int) -> None:
         lot.left = q
         if q == 0.0:
             if acc.isolated[i, m]:
-                if venue.rules.surplus == "insurance_fund":
-                    takeover.clear_surplus(venue, breach, m, now_ms)
-                venue.release_isolated(i, m)
+                after_close(venue, breach, m, now_ms)
             finished.append(breach)
         else:
             running.append((lot, breach))
     venue.auctions = running
     for breach in finished:
         if not any(b is breach for _, b in running):
-            if (venue.rules.surplus == "insurance_fund" and breach.scope == CROSS
-                    and not venue.scope_markets(breach.account, CROSS)):
-                takeover.clear_surplus(venue, breach, None, now_ms)
-            liquidation.set_queued(venue, breach, False)
+            if breach.scope == CROSS and not venue.scope_markets(breach.account, CROSS):
+                after_close(venue, breach, None, now_ms)
+            set_queued(venue, breach, False)
             venue.touch(breach.account)
             venue.liquidated(venue, breach, now_ms)
     if finished:
@@ -82,14 +94,8 @@ def _keeper_take(
     sign = 1.0 if acc.pos[i, m] > 0 else -1.0
     acc.trade(i, m, -sign * qty, price)
     acc.trade(keeper, m, sign * qty, price)
-    seq = venue.sink.emit(
-        "liquidation", now_ms, venue.name, venue.markets[m].name, account=i,
-        side=SELL if sign > 0 else BUY, qty=qty, price=price, notional=qty * price,
-        generation=breach.generation, cause=breach.causes[0] if breach.causes else -1,
-        detail=f"detected={breach.detected_ms} auction keeper={keeper}",
-    )
-    for parent in breach.causes:
-        venue.sink.edge(parent, seq)
-    venue.held_from[(keeper, m)] = (breach.generation, seq)
-    liquidation.settle(venue, breach, m, qty * price, seq, now_ms, 0.0, keeper=keeper)
+    seq = record_liquidation(venue, breach, m, now_ms, how="auction",
+                             side=SELL if sign > 0 else BUY, qty=qty, price=price,
+                             notional=qty * price, keeper=keeper, holder=keeper)
+    settle(venue, breach, m, qty * price, seq, now_ms, 0.0, keeper=keeper)
     venue.touch(np.array([i, keeper]))

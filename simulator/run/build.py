@@ -20,6 +20,7 @@ from agents.population import NONE, PopulationSpec, draw_population, draw_respon
 from markets.book import DepthProfile, OrderBook
 from markets.events import EventSink
 from markets.insurance_fund import InsuranceFund
+from markets.liquidation.pipeline import closer_for
 from markets.margin.accounts import Accounts
 from markets.market_graph import build_market_graph
 from markets.prices.klines import kline_replay_series, read_klines
@@ -253,7 +254,7 @@ def _build_venue(
     acc.pos[0] = -acc.pos[1:].sum(axis=0)
     acc.entry[0] = np.where(acc.pos[0] != 0, prices, 0.0)
     acc.recount()
-    venue = Venue(vc.name, markets, acc, funds, rules, sink, own)
+    venue = Venue(vc.name, markets, acc, funds, rules, sink, own, closer=closer_for(rules))
     mode = np.where(acc.isolated.any(axis=1), "isolated", "cross")
     frame = pd.DataFrame({
         "venue": vc.name, "account": np.arange(n), "label": labels, "group": groups,

@@ -61,9 +61,9 @@ def _accounts(world: World, events: pd.DataFrame) -> pd.DataFrame:
         f["generation"] = by_acct["generation"].min().reindex(f["account"], fill_value=0).to_numpy()
         top = tops[tops["venue"] == venue.name].groupby("account")["amount"].sum()
         f["top_ups"] = top.reindex(f["account"], fill_value=0.0).to_numpy()
-        f["adl_qty"] = venue.adl_qty
-        f["adl_haircut"] = venue.adl_haircut
-        f["socialized_paid"] = venue.social_charged
+        f["adl_qty"] = venue.counters.adl_qty
+        f["adl_haircut"] = venue.counters.adl_haircut
+        f["socialized_paid"] = venue.counters.social_charged
         f["liquidatable"] = acc.liquidatable
         frames.append(f)
     out = pd.concat(frames, ignore_index=True)

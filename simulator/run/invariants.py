@@ -37,8 +37,8 @@ def system_value(venue: Venue) -> float:
     """Accounts' cash (vault, keepers and fund rows included) + funds + the venue's fee
     revenue - deposits - losses the venue absorbed: constant."""
     funds = sum(f.balance for f in venue.funds)
-    return (venue.accounts.cash_value() + funds + venue.revenue - venue.deposits
-            - venue.absorbed)
+    return (venue.accounts.cash_value() + funds + venue.counters.revenue - venue.counters.deposits
+            - venue.counters.absorbed)
 
 
 def check_venue(venue: Venue, initial_value: float, now_ms: int) -> None:
@@ -84,7 +84,7 @@ class InvariantChecker:
     def before_liquidation(self, venue: Venue, breach: Breach) -> None:
         self._before[(venue.name, breach.account, breach.scope)] = _risk(venue, breach)
         self._holders[venue.name] = (venue.accounts.pos != 0).any(axis=1)
-        self._charged = venue.social_charged.copy()
+        self._charged = venue.counters.social_charged.copy()
 
     def after_liquidation(self, venue: Venue, breach: Breach, now_ms: int) -> None:
         before = self._before.pop((venue.name, breach.account, breach.scope), None)
@@ -103,7 +103,7 @@ class InvariantChecker:
             )
         # Charged accounts must hold a position in the liquidation (before it, or after it: a
         # counterparty of the forced order holds one when the loss is charged).
-        paid = venue.social_charged - self._charged
+        paid = venue.counters.social_charged - self._charged
         holds = self._holders[venue.name] | (venue.accounts.pos != 0).any(axis=1)
         flat_payers = np.nonzero((paid > 0) & ~holds)[0]
         if flat_payers.size:

@@ -67,8 +67,8 @@ def _adl_efficiency(venues) -> dict[str, float]:
     closes whole positions and with them the winners' profit on them (``adl_profit_closed``).
     ``adl_overuse`` is the profit closed beyond the shortfall, ``adl_overuse_ratio`` their
     ratio (NaN without ADL)."""
-    needed = sum(v.adl_needed for v in venues)
-    closed = sum(v.adl_profit_closed for v in venues)
+    needed = sum(v.counters.adl_needed for v in venues)
+    closed = sum(v.counters.adl_profit_closed for v in venues)
     return {
         "adl_needed": needed,
         "adl_profit_closed": closed,
@@ -86,7 +86,7 @@ def _mechanism_stats(events: pd.DataFrame, venues) -> dict[str, float]:
     vault_equity = sum(float(v.accounts.wallet[v.rows.vault]
                              + v.accounts.upnl([v.rows.vault], v.marks).sum())
                        for v in venues if v.rows.vault is not None)
-    vault_start = sum(float(v.initial_vault) for v in venues if v.rows.vault is not None)
+    vault_start = sum(float(v.counters.initial_vault) for v in venues if v.rows.vault is not None)
     return {
         "vault_takeovers": int((liq & detail.str.endswith(" vault")).sum()),
         "vault_pnl": vault_equity - vault_start if vault_rows else 0.0,
@@ -97,7 +97,7 @@ def _mechanism_stats(events: pd.DataFrame, venues) -> dict[str, float]:
         "partial_liquidations": int((liq & detail.str.contains(" partial=")).sum()),
         "chunked_liquidations": int((liq & detail.str.contains(" chunk=")).sum()),
         "circuit_breaker_trips": int((kind == "circuit_breaker").sum()),
-        "rejected_orders": sum(v.rejected for v in venues),
+        "rejected_orders": sum(v.counters.rejected for v in venues),
     }
 
 
@@ -111,11 +111,11 @@ def summarize(events: pd.DataFrame, world, end_ms: int) -> dict[str, object]:
     s["insurance_fund_end"] = sum(f.balance for f in funds)
     s["insurance_fund_paid"] = sum(f.paid for f in funds)
     s["insurance_fund_depleted"] = any(f.depleted for f in funds)
-    s["socialized_loss"] = sum(v.socialized for v in venues)
-    s["venue_loss"] = sum(v.absorbed for v in venues)
-    s["liquidation_fees"] = sum(v.fees for v in venues)
-    s["venue_revenue"] = sum(v.revenue for v in venues)
-    s["peak_liquidation_queue"] = max(v.peak_queue for v in venues)
+    s["socialized_loss"] = sum(v.counters.socialized for v in venues)
+    s["venue_loss"] = sum(v.counters.absorbed for v in venues)
+    s["liquidation_fees"] = sum(v.counters.fees for v in venues)
+    s["venue_revenue"] = sum(v.counters.revenue for v in venues)
+    s["peak_liquidation_queue"] = max(v.counters.peak_queue for v in venues)
     s.update(_adl_efficiency(venues))
     s.update(_mechanism_stats(events, venues))
 
