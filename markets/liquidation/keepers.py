@@ -15,7 +15,8 @@ from markets.book import BUY, SELL
 from markets.liquidation import auction as dutch
 from markets.liquidation import pipeline as liquidation
 from markets.liquidation import takeover
-from markets.venue import CROSS, Breach, Venue
+from markets.margin.detection import CROSS, Breach
+from markets.venue import Venue
 
 
 def keeper_free_capital(venue: Venue) -> np.ndarray:

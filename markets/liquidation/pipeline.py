@@ -29,8 +29,9 @@ from markets.book import BUY, SELL
 from markets.liquidation import adl, takeover
 from markets.liquidation.sizing import chunk_qty, partial_close_qty
 from markets.liquidation.waterfall import CloseSplit, pro_rata, split_close
+from markets.margin.detection import CROSS, Breach
 from markets.margin.formulas import bankruptcy_price
-from markets.venue import CROSS, Breach, Venue
+from markets.venue import Venue
 
 
 def liquidate(venue: Venue, breach: Breach, now_ms: int) -> None:

@@ -21,7 +21,8 @@ import numpy as np
 
 from markets.book import BUY, SELL
 from markets.liquidation import auction as dutch
-from markets.venue import CROSS, Breach, Venue
+from markets.margin.detection import CROSS, Breach
+from markets.venue import Venue
 
 
 # --- backstop vault --------------------------------------------------------------------------
