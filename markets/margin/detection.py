@@ -88,7 +88,7 @@ class BreachDetector:
         self.queued_iso = np.zeros((n, m), dtype=bool)
 
     # --- changes ----------------------------------------------------------------------------
-    def touch(self, rows) -> None:
+    def touch(self, rows: int | np.ndarray) -> None:
         """Accounts changed: re-arm their margin calls and check them exactly from now on."""
         self.call_armed[rows] = True
         self.index.touch(rows)
