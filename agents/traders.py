@@ -18,7 +18,8 @@ import numpy as np
 import simpy
 
 from agents.population import REDUCE, TOP_UP
-from markets.venue import CROSS, Venue
+from markets.margin.detection import CROSS
+from markets.venue import Venue
 
 
 class MarginCallResponder:

@@ -1,14 +1,16 @@
 """A venue: its perpetual markets, accounts, insurance fund, margin checks and order entry.
 
-The venue publishes marks, detects accounts below maintenance (vectorised, through the risk
-index) or below the margin-call level, tags every breach with its cascade generation and
-causes, and queues it for the liquidation engine. It executes voluntary market orders and
-deposits for agents. How a queued breach is closed and paid for lives in ``markets.liquidation``.
+The venue publishes marks and checks margin whenever they move (or on a polling clock): its
+``BreachDetector`` (``markets.margin.detection``) reports the accounts below maintenance and
+those only below the margin-call level; the venue queues the breaches for the liquidation
+engine and issues the calls. Cascade causes are named from the venue's impact ledger. It
+executes voluntary market orders and deposits for agents. How a queued breach is closed and
+paid for lives in ``markets.liquidation``.
 
 Order of work at one instant (documented so simultaneous events are deterministic): oracle
-prices -> index and mark of every market -> margin check -> queue -> (engine) liquidation
-orders -> fills -> mark update -> margin check again. Book refill and re-centring are
-continuous in time and applied lazily whenever a market is touched.
+prices -> index and mark of every market -> margin check -> queue -> margin calls -> (engine)
+liquidation orders -> fills -> mark update -> margin check again. Book refill and re-centring
+are continuous in time and applied lazily whenever a market is touched.
 
 Time is a number passed in; nothing here knows SimPy (the engine process is
 ``agents.liquidation_engine``, the funding clock ``agents.funding_clock``), agents or the
@@ -26,21 +28,19 @@ from typing import Protocol
 
 import numpy as np
 
-from markets.attribution import ImpactLedger, breach_causes, first_breach_level, needed_share
+from markets.attribution import ImpactLedger, breach_causes
 from markets.book import BUY, SELL, OrderBook, Walk
 from markets.counters import VenueCounters
 from markets.events import EventSink, Signal
 from markets.insurance_fund import InsuranceFund
 from markets.margin.accounts import Accounts
+from markets.margin.detection import CROSS, Breach, BreachDetector, margin_ratio
 from markets.margin.formulas import MarginTiers
-from markets.margin.risk_index import RiskIndex
 from markets.prices.marks import MarketPrices
 from markets.risk_controls import CircuitBreaker, VolatilityMargin, open_interest_allows
 from markets.rules import LiquidationRules
 
-__all__ = ["CROSS", "Breach", "Closer", "LiquidationRules", "Market", "Venue", "VenueRows"]
-
-CROSS = -1  # breach scope: the cross-margined part of an account (else an isolated market)
+__all__ = ["Closer", "LiquidationRules", "Market", "Venue", "VenueRows"]
 
 
 @dataclass
@@ -67,15 +67,6 @@ class VenueRows:
     vault: int | None = None
     funds: tuple[int, ...] = ()
     keepers: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class Breach:
-    account: int
-    scope: int  # CROSS or the isolated market's index
-    generation: int
-    detected_ms: int
-    causes: tuple[int, ...]
 
 
 class Closer(Protocol):
@@ -109,12 +100,9 @@ class Venue:
         self._arrivals = 0
         self.auctions: list = []  # running auctions (markets.liquidation.auction.Auction)
         self.auction_started = Signal()  # ()
-        self.queued_cross = np.zeros(n, dtype=bool)
-        self.queued_iso = np.zeros((n, m), dtype=bool)
-        self.call_armed = np.ones(n, dtype=bool)
         self.ledger = ImpactLedger(m)
-        self.index = RiskIndex(accounts)
-        self._stale_index = True
+        self.detector = BreachDetector(accounts, rules.margin_call_level, self.level_marks,
+                                       self._causes)
         self.counters = VenueCounters.start(
             n, float(accounts.wallet[self.rows.vault]) if self.rows.vault is not None else 0.0)
         self._next_check = 0  # polling: the next time a margin check is due
@@ -322,97 +310,38 @@ class Venue:
 
     def touch(self, rows) -> None:
         """Accounts changed: re-arm their margin calls and check them exactly from now on."""
-        self.call_armed[rows] = True
-        self.index.touch(rows)
+        self.detector.touch(rows)
 
-    # --- detection ----------------------------------------------------------------------------
-    def _multiplier(self, rows) -> np.ndarray:
-        return np.where(self.call_armed[rows], 1.0 / self.rules.margin_call_level, 1.0)
+    # --- detection (the arithmetic is the detector's) ------------------------------------------
+    @property
+    def queued_cross(self) -> np.ndarray:
+        """Per account: its cross part is queued (the liquidation engine clears it)."""
+        return self.detector.queued_cross
 
-    def _eligible(self, rows=slice(None)) -> np.ndarray:
-        acc = self.accounts
-        return acc.liquidatable[rows] & ~self.queued_cross[rows] & (acc.pos[rows] != 0).any(axis=1)
+    @property
+    def queued_iso(self) -> np.ndarray:
+        """Per (account, market): that isolated position is queued."""
+        return self.detector.queued_iso
 
     def detect(self, now_ms: int, poll: bool = False) -> None:
         """Queue every account now below maintenance; call those below the call level.
 
         A venue that polls (``check_ms`` > 0) checks only when its poller calls with ``poll``;
-        otherwise on every mark update."""
+        otherwise on every mark update. Breaches are queued before calls are issued; each call
+        disarms its account before its event and signal."""
         if self.rules.check_ms > 0 and not poll:
             return
-        marks = self.trigger_prices()
-        if self._stale_index:
-            self.index.rebuild(marks, self._multiplier(slice(None)), self._eligible())
-            self._stale_index = False
-            watched = self._watch(marks)
-        elif self.index.unchanged(marks):
-            if self.index.quiet(marks):
-                return  # nothing changed and nothing moved far enough to matter
-            watched = self.index.watched
-        else:
-            watched = self._watch(marks)
-        rows = watched[self.index.needs_exact(watched, marks)]
-        if rows.size == 0:
-            self.index.settle(marks, watched)
-            return
-        acc = self.accounts
-        state = acc.margin_state(rows, marks)
-        cross, iso = acc.slack_of(rows, state)
-        iso = np.where(self.queued_iso[rows], np.inf, iso)
-        mult = self._multiplier(rows)
-        armed_cross, armed_iso = acc.slack_of(rows, state, mult)
-        armed_iso = np.where(self.queued_iso[rows], np.inf, armed_iso)
-        self.index.remember(rows, marks, armed_cross, armed_iso, mult)
-        scopes: list[tuple[int, int]] = []  # (row position, scope)
-        for k in np.nonzero(cross < 0)[0]:
-            scopes.append((int(k), CROSS))
-        for k, m in zip(*np.nonzero(iso < 0), strict=True):
-            scopes.append((int(k), int(m)))
-        breached = np.zeros(rows.size, dtype=bool)
-        breached[[k for k, _ in scopes]] = True
-        self.index.settle(marks, watched if not scopes else _without(watched, rows[breached]))
-        if scopes:
-            self._queue_breaches(rows, scopes, now_ms)
-        armed = self.call_armed[rows] & ~breached
-        pick = np.nonzero(armed & ((armed_cross < 0) | (armed_iso < 0).any(axis=1)))[0]
-        if pick.size:
-            self._issue_calls(rows[pick], armed_cross[pick], armed_iso[pick],
-                              [a[pick] for a in state], now_ms)
-
-    def _watch(self, marks: np.ndarray) -> np.ndarray:
-        """Eligible accounts that may be past a threshold (rebuilding the index if needed)."""
-        rows = self.index.candidates(marks)
-        if rows is None:
-            eligible = self._eligible()
-            self.index.rebuild(marks, self._multiplier(slice(None)), eligible)
-            rows = self.index.candidates(marks)
-            if rows is None:
-                rows = np.nonzero(eligible)[0]
-        eligible = self._eligible(rows)
-        self.index.forget(rows[~eligible])
-        return rows[eligible]
-
-    def _slack_levels(self, rows: np.ndarray, scopes: np.ndarray, mult: float) -> np.ndarray:
-        return self.accounts.slack_levels(rows, scopes, self.level_marks(), mult)
-
-    def _queue_breaches(self, rows: np.ndarray, scopes: list[tuple[int, int]], now_ms: int) -> None:
-        acc_rows = np.array([rows[k] for k, _ in scopes], dtype=np.int64)
-        scope_arr = np.array([s for _, s in scopes], dtype=np.int64)
-        slack = self._slack_levels(acc_rows, scope_arr, 1.0)
-        level = first_breach_level(slack)
-        for n, (i, scope) in enumerate(zip(acc_rows.tolist(), scope_arr.tolist(), strict=True)):
-            j = int(level[n])
-            causes: tuple[int, ...] = ()
-            if j > 0:
-                share = needed_share(float(slack[j - 1, n]), float(slack[j, n]))
-                causes = tuple(self._causes(i, scope, j, share, now_ms))
-            breach = Breach(i, scope, j + 1, now_ms, causes)
-            if scope == CROSS:
-                self.queued_cross[i] = True
-            else:
-                self.queued_iso[i, scope] = True
-            self.enqueue(breach, now_ms + self.rules.latency_ms)
-        self.enqueued()
+        found = self.detector.check(now_ms, self.trigger_prices())
+        if found.breaches:
+            for breach in found.breaches:
+                self.detector.set_queued(breach, True)
+                self.enqueue(breach, now_ms + self.rules.latency_ms)
+            self.enqueued()
+        for call in found.calls:
+            self.detector.disarm(call.account)
+            seq = self.sink.emit("margin_call", now_ms, self.name, account=call.account,
+                                 generation=call.generation, amount=call.ratio)
+            self.margin_called(call.account, call.scope, call.generation, seq)
 
     def _causes(self, i: int, scope: int, generation: int, share: float, now_ms: int) -> list[int]:
         acc = self.accounts
@@ -423,29 +352,10 @@ class Venue:
         recentre = [self.markets[m].prices.recentre_ms for m in markets]
         return breach_causes(self.ledger, markets, exposure, recentre, generation, share, now_ms)
 
-    def _issue_calls(
-        self, rows: np.ndarray, cross: np.ndarray, iso: np.ndarray, state: list[np.ndarray],
-        now_ms: int,
-    ) -> None:
-        mult = 1.0 / self.rules.margin_call_level
-        first_iso = np.argmin(iso, axis=1)
-        scopes = np.where(cross < 0, CROSS, first_iso)
-        level = first_breach_level(self._slack_levels(rows, scopes, mult))
-        ratios = _ratio(*state)
-        for n, i in enumerate(rows.tolist()):
-            self.call_armed[i] = False
-            seq = self.sink.emit(
-                "margin_call", now_ms, self.name, account=i, generation=int(level[n]) + 1,
-                amount=float(ratios[n]),
-            )
-            self.margin_called(i, int(scopes[n]), int(level[n]) + 1, seq)
-
-
     def invalidate_margins(self) -> None:
         """Every account's margin changed (funding, a maintenance rescale): the next check
         rebuilds the margin index and re-arms margin calls."""
-        self._stale_index = True
-        self.call_armed[:] = True
+        self.detector.invalidate()
 
     def revalue_all(self, now_ms: int) -> None:
         """Every account's value changed outside trading (funding): check everyone afresh."""
@@ -470,20 +380,9 @@ class Venue:
         if at_most is not None and acc.n > at_most:
             rows = rows[:: -(-acc.n // at_most)]
         rows = rows[acc.liquidatable[rows] & (acc.pos[rows] != 0).any(axis=1)]
-        return _ratio(*acc.margin_state(rows, self.trigger_prices() if prices is None else prices))
+        prices = self.trigger_prices() if prices is None else prices
+        return margin_ratio(*acc.margin_state(rows, prices))
 
     def open_interest(self) -> np.ndarray:
         return self.accounts.open_interest()
 
-
-def _ratio(cross_eq, cross_mm, iso_eq, iso_mm) -> np.ndarray:
-    """Account margin ratio: total maintenance over total equity (inf when equity <= 0)."""
-    eq = cross_eq + iso_eq.sum(axis=1)
-    mm = cross_mm + iso_mm.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(eq > 0, mm / eq, np.inf)
-
-
-def _without(rows: np.ndarray, drop: np.ndarray) -> np.ndarray:
-    """``rows`` minus ``drop`` (a subset), keeping order."""
-    return rows[~np.isin(rows, drop, assume_unique=True)]

@@ -11,7 +11,7 @@ from markets.liquidation.close import MarketClose, ToTarget, WholePositions
 from markets.liquidation.pipeline import AuctionToKeepers, BackstopVault, closer_for
 from markets.liquidation.record import record_liquidation
 from markets.liquidation.settle import after_close
-from markets.venue import Breach
+from markets.margin.detection import Breach
 from simulator import default_scenario
 from simulator.config import parse_scenario
 from simulator.run.build import build_world, liquidation_rules

@@ -27,9 +27,10 @@ from markets.liquidation.record import Share, record_liquidation
 from markets.liquidation.settle import after_close, settle
 from markets.liquidation.sizing import chunk_qty, partial_close_qty
 from markets.liquidation.waterfall import CloseSplit, split_close
+from markets.margin.detection import CROSS, Breach
 from markets.margin.formulas import bankruptcy_price
 from markets.rules import ChunkRule
-from markets.venue import CROSS, Breach, Venue
+from markets.venue import Venue
 
 
 def set_queued(venue: Venue, breach: Breach, queued: bool) -> None:

@@ -10,7 +10,8 @@ process that sells it is an agent's. Nothing here knows SimPy.
 from __future__ import annotations
 
 from markets.book import BUY, SELL
-from markets.venue import Breach, Venue
+from markets.margin.detection import Breach
+from markets.venue import Venue
 
 
 def fund_row(venue: Venue, m: int) -> int:

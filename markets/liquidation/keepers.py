@@ -16,7 +16,8 @@ from markets.liquidation import auction as dutch
 from markets.liquidation.close import close_position, set_queued
 from markets.liquidation.record import record_liquidation
 from markets.liquidation.settle import after_close, settle
-from markets.venue import CROSS, Breach, Venue
+from markets.margin.detection import CROSS, Breach
+from markets.venue import Venue
 
 
 def start_auctions(venue: Venue, breach: Breach, positions: list[int], now_ms: int) -> None:

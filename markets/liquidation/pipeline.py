@@ -16,8 +16,9 @@ from __future__ import annotations
 from markets.liquidation.close import MarketClose, ToTarget, WholePositions, set_queued
 from markets.liquidation.keepers import start_auctions
 from markets.liquidation.vault import below_backstop, vault_takeover
+from markets.margin.detection import Breach
 from markets.rules import LiquidationRules
-from markets.venue import Breach, Closer, Venue
+from markets.venue import Closer, Venue
 
 __all__ = ["AuctionToKeepers", "BackstopVault", "closer_for", "liquidate"]
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from markets.venue import Breach, Venue
+from markets.margin.detection import Breach
+from markets.venue import Venue
 
 How = Literal["market", "vault", "auction"]  # how the position left the account
 Share = Literal["partial", "chunk"]  # why a market close took less than the whole position

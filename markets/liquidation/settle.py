@@ -18,7 +18,8 @@ import numpy as np
 
 from markets.liquidation.adl import fund_locked
 from markets.liquidation.waterfall import pro_rata
-from markets.venue import Breach, Venue
+from markets.margin.detection import Breach
+from markets.venue import Venue
 
 
 def settle(

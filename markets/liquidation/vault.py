@@ -13,7 +13,8 @@ import numpy as np
 
 from markets.book import BUY, SELL
 from markets.liquidation.record import record_liquidation
-from markets.venue import CROSS, Breach, Venue
+from markets.margin.detection import CROSS, Breach
+from markets.venue import Venue
 
 
 def below_backstop(venue: Venue, i: int, scope: int, prices: np.ndarray, below: float) -> bool:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from markets.venue import CROSS, Breach, Venue
+from markets.margin.detection import CROSS, Breach
+from markets.venue import Venue
 from simulator.errors import SimulationError
 
 RTOL = 1e-9

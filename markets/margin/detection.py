@@ -1,0 +1,217 @@
+"""Breach detection: which accounts are below maintenance, and which only below the call level.
+
+A check at the trigger prices finds every eligible account (liquidatable, not flat, that
+scope not already queued) whose equity is below maintenance: a *breach* of its cross part
+(scope ``CROSS``) or of one isolated position (scope = that market). Accounts whose margin
+call is armed are also checked against the stricter margin-call level (maintenance /
+``margin_call_level``); those past it but not breached get a *call*. The check is vectorised
+through the risk index, so after a small move only the few accounts that may have crossed are
+evaluated exactly.
+
+Each breach carries its cascade generation (one more than the first counterfactual price level,
+prices with only generations ``<= j`` traded, at which it breaches) and its causes (the forced
+trades whose impact it needed, named by a callable the caller gives: that needs price history
+this module does not hold). Each call carries the generation of the scope it calls and the
+account's margin ratio.
+
+The detector owns the risk index, whether it is stale, which accounts' margin calls are armed
+(a call disarms the account until it changes) and which scopes are queued. It only reports
+what it found: queueing breaches, emitting events and telling listeners is the caller's, in
+the order it chooses. Knows accounts and prices as arrays; nothing of venues, books, events or
+how a breach is closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from markets.attribution import first_breach_level, needed_share
+from markets.margin.accounts import Accounts
+from markets.margin.risk_index import RiskIndex
+
+__all__ = ["CROSS", "Breach", "BreachDetector", "CausesOf", "Detection", "MarginCall",
+           "margin_ratio"]
+
+CROSS = -1  # breach scope: the cross-margined part of an account (else an isolated market)
+
+# (account, scope, generation, needed share of that generation's impact, now ms) -> causes
+CausesOf = Callable[[int, int, int, float, int], list[int]]
+
+
+@dataclass(frozen=True)
+class Breach:
+    account: int
+    scope: int  # CROSS or the isolated market's index
+    generation: int
+    detected_ms: int
+    causes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MarginCall:
+    account: int
+    scope: int  # CROSS, or the isolated market furthest below the call level
+    generation: int
+    ratio: float  # the account's margin ratio: maintenance / equity
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What one check found, in the order the caller must act on it."""
+
+    breaches: tuple[Breach, ...] = ()
+    calls: tuple[MarginCall, ...] = ()
+
+
+_NOTHING = Detection()
+
+
+class BreachDetector:
+    def __init__(
+        self, accounts: Accounts, margin_call_level: float,
+        level_marks: Callable[[], np.ndarray], causes: CausesOf,
+    ) -> None:
+        """``level_marks`` gives the counterfactual trigger prices (levels x markets), asked
+        only when a check found something; ``causes`` names a breach's causes."""
+        n, m = accounts.n, accounts.n_markets
+        self.accounts = accounts
+        self.margin_call_level = margin_call_level
+        self.level_marks = level_marks
+        self.causes = causes
+        self.index = RiskIndex(accounts)
+        self.stale = True  # the next check rebuilds the index
+        self.call_armed = np.ones(n, dtype=bool)
+        self.queued_cross = np.zeros(n, dtype=bool)
+        self.queued_iso = np.zeros((n, m), dtype=bool)
+
+    # --- changes ----------------------------------------------------------------------------
+    def touch(self, rows: int | np.ndarray) -> None:
+        """Accounts changed: re-arm their margin calls and check them exactly from now on."""
+        self.call_armed[rows] = True
+        self.index.touch(rows)
+
+    def invalidate(self) -> None:
+        """Every account's margin changed: rebuild the index and re-arm every margin call."""
+        self.stale = True
+        self.call_armed[:] = True
+
+    def disarm(self, i: int) -> None:
+        """Account ``i`` was called: no further call until it changes."""
+        self.call_armed[i] = False
+
+    def set_queued(self, breach: Breach, queued: bool) -> None:
+        """A queued scope is skipped until it is served."""
+        if breach.scope == CROSS:
+            self.queued_cross[breach.account] = queued
+        else:
+            self.queued_iso[breach.account, breach.scope] = queued
+
+    # --- the check --------------------------------------------------------------------------
+    def check(self, now_ms: int, marks: np.ndarray) -> Detection:
+        """Breaches and calls at trigger prices ``marks``; changes only the index's memory."""
+        index = self.index
+        if self.stale:
+            index.rebuild(marks, self._multiplier(slice(None)), self._eligible())
+            self.stale = False
+            watched = self._watch(marks)
+        elif index.unchanged(marks):
+            if index.quiet(marks):
+                return _NOTHING  # nothing changed and nothing moved far enough to matter
+            watched = index.watched
+        else:
+            watched = self._watch(marks)
+        rows = watched[index.needs_exact(watched, marks)]
+        if rows.size == 0:
+            index.settle(marks, watched)
+            return _NOTHING
+        acc = self.accounts
+        state = acc.margin_state(rows, marks)
+        cross, iso = acc.slack_of(rows, state)
+        iso = np.where(self.queued_iso[rows], np.inf, iso)
+        mult = self._multiplier(rows)
+        armed_cross, armed_iso = acc.slack_of(rows, state, mult)
+        armed_iso = np.where(self.queued_iso[rows], np.inf, armed_iso)
+        index.remember(rows, marks, armed_cross, armed_iso, mult)
+        scopes: list[tuple[int, int]] = []  # (row position, scope)
+        for k in np.nonzero(cross < 0)[0]:
+            scopes.append((int(k), CROSS))
+        for k, m in zip(*np.nonzero(iso < 0), strict=True):
+            scopes.append((int(k), int(m)))
+        breached = np.zeros(rows.size, dtype=bool)
+        breached[[k for k, _ in scopes]] = True
+        index.settle(marks, watched if not scopes else _without(watched, rows[breached]))
+        armed = self.call_armed[rows] & ~breached
+        pick = np.nonzero(armed & ((armed_cross < 0) | (armed_iso < 0).any(axis=1)))[0]
+        if not scopes and not pick.size:
+            return _NOTHING
+        levels = self.level_marks()
+        breaches = self._breaches(rows, scopes, levels, now_ms) if scopes else ()
+        calls = ()
+        if pick.size:
+            calls = self._calls(rows[pick], armed_cross[pick], armed_iso[pick],
+                                [a[pick] for a in state], levels)
+        return Detection(breaches, calls)
+
+    def _multiplier(self, rows) -> np.ndarray:
+        return np.where(self.call_armed[rows], 1.0 / self.margin_call_level, 1.0)
+
+    def _eligible(self, rows=slice(None)) -> np.ndarray:
+        acc = self.accounts
+        return acc.liquidatable[rows] & ~self.queued_cross[rows] & (acc.pos[rows] != 0).any(axis=1)
+
+    def _watch(self, marks: np.ndarray) -> np.ndarray:
+        """Eligible accounts that may be past a threshold (rebuilding the index if needed)."""
+        rows = self.index.candidates(marks)
+        if rows is None:
+            eligible = self._eligible()
+            self.index.rebuild(marks, self._multiplier(slice(None)), eligible)
+            rows = self.index.candidates(marks)
+            if rows is None:
+                rows = np.nonzero(eligible)[0]
+        eligible = self._eligible(rows)
+        self.index.forget(rows[~eligible])
+        return rows[eligible]
+
+    def _breaches(
+        self, rows: np.ndarray, scopes: list[tuple[int, int]], levels: np.ndarray, now_ms: int,
+    ) -> tuple[Breach, ...]:
+        acc_rows = np.array([rows[k] for k, _ in scopes], dtype=np.int64)
+        scope_arr = np.array([s for _, s in scopes], dtype=np.int64)
+        slack = self.accounts.slack_levels(acc_rows, scope_arr, levels, 1.0)
+        level = first_breach_level(slack)
+        found = []
+        for n, (i, scope) in enumerate(zip(acc_rows.tolist(), scope_arr.tolist(), strict=True)):
+            j = int(level[n])
+            causes: tuple[int, ...] = ()
+            if j > 0:
+                share = needed_share(float(slack[j - 1, n]), float(slack[j, n]))
+                causes = tuple(self.causes(i, scope, j, share, now_ms))
+            found.append(Breach(i, scope, j + 1, now_ms, causes))
+        return tuple(found)
+
+    def _calls(
+        self, rows: np.ndarray, cross: np.ndarray, iso: np.ndarray, state: list[np.ndarray],
+        levels: np.ndarray,
+    ) -> tuple[MarginCall, ...]:
+        mult = 1.0 / self.margin_call_level
+        scopes = np.where(cross < 0, CROSS, np.argmin(iso, axis=1))
+        level = first_breach_level(self.accounts.slack_levels(rows, scopes, levels, mult))
+        ratios = margin_ratio(*state)
+        return tuple(MarginCall(i, int(scopes[n]), int(level[n]) + 1, float(ratios[n]))
+                     for n, i in enumerate(rows.tolist()))
+
+
+def margin_ratio(cross_eq, cross_mm, iso_eq, iso_mm) -> np.ndarray:
+    """Account margin ratio: total maintenance over total equity (inf when equity <= 0)."""
+    eq = cross_eq + iso_eq.sum(axis=1)
+    mm = cross_mm + iso_mm.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(eq > 0, mm / eq, np.inf)
+
+
+def _without(rows: np.ndarray, drop: np.ndarray) -> np.ndarray:
+    """``rows`` minus ``drop`` (a subset), keeping order."""
+    return rows[~np.isin(rows, drop, assume_unique=True)]
