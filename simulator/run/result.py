@@ -1,10 +1,12 @@
 """``RunResult``: a run's tables, graphs and metadata, and its run folder on disk.
 
-Run folder (DESIGN section 8): ``run.json`` (scenario as run, seed, versions, git commit,
-timings, status and error), ``summary.json``, ``events.parquet``, ``timeseries.parquet``,
-``accounts.parquet``, ``cascade_edges.parquet``, ``cascade.graphml``, ``exposure.graphml`` and
-``figures/``. Every file is written to a temporary name and renamed into place, so a reader
-never sees half a file; ``run.json`` is written first (as "writing") and last (final status).
+Run folder (DESIGN section 8): ``run.json`` (scenario as run, label, seed, versions, git
+commit, date, timings, status and error), ``summary.json``, ``events.parquet``,
+``timeseries.parquet``, ``accounts.parquet``, ``cascade_edges.parquet``, ``cascade.graphml`` and
+``exposure.graphml``. Charts (``figures/``) are drawn from a saved run by
+``simulator.charts.run.write_figures``, never here: this module must not know matplotlib.
+Every file is written to a temporary name and renamed into place, so a reader never sees half
+a file; ``run.json`` is written first (as "writing") and last (final status).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class RunResult:
         return digest.hexdigest()
 
     # --- disk -----------------------------------------------------------------------------
-    def save(self, folder: str | Path, figures: bool = True, graphs: bool = True) -> Path:
+    def save(self, folder: str | Path, graphs: bool = True) -> Path:
         """Write the run folder. ``graphs=False`` skips the GraphML copies of the graphs
         (for other tools; ``load`` rebuilds both graphs from the tables), which take longer
         to write than a whole run: sweeps store their many runs without them."""
@@ -71,11 +73,6 @@ class RunResult:
         if graphs:
             write_atomic(folder / "cascade.graphml", lambda p: nx.write_graphml(self.cascade, p))
             write_atomic(folder / "exposure.graphml", lambda p: nx.write_graphml(self.exposure, p))
-        if figures:
-            from simulator.charts.run import write_figures
-
-            write_figures(self.events, self.timeseries, self.summary, folder / "figures",
-                          title=self.meta.get("scenario", {}).get("name", ""))
         write_json(folder / "run.json", self.meta)
         return folder
 

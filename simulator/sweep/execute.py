@@ -61,7 +61,7 @@ def run_one(scenario_dict: dict[str, Any], seed: int, run_dir: str | Path) -> di
     summary: dict[str, Any] = {}
     if result is not None:
         try:
-            result.save(run_dir, figures=False, graphs=False)
+            result.save(run_dir, graphs=False)
         except Exception as exc:  # a run we cannot store is not complete
             status, error, tb = "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
         summary = dict(result.summary)
