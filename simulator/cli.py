@@ -312,20 +312,22 @@ def sweep(
 
 @app.command()
 def report(
-    folder: Annotated[Path, typer.Argument(help="A sweep folder (liqsim sweep ... --out).")],
+    folder: Annotated[Path, typer.Argument(
+        help="A run folder (liqsim run) or a sweep folder (liqsim sweep ... --out).")],
     out: Annotated[Path | None, typer.Option(
         help="Where to write the report (default: <folder>/report).")] = None,
 ) -> None:
-    """Build a self-contained HTML report (and Markdown) from a stored sweep: its design,
-    headline table, paired comparison against the baseline, per-cell table and charts."""
-    from simulator.report.sweep import ReportError, build_report
+    """Build a self-contained HTML report from stored results: of one run (label,
+    provenance, summary, charts) or of a sweep (design, headline table, paired comparison
+    against the baseline, per-cell table, charts, and Markdown beside it)."""
+    from simulator.report.folders import build_folder_report
+    from simulator.report.page import ReportError
 
-    if not folder.is_dir():
-        raise _fail(f"{folder}: no such folder")
     try:
         with console.status("building report"):
-            built = build_report(folder, out)
+            built = build_folder_report(folder, out)
     except ReportError as exc:
         raise _fail(str(exc)) from None
+    also = f" and {built.markdown}" if built.markdown else ""
     console.print(f"{len(built.charts)} charts, {len(built.tables)} tables: "
-                  f"[bold]{built.html}[/] and {built.markdown}", highlight=False)
+                  f"[bold]{built.html}[/]{also}", highlight=False)
