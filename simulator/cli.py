@@ -1,4 +1,4 @@
-"""The ``liqsim`` command line: run, validate, scenarios, show, sweep, report.
+"""The ``liqsim`` command line: run, validate, scenarios, show, runs, sweep, report.
 
 Bad input (an unknown key, a wrong type, an impossible value, an unreadable file) gets one
 readable message naming the field path and exit code 2, never a traceback. A run that stops
@@ -15,12 +15,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from simulator.config import Scenario, ScenarioError, load_scenario
 from simulator.config.scenarios import DEFAULT, builtin_scenarios, load_builtin
 from simulator.errors import RunFailed
+from simulator.run.provenance import label_slug, run_label
 from simulator.run.result import RunResult
 from simulator.run.runner import run as run_scenario
 
@@ -93,10 +95,13 @@ def resolve_scenario(name_or_path: str | None) -> Scenario:
     return load_builtin(name_or_path)
 
 
-def run_id(scenario: Scenario, seed: int) -> str:
-    """Stable folder name: the seed and a hash of the scenario as run."""
+def run_id(scenario: Scenario, seed: int, label: str = "") -> str:
+    """Stable folder name: the label's file-safe form (so folders sort by what was run), the
+    seed and a hash of the scenario as run (so two runs share a folder only if they are the
+    same scenario and seed)."""
     digest = hashlib.sha256(json.dumps(scenario.to_dict(), sort_keys=True).encode()).hexdigest()
-    return f"seed{seed}-{digest[:10]}"
+    prefix = f"{label_slug(label)}_" if label else ""
+    return f"{prefix}seed{seed}-{digest[:10]}"
 
 
 def summary_table(summary: dict, title: str) -> Table:
@@ -136,8 +141,9 @@ def run(
     if seed is not None and seed < 0:
         raise _fail("--seed: seeds are non-negative integers")
     seed = sc.seed if seed is None else seed
-    folder = out or Path("results") / sc.name / run_id(sc, seed)
-    console.print(f"[bold]{sc.name}[/] seed {seed}", highlight=False)
+    label = run_label(sc.to_dict(), set_ or ())
+    folder = out or Path("results") / sc.name / run_id(sc, seed, label)
+    console.print(f"[bold]{escape(label)}[/] seed {seed}", highlight=False)
     columns = (TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[clock]}"),
                TimeRemainingColumn())
     code = 0
@@ -154,12 +160,13 @@ def run(
             result, code = exc.result, 1
     if not result.ok:
         code = 1
+    result.meta["label"] = label
     result.save(folder)
     if figures:
-        from simulator.charts.run import write_figures  # matplotlib only when drawing
+        from simulator.charts.run import write_figures
 
         write_figures(result.events, result.timeseries, result.summary, folder / "figures",
-                      title=sc.name)
+                      title=label)
     console.print(summary_table(result.summary, f"{sc.name} (seed {seed})"))
     timings = result.meta.get("timings", {})
     seconds = timings.get("simulate_s", 0.0)
@@ -216,7 +223,46 @@ def show(folder: Annotated[Path, typer.Argument(help="A run folder written by `l
         result = RunResult.load(folder)
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot read run folder {folder}: {exc}") from None
+    label = result.meta.get("label") or run_label(result.meta.get("scenario", {}))
+    console.print(f"[bold]{escape(label)}[/] seed {result.meta.get('seed')}", highlight=False)
     console.print(summary_table(result.summary, str(folder)))
+
+
+@app.command()
+def runs(results: Annotated[Path, typer.Argument(
+        help="Where to look (default: results, where `liqsim run` writes).")] = Path("results"),
+         ) -> None:
+    """List the stored runs, newest first: label, date, seed and headline figures."""
+    from simulator.run.discover import find_runs
+
+    found = find_runs(results) if results.is_dir() else []
+    if not found:
+        console.print(f"no runs in {results}", highlight=False)
+        return
+    from simulator.report.tables import format_value
+
+    table = Table(show_header=True)
+    table.add_column("run (label, folder)", overflow="fold")
+    table.add_column("date (UTC)", max_width=10)  # wraps under the time in narrow terminals
+    table.add_column("seed", justify="right", no_wrap=True)
+    for _, name, _ in RUNS_FIGURES:
+        table.add_column(name, justify="right", no_wrap=True)
+    for r in found:
+        status = "" if r.status == "complete" else f" [red]({escape(r.status)})[/]"
+        name = f"{escape(r.label)}{status}\n[dim]{escape(_relative(r.folder, results))}[/]"
+        figures = [format_value(r.figure(key), kind) for key, _, kind in RUNS_FIGURES]
+        table.add_row(name, r.created.strftime("%Y-%m-%d %H:%M"), str(r.seed), *figures)
+    console.print(table)
+
+
+# The headline figures of the runs listing, with their kind for ``format_value``.
+RUNS_FIGURES = (("liquidations", "liquid.", "count"), ("bad_debt", "bad debt", "usd"),
+                ("liquidated_notional", "liq. notional", "usd"))
+
+
+def _relative(folder: Path, root: Path) -> str:
+    rel = folder.relative_to(root).as_posix()
+    return rel if rel != "." else str(root)
 
 
 @app.command()
@@ -266,20 +312,22 @@ def sweep(
 
 @app.command()
 def report(
-    folder: Annotated[Path, typer.Argument(help="A sweep folder (liqsim sweep ... --out).")],
+    folder: Annotated[Path, typer.Argument(
+        help="A run folder (liqsim run) or a sweep folder (liqsim sweep ... --out).")],
     out: Annotated[Path | None, typer.Option(
         help="Where to write the report (default: <folder>/report).")] = None,
 ) -> None:
-    """Build a self-contained HTML report (and Markdown) from a stored sweep: its design,
-    headline table, paired comparison against the baseline, per-cell table and charts."""
-    from simulator.report.sweep import ReportError, build_report
+    """Build a self-contained HTML report from stored results: of one run (label,
+    provenance, summary, charts) or of a sweep (design, headline table, paired comparison
+    against the baseline, per-cell table, charts, and Markdown beside it)."""
+    from simulator.report.folders import build_folder_report
+    from simulator.report.page import ReportError
 
-    if not folder.is_dir():
-        raise _fail(f"{folder}: no such folder")
     try:
         with console.status("building report"):
-            built = build_report(folder, out)
+            built = build_folder_report(folder, out)
     except ReportError as exc:
         raise _fail(str(exc)) from None
+    also = f" and {built.markdown}" if built.markdown else ""
     console.print(f"{len(built.charts)} charts, {len(built.tables)} tables: "
-                  f"[bold]{built.html}[/] and {built.markdown}", highlight=False)
+                  f"[bold]{built.html}[/]{also}", highlight=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -198,8 +200,36 @@ def test_run_default_folder_name(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     folders = list((tmp_path / "results" / "small").iterdir())
     assert len(folders) == 1
-    assert folders[0].name.startswith("seed4-")
+    assert re.fullmatch(r"small_duration=90s_seed4-[0-9a-f]{10}", folders[0].name)
     assert (folders[0] / "run.json").is_file()
+
+
+def test_run_records_its_label(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("run", SMALL, "--seed", "4", "--no-figures", "--set", "duration=90s",
+                    "--set", "venues.v.preset=hyperliquid", "--set", "shocks.0.move = -20%")
+    assert result.exit_code == 0, result.output
+    label = "small+hyperliquid set:duration=90s set:shocks.0.move=-20%"
+    assert result.stdout.splitlines()[0] == f"{label} seed 4"  # the header line
+    (folder,) = (tmp_path / "results" / "small").iterdir()
+    assert folder.name.startswith("small+hyperliquid_duration=90s_shocks.0.move=-20pct_seed4-")
+    meta = json.loads((folder / "run.json").read_text())
+    assert meta["label"] == label
+    assert meta["scenario"]["venues"][0]["preset"] == "hyperliquid"
+    shown = invoke("show", folder)
+    assert shown.exit_code == 0
+    assert shown.stdout.splitlines()[0] == f"{label} seed 4"
+
+
+def test_same_scenario_and_seed_share_a_folder_other_overrides_do_not(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for move in ("-5%", "-5%", "-6%"):
+        args = ("--set", "duration=70s", "--set", f"shocks.0.move={move}")
+        assert invoke("run", SMALL, "--seed", "1", "--no-figures", *args).exit_code == 0
+    names = sorted(p.name for p in (tmp_path / "results" / "small").iterdir())
+    assert len(names) == 2
+    assert names[0].startswith("small_duration=70s_shocks.0.move=-5pct_seed1-")
+    assert names[1].startswith("small_duration=70s_shocks.0.move=-6pct_seed1-")
 
 
 # -------------------------------------------------------------------------------- validate
@@ -306,6 +336,75 @@ def test_show_missing_folder(tmp_path):
     result = invoke("show", tmp_path / "nothing")
     assert result.exit_code == 2
     assert "cannot read run folder" in flat(result.stderr)
+
+
+# -------------------------------------------------------------------------------------- runs
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """A results folder with two short runs (the second made older by hand), and clutter."""
+    root = tmp_path_factory.mktemp("results")
+    for name, move in (("new", "-10%"), ("old", "-6%")):
+        result = invoke("run", SMALL, "--out", root / "small" / name, "--seed", "2",
+                        "--no-figures", "--set", "duration=70s", "--set", f"shocks.0.move={move}")
+        assert result.exit_code == 0, result.output
+    meta_path = root / "small" / "old" / "run.json"
+    meta = json.loads(meta_path.read_text())
+    meta["created"] = "2020-01-02T03:04:05+00:00"
+    meta_path.write_text(json.dumps(meta))
+    (root / "notes").mkdir()
+    (root / "notes" / "readme.txt").write_text("not a run")
+    (root / "broken").mkdir()
+    (root / "broken" / "run.json").write_text("{not json")
+    (root / "sweeps" / "s" / "runs" / "k").mkdir(parents=True)  # a sweep's runs are not listed
+    (root / "sweeps" / "s" / "manifest.json").write_text("{}")
+    shutil.copytree(root / "small" / "new", root / "sweeps" / "s" / "runs" / "k",
+                    dirs_exist_ok=True)
+    return root
+
+
+def test_runs_lists_stored_runs_newest_first(two_runs):
+    result = CliRunner().invoke(app, ["runs", str(two_runs)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "small set:" in line]
+    assert len(lines) == 2  # no clutter, no broken folder, no sweep runs
+    assert "shocks.0.move=-10%" in lines[0] and "shocks.0.move=-6%" in lines[1]
+    assert "2020-01-02" in lines[1]
+    assert "2020-01-02" not in lines[0]
+    for line, name in zip(lines, ("new", "old"), strict=True):
+        summary = json.loads((two_runs / "small" / name / "summary.json").read_text())
+        assert f" {summary['liquidations']:,} " in line
+        assert f"${summary['bad_debt']:,.0f}" in line
+        assert " 2 " in line  # the seed
+    assert "small/new" in result.stdout and "small/old" in result.stdout
+    assert "broken" not in result.stdout and "sweeps" not in result.stdout
+
+
+def test_runs_of_a_sweep_folder_lists_its_runs(two_runs):
+    result = CliRunner().invoke(app, ["runs", str(two_runs / "sweeps" / "s")],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "runs/k" in result.stdout
+    assert result.stdout.count("small set:") == 1
+
+
+def test_runs_of_an_empty_folder_says_so(tmp_path):
+    result = invoke("runs", tmp_path)
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"no runs in {tmp_path}"
+    assert invoke("runs", tmp_path / "missing").stdout.strip() == \
+        f"no runs in {tmp_path / 'missing'}"
+
+
+def test_runs_defaults_to_the_results_folder(two_runs, monkeypatch):
+    monkeypatch.chdir(two_runs.parent)
+    if (two_runs.parent / "results").exists():
+        shutil.rmtree(two_runs.parent / "results")
+    shutil.copytree(two_runs / "small", two_runs.parent / "results" / "small")
+    result = CliRunner().invoke(app, ["runs"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert result.stdout.count("small set:") == 2
 
 
 def test_no_arguments_prints_help():

@@ -6,6 +6,7 @@ installed by .ci/run; skipped elsewhere unless LIQSIM_REQUIRE_BROWSER=1 makes it
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,8 @@ from conftest import fail_runs_with_seed
 from typer.testing import CliRunner
 
 from simulator.cli import app
+from simulator.report.folders import FolderKind, build_folder_report, folder_kind
+from simulator.report.page import ReportError
 from simulator.report.sweep import build_report
 from simulator.report.tables import format_value
 from simulator.sweep import parse_sweep, plan, run_sweep
@@ -103,9 +106,12 @@ def test_headline_numbers_are_the_runs_tables(stored):
 
 def test_report_is_deterministic(stored, tmp_path):
     out, _, report = stored
-    again = build_report(out, tmp_path / "again")
-    assert again.html.read_bytes() == report.html.read_bytes()
-    assert again.markdown.read_bytes() == report.markdown.read_bytes()
+    first = report.html.read_bytes(), report.markdown.read_bytes()
+    again = build_report(out)  # the same place: the links to the runs are relative to it
+    assert (again.html.read_bytes(), again.markdown.read_bytes()) == first
+    elsewhere = build_report(out, tmp_path / "again").html.read_text()
+    runs = re.compile(r'<table id="table-runs">.*?</table>', re.S)
+    assert runs.sub("", elsewhere) == runs.sub("", first[0].decode())
 
 
 def test_failed_runs_are_listed(monkeypatch, tmp_path):
@@ -192,9 +198,93 @@ def test_report_renders_in_headless_chromium(stored, tmp_path):
 
 
 def _page_order(report) -> list:
-    """Tables in the order the page shows them: failures after the charts."""
-    main = [t for t in report.tables if t.id != "failures"]
-    return main + [t for t in report.tables if t.id == "failures"]
+    """Tables in the order the page shows them: failures and the runs after the charts."""
+    last = ("failures", "runs")
+    main = [t for t in report.tables if t.id not in last]
+    return main + [t for i in last for t in report.tables if t.id == i]
+
+
+def test_sweep_report_links_every_run_to_its_folder(stored):
+    out, frame, report = stored
+    page = report.html.read_text()
+    block = re.search(r'<table id="table-runs">(.*?)</table>', page, re.S).group(1)
+    links = re.findall(r'<a href="([^"]+)">', block)
+    assert len(links) == len(frame) == 16
+    for link, key in zip(links, frame["run_key"], strict=True):
+        assert not link.startswith(("/", "http"))  # relative, so the folder can move
+        target = (report.html.parent / link).resolve()
+        assert target.is_dir() and target == (out / "runs" / key).resolve()
+        assert (target / "run.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def run_report(tmp_path_factory):
+    """One short CLI run (no figures) and its report, built from the folder alone."""
+    folder = tmp_path_factory.mktemp("single") / "run"
+    ran = CliRunner().invoke(app, ["run", str(SMALL), "--out", str(folder), "--seed", "3",
+                                   "--no-figures", "--set", "duration=90s",
+                                   "--set", "shocks.0.move=-20%"])
+    assert ran.exit_code == 0, ran.output
+    built = CliRunner().invoke(app, ["report", str(folder)])
+    assert built.exit_code == 0, built.output
+    return folder, folder / "report" / "report.html"
+
+
+def test_run_report_holds_label_summary_and_charts(run_report):
+    folder, html_path = run_report
+    page = html_path.read_text()
+    meta = json.loads((folder / "run.json").read_text())
+    summary = json.loads((folder / "summary.json").read_text())
+    assert meta["label"] == "small set:duration=90s set:shocks.0.move=-20%"
+    assert f"<h1>Run report: {meta['label']}</h1>" in page
+    rows = dict(re.findall(r"<tr><td>([^<]+)</td><td class=\"num\">([^<]+)</td>", page))
+    assert rows["liquidations"] == f"{summary['liquidations']:,}"
+    assert rows["bad debt"] == format_value(summary["bad_debt"], "usd")
+    assert rows["liquidated notional"] == format_value(summary["liquidated_notional"], "usd")
+    assert rows["max drawdown"] == f"{100 * summary['max_drawdown']:.2f}%"
+    assert "<td>USD</td>" in page
+    for name in ("price_paths", "liquidated_notional", "insurance_fund", "generations"):
+        block = re.search(rf'<figure id="chart-{name}">(.*?)</figure>', page, re.S)
+        assert block is not None, name
+        assert block.group(1).count("<svg") == 1 and "<path" in block.group(1)
+        ids = re.findall(r'\bid="([^"]+)"', block.group(1))
+        assert ids and all(i.startswith(f"{name}-") for i in ids)  # no clashes across charts
+    assert meta["git_commit"][:10] in page and str(meta["created"]) in page
+    # Self-contained: nothing fetched, no scripts, no links outside the page.
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", page, re.I)
+    assert "<script" not in page and "<img" not in page
+    scenario = json.loads((folder / "report" / "scenario.json").read_text())
+    assert scenario == meta["scenario"]
+
+
+def test_run_report_is_deterministic(run_report, tmp_path):
+    folder, html_path = run_report
+    again = build_folder_report(folder, tmp_path / "again")
+    assert again.html.read_bytes() == html_path.read_bytes()
+
+
+def test_report_of_an_unrelated_folder_is_one_line_exit_2(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    for folder in (tmp_path, tmp_path / "missing"):
+        bad = CliRunner().invoke(app, ["report", str(folder)])
+        assert bad.exit_code == 2
+        assert bad.output.strip().startswith("error:") and "Traceback" not in bad.output
+        assert len(bad.output.strip().splitlines()) <= 2  # one message (wrapped at 80)
+    assert folder_kind_of(tmp_path) is None
+
+
+def folder_kind_of(folder):
+    try:
+        return folder_kind(folder)
+    except ReportError:
+        return None
+
+
+def test_folder_kinds(stored, run_report):
+    out, _, _ = stored
+    assert folder_kind(out) is FolderKind.SWEEP
+    assert folder_kind(run_report[0]) is FolderKind.RUN
+    assert folder_kind(out / "runs" / next((out / "runs").iterdir()).name) is FolderKind.RUN
 
 
 def test_html_tables_are_the_markdown_tables(stored):

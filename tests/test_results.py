@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import networkx as nx
@@ -16,6 +17,7 @@ from conftest import fail_after
 
 from simulator import RunFailed, RunResult, SimulationError, load_scenario, run
 from simulator.config import parse_scenario
+from simulator.run.provenance import label_slug, run_label
 from simulator.run.result import TABLES
 
 SMALL = Path(__file__).parent / "data" / "scenario_small.yaml"
@@ -76,6 +78,27 @@ def test_small_scenario_has_a_cascade(result):
     assert s["cascade_depth"] >= 2
     assert s["bad_debt"] > 0
     assert s["insurance_fund_start"] == 2000
+
+
+@pytest.mark.parametrize(("scenario_data", "overrides", "label", "slug"), [
+    ({"name": "default", "venues": [{"name": "cex"}]}, [], "default", "default"),
+    ({"name": "default", "venues": [{"name": "cex", "preset": "hyperliquid"}]},
+     ["venues.cex.preset=hyperliquid", "shocks.0.move = -20%"],
+     "default+hyperliquid set:shocks.0.move=-20%", "default+hyperliquid_shocks.0.move=-20pct"),
+    ({"name": "two", "venues": [{"name": "a", "preset": "okx"}, {"name": "b", "preset": "dydx"},
+                                {"name": "c", "preset": "okx"}]},
+     ["x.y=a b/c"], "two+okx+dydx set:x.y=a b/c", "two+okx+dydx_x.y=a-b-c"),
+    ({"name": ".hidden", "venues": []}, [], ".hidden", "hidden"),
+])
+def test_run_label_and_its_file_name(scenario_data, overrides, label, slug):
+    assert run_label(scenario_data, overrides) == label
+    assert label_slug(label) == slug
+
+
+def test_label_slug_is_bounded():
+    slug = label_slug("s " + " ".join(f"set:a.b{i}=1" for i in range(40)))
+    assert 75 <= len(slug) <= 80
+    assert slug.startswith("s_a.b0=1_a.b1=1_") and not slug.endswith(("_", "-", "."))
 
 
 # ----------------------------------------------------------------------- save/load round trip
@@ -142,6 +165,10 @@ def test_run_json_records_the_run(scenario, saved):
     }
     assert all(isinstance(v, str) and v for v in meta["libraries"].values())
     assert "git_commit" in meta
+    assert meta["label"] == "small"  # no presets, no overrides
+    created = datetime.fromisoformat(meta["created"])
+    assert created.tzinfo is not None
+    assert abs((datetime.now(UTC) - created).total_seconds()) < 24 * 3600
     timings = meta["timings"]
     for key in ("build_s", "simulate_s", "collect_s"):
         assert timings[key] >= 0

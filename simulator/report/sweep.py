@@ -10,17 +10,18 @@
 
 Sections: the sweep's description and base scenario, its design (setup, axes, variants), the
 headline table, the paired comparison against the baseline variant, the per-cell table, the
-charts, the failed runs, and how to reproduce. Every table and chart carries an ``id``
-(``table-<id>``, ``chart-<name>``) so a reader, or a test, can find it. The output holds no
-timestamps: the same sweep folder gives the same report. This module renders; the numbers
-come from ``tables`` and the charts from ``simulator.charts``. It must not run simulations.
+charts, the failed runs, every run with a relative link to its folder, and how to reproduce.
+Every table and chart carries an ``id`` (``table-<id>``, ``chart-<name>``) so a reader, or a
+test, can find it. The output holds no timestamps: the same sweep folder gives the same
+report. This module renders (the page skeleton is ``page``'s); the numbers come from
+``tables`` and the charts from ``simulator.charts``. It must not run simulations.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,17 @@ import pandas as pd
 import yaml
 
 from simulator.charts.sweep_plan import ChartFile, write_sweep_charts
+from simulator.report.page import (
+    Report,
+    ReportError,
+    html_table,
+    page,
+    paragraphs,
+    png_figure,
+    provenance_text,
+)
 from simulator.report.tables import (
+    MAX_CELL_ROWS,
     Table,
     cell_table,
     comparison_table,
@@ -44,45 +55,6 @@ from simulator.run.result import write_atomic
 __all__ = ["Report", "ReportError", "build_report"]
 
 CELL_METRICS = ("cascade_depth", "liquidated_notional", "insurance_fund_paid", "adl_notional")
-_CSS = """
-body { font-family: "DejaVu Sans", Arial, Helvetica, sans-serif; color: #222; margin: 0;
-       background: #fff; line-height: 1.45; }
-main { max-width: 1200px; margin: 0 auto; padding: 24px 32px 48px; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; }
-h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; padding-bottom: 4px; margin-top: 2em; }
-h3 { font-size: 1.05em; margin-bottom: 0.3em; }
-.meta { color: #555; font-size: 0.9em; }
-table { border-collapse: collapse; margin: 8px 0 4px; font-size: 0.88em; }
-th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left;
-         vertical-align: top; }
-th { background: #f2f2f2; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr:nth-child(even) td { background: #fafafa; }
-.scroll { overflow-x: auto; }
-.note { color: #555; font-size: 0.85em; margin: 2px 0 16px; }
-figure { margin: 16px 0 28px; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { font-size: 0.9em; color: #333; margin-top: 6px; }
-figcaption a { color: #0072B2; }
-pre { background: #f5f5f5; padding: 10px; overflow-x: auto; font-size: 0.85em; }
-nav ul { columns: 2; font-size: 0.9em; }
-"""
-
-
-class ReportError(ValueError):
-    """The folder is not a sweep folder with results (a readable message, no traceback)."""
-
-
-@dataclass(frozen=True)
-class Report:
-    """Where a report went and what it holds."""
-
-    html: Path
-    markdown: Path
-    charts: list[ChartFile]
-    tables: list[Table]
-
-
 def _read(sweep_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame,
                                     dict[str, dict[str, Any]]]:
     runs_path = sweep_dir / "runs.parquet"
@@ -97,6 +69,22 @@ def _read(sweep_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame,
     manifest_path = sweep_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     return sweep or {}, runs, stats, manifest
+
+
+def _runs_table(runs: pd.DataFrame, sweep_dir: Path, out: Path) -> Table:
+    """Every run (up to MAX_CELL_ROWS) with a relative link from the report to its folder;
+    ``liqsim report`` on that folder gives the run's own page."""
+    rows = []
+    for r in runs.head(MAX_CELL_ROWS).itertuples(index=False):
+        folder = sweep_dir / "runs" / str(r.run_key)
+        link = Path(os.path.relpath(folder, out)).as_posix() + "/" if folder.is_dir() else ""
+        rows.append([link, str(r.cell), str(r.variant), str(r.replication), str(r.seed),
+                     str(r.status)])
+    cut = len(runs) > MAX_CELL_ROWS
+    note = (f"The first {MAX_CELL_ROWS} of {len(runs)} runs; runs.parquet has them all."
+            if cut else "Each link opens the run's folder (liqsim report on it: its own page).")
+    return Table("runs", "Runs", ["folder", "cell", "variant", "replication", "seed", "status"],
+                 rows, note, right=[False, True, False, True, True, False], link_column=0)
 
 
 def _first_run(sweep_dir: Path, runs: pd.DataFrame) -> dict[str, Any] | None:
@@ -141,6 +129,7 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None,
     failures = failure_table(runs, manifest)
     if failures is not None:
         tables.append(failures)
+    tables.append(_runs_table(runs, sweep_dir, out))
 
     name = str(sweep.get("name") or sweep_dir.name)
     context = _Context(name, str(sweep.get("description") or ""), scenario, first, tables,
@@ -163,13 +152,7 @@ class _Context:
     out: Path
 
     def provenance(self) -> str:
-        run = self.first_run or {}
-        parts = [f"liqsim {run['liqsim_version']}" if run.get("liqsim_version") else "liqsim"]
-        if run.get("git_commit"):
-            parts.append(f"commit {str(run['git_commit'])[:10]}")
-        if run.get("python"):
-            parts.append(f"Python {run['python']}")
-        return ", ".join(parts)
+        return provenance_text(self.first_run)
 
     def scenario_text(self) -> str:
         if not self.scenario:
@@ -188,41 +171,20 @@ _ORDER = ("design", "axes", "variants", "headline", "comparison", "cells")
 _HEADINGS = {"design": "Design", "headline": "Results", "cells": "Per cell"}
 
 
-def _paragraphs(text: str) -> list[str]:
-    """YAML block text as HTML paragraphs: blank lines separate, single breaks are spaces."""
-    blocks = (" ".join(b.split()) for b in text.strip().split("\n\n"))
-    return [f"<p>{html.escape(b)}</p>" for b in blocks if b]
-
-
-def _html_table(t: Table) -> str:
-    right = t.right or [False] * len(t.header)
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in t.header)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="num">{html.escape(c)}</td>' if r else
-                         f"<td>{html.escape(c)}</td>" for c, r in zip(row, right, strict=False))
-        + "</tr>" for row in t.rows)
-    note = f'<p class="note">{html.escape(t.note)}</p>' if t.note else ""
-    return (f'<h3>{html.escape(t.title)}</h3>\n<div class="scroll"><table id="table-{t.id}">'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>\n{note}\n")
-
-
 def _html_chart(c: ChartFile, out: Path) -> str:
-    data = base64.b64encode(c.paths["png"].read_bytes()).decode("ascii")
     links = " · ".join(f'<a href="{html.escape(p.relative_to(out).as_posix())}">{fmt.upper()}'
                        f"</a>" for fmt, p in c.paths.items() if fmt != "png")
     more = f" <span class=\"meta\">(also {links} in charts/)</span>" if links else ""
-    return (f'<figure id="chart-{html.escape(c.name)}">\n<h3>{html.escape(c.title)}</h3>\n'
-            f'<img alt="{html.escape(c.title)}" src="data:image/png;base64,{data}">\n'
-            f"<figcaption>{html.escape(c.caption)}{more}</figcaption>\n</figure>\n")
+    return png_figure(c.name, c.title, c.paths["png"], c.caption, more)
 
 
 def _html(ctx: _Context) -> str:
     parts = [f"<h1>Sweep report: {html.escape(ctx.name)}</h1>",
              f'<p class="meta">Built from stored results with {html.escape(ctx.provenance())}.'
              "</p>"]
-    parts.extend(_paragraphs(ctx.description))
+    parts.extend(paragraphs(ctx.description))
     parts.append("<h2>Scenario</h2>")
-    parts.extend(_paragraphs(ctx.scenario_text()))
+    parts.extend(paragraphs(ctx.scenario_text()))
     toc = [f'<li><a href="#table-{t.id}">{html.escape(t.title)}</a></li>' for t in ctx.tables]
     toc += [f'<li><a href="#chart-{html.escape(c.name)}">{html.escape(c.title)}</a></li>'
             for c in ctx.charts]
@@ -233,21 +195,19 @@ def _html(ctx: _Context) -> str:
             continue
         if table_id in _HEADINGS:
             parts.append(f"<h2>{_HEADINGS[table_id]}</h2>")
-        parts.append(_html_table(t))
+        parts.append(html_table(t))
     if ctx.charts:
         parts.append("<h2>Charts</h2>")
         parts.extend(_html_chart(c, ctx.out) for c in ctx.charts)
     failures = ctx.section("failures")
     if failures is not None:
         parts.append("<h2>Failures</h2>")
-        parts.append(_html_table(failures))
+        parts.append(html_table(failures))
+    parts.append("<h2>Runs</h2>")
+    parts.append(html_table(ctx.section("runs")))
     parts.append("<h2>Reproduce</h2>")
     parts.append(f"<pre>{html.escape(_reproduce())}</pre>")
-    body = "\n".join(parts)
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>Sweep report: {html.escape(ctx.name)}</title>\n<style>{_CSS}</style>\n"
-            f"</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+    return page(f"Sweep report: {ctx.name}", "\n".join(parts))
 
 
 def _reproduce() -> str:
@@ -293,5 +253,6 @@ def _markdown(ctx: _Context) -> str:
     failures = ctx.section("failures")
     if failures is not None:
         parts += ["## Failures", "", _md_table(failures)]
+    parts += ["## Runs", "", _md_table(ctx.section("runs"))]
     parts += ["## Reproduce", "", "```", _reproduce(), "```", ""]
     return "\n".join(parts)

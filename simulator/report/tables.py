@@ -47,6 +47,11 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "socialized_loss": ("socialized loss", "usd"),
     "venue_loss": ("venue loss", "usd"),
     "max_drawdown": ("max drawdown", "ratio"),
+    "insurance_fund_start": ("insurance fund start", "usd"),
+    "insurance_fund_end": ("insurance fund end", "usd"),
+    "exogenous_drawdown": ("exogenous drawdown", "ratio"),
+    "peak_liquidation_queue": ("peak liquidation queue", "count"),
+    "open_interest_drop": ("open interest drop", "ratio"),
 }
 MAX_CELL_ROWS = 200  # a report lists at most this many cells; the parquet files have all
 
@@ -61,6 +66,7 @@ class Table:
     rows: list[list[str]]
     note: str = ""
     right: list[bool] = field(default_factory=list)
+    link_column: int | None = None  # this column's cells are relative links (HTML only)
 
 
 def label(metric: str) -> str:

@@ -2,7 +2,7 @@
 
 Builds the tidy tables (events, time series with per-interval liquidations, accounts with
 start and end state), the cascade edge list, the summary and the run's metadata (scenario as
-run, seed, versions, git commit). Reads state; changes nothing.
+run, its label, seed, versions, git commit, date). Reads state; changes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pandas as pd
 
 from simulator.run.build import World
 from simulator.run.metrics import interval_liquidations, summarize
-from simulator.run.provenance import provenance
+from simulator.run.provenance import provenance, run_label
 from simulator.run.recorder import Recorder
 from simulator.run.result import RunResult
 
@@ -21,6 +21,7 @@ def collect(world: World, recorder: Recorder, end_ms: int, error: str | None) ->
     events = recorder.events()
     timeseries = interval_liquidations(events, recorder.timeseries())
     edges = pd.DataFrame(recorder.edges, columns=["parent", "child"], dtype="int64")
+    scenario = world.scenario.to_dict()
     result = RunResult(
         summary=summarize(events, world, end_ms),
         events=events,
@@ -28,7 +29,9 @@ def collect(world: World, recorder: Recorder, end_ms: int, error: str | None) ->
         accounts=_accounts(world, events),
         cascade_edges=edges,
         meta={
-            "scenario": world.scenario.to_dict(),
+            "scenario": scenario,
+            # Without overrides: whoever applied them (the CLI) replaces it with run_label's.
+            "label": run_label(scenario),
             "seed": world.seed,
             "status": "failed" if error else "complete",
             "error": error,

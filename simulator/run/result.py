@@ -1,11 +1,12 @@
 """``RunResult``: a run's tables, graphs and metadata, and its run folder on disk.
 
-Run folder (DESIGN section 8): ``run.json`` (scenario as run, seed, versions, git commit, timings,
-status and error), ``summary.json``, ``events.parquet``, ``timeseries.parquet``,
-``accounts.parquet``, ``cascade_edges.parquet``, ``cascade.graphml``, ``exposure.graphml`` and
-``figures/`` (drawn by the CLI through ``simulator.charts``, never by this module). Every file is
-written to a temporary name and renamed into place, so a reader never sees half a file; ``run.json``
-is written first (as "writing") and last (final status).
+Run folder (DESIGN section 8): ``run.json`` (scenario as run, label, seed, versions, git
+commit, date, timings, status and error), ``summary.json``, ``events.parquet``,
+``timeseries.parquet``, ``accounts.parquet``, ``cascade_edges.parquet``, ``cascade.graphml`` and
+``exposure.graphml``. Charts (``figures/``) are drawn from a saved run by
+``simulator.charts.run.write_figures``, never here: this module must not know matplotlib.
+Every file is written to a temporary name and renamed into place, so a reader never sees half
+a file; ``run.json`` is written first (as "writing") and last (final status).
 """
 
 from __future__ import annotations
@@ -59,10 +60,9 @@ class RunResult:
 
     # --- disk -----------------------------------------------------------------------------
     def save(self, folder: str | Path, graphs: bool = True) -> Path:
-        """Write the run folder (tables, summary, graphs; charts are drawn by
-        ``simulator.charts.run.write_figures``, never here). ``graphs=False`` skips the GraphML
-        copies of the graphs (for other tools; ``load`` rebuilds both graphs from the tables), which
-        take longer to write than a whole run: sweeps store their many runs without them."""
+        """Write the run folder. ``graphs=False`` skips the GraphML copies of the graphs
+        (for other tools; ``load`` rebuilds both graphs from the tables), which take longer
+        to write than a whole run: sweeps store their many runs without them."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         write_json(folder / "run.json", {**self.meta, "status": "writing"})

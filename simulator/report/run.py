@@ -1,0 +1,145 @@
+"""Run reports: one self-contained HTML page from a stored run folder.
+
+``build_run_report(run_dir)`` reads only the run folder (``RunResult.load``) and writes into
+``<run_dir>/report/``::
+
+    report.html     one file to attach as it is: CSS inline, charts as inline SVG
+    scenario.json   the scenario as run, for ``liqsim run scenario.json --seed N``
+    charts/         the run's charts as SVG
+
+Sections: the run's label and scenario description, its summary figures with units, its
+provenance (seed, status, date, versions, commit), the charts, and how to reproduce it. The
+page holds nothing the run folder does not: the same folder gives the same report. This
+module renders; it must not run simulations.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from simulator.charts.run import write_figures
+from simulator.report.page import (
+    Report,
+    ReportError,
+    html_table,
+    page,
+    paragraphs,
+    provenance_text,
+    svg_figure,
+)
+from simulator.report.tables import Table, format_value, label
+from simulator.run.provenance import run_label
+from simulator.run.result import RunResult, write_atomic
+
+__all__ = ["RUN_FIGURES", "build_run_report", "run_summary_table"]
+
+# The summary figures of a run in reading order, each with its kind: "usd", "count",
+# "ratio" (a multiple) or "fraction" (of a starting level, shown as a percentage).
+RUN_FIGURES: tuple[tuple[str, str], ...] = (
+    ("liquidations", "count"), ("accounts_liquidated", "count"),
+    ("liquidated_notional", "usd"), ("cascade_depth", "count"), ("bad_debt", "usd"),
+    ("insurance_fund_start", "usd"), ("insurance_fund_end", "usd"),
+    ("insurance_fund_paid", "usd"), ("adl_events", "count"), ("adl_notional", "usd"),
+    ("adl_accounts", "count"), ("socialized_loss", "usd"), ("exogenous_drawdown", "fraction"),
+    ("max_drawdown", "fraction"), ("amplification", "ratio"),
+    ("peak_liquidation_queue", "count"), ("open_interest_drop", "fraction"),
+)
+UNITS = {"usd": "USD", "count": "count", "ratio": "× (traded / exogenous)",
+         "fraction": "% of the starting level"}
+CAPTIONS = {
+    "price_paths": "Prices per market over the run, each liquidation marked at its price: "
+                   "colour by cascade generation, marker by side.",
+    "liquidated_notional": "Liquidated notional per sample interval, longs and shorts "
+                           "mirrored.",
+    "insurance_fund": "The insurance fund over the run, with auto-deleveraging events.",
+    "generations": "Liquidations per cascade generation (bars) and their notional.",
+}
+TITLES = {"price_paths": "Price paths and liquidations",
+          "liquidated_notional": "Liquidated notional", "insurance_fund": "Insurance fund",
+          "generations": "Cascade generations"}
+
+
+def _value(value: Any, kind: str) -> str:
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return "–"
+    if kind == "fraction":
+        return f"{100 * value:.2f}%"
+    return format_value(float(value), kind)
+
+
+def run_summary_table(summary: dict[str, Any]) -> Table:
+    """The run's summary figures (those it recorded) with their units."""
+    rows = [[label(key), _value(summary[key], kind), UNITS[kind]]
+            for key, kind in RUN_FIGURES if key in summary]
+    return Table("summary", "Summary", ["figure", "value", "unit"], rows,
+                 right=[False, True, False])
+
+
+def _provenance_table(meta: dict[str, Any], run_dir: Path) -> Table:
+    libraries = meta.get("libraries") or {}
+    rows = [
+        ["label", str(meta.get("label") or run_label(meta.get("scenario") or {}))],
+        ["scenario", str((meta.get("scenario") or {}).get("name", "?"))],
+        ["seed", str(meta.get("seed"))],
+        ["status", str(meta.get("status"))],
+    ]
+    if meta.get("error"):
+        rows.append(["error", str(meta["error"])])
+    rows += [
+        ["date (UTC)", str(meta.get("created") or "not recorded")],
+        ["simulated", f"{int(meta.get('simulated_ms') or 0) / 60_000:g} min"],
+        ["liqsim", str(meta.get("liqsim_version", "unknown"))],
+        ["git commit", str(meta.get("git_commit") or "unknown")],
+        ["Python", str(meta.get("python", "unknown"))],
+        ["libraries", ", ".join(f"{k} {v}" for k, v in sorted(libraries.items())) or "–"],
+        ["run folder", run_dir.name],
+    ]
+    return Table("provenance", "Provenance", ["field", "value"], rows)
+
+
+def build_run_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Report:
+    """Write ``report.html``, ``scenario.json`` and ``charts/`` for the run stored in
+    ``run_dir`` (into ``out_dir``, default ``<run_dir>/report``). Raises ``ReportError``
+    when the folder holds no readable run."""
+    run_dir = Path(run_dir)
+    try:
+        result = RunResult.load(run_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ReportError(f"{run_dir}: cannot read the run folder: {exc}") from None
+    meta = result.meta
+    scenario = meta.get("scenario") or {}
+    name = str(meta.get("label") or run_label(scenario))
+    out = Path(out_dir) if out_dir is not None else run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    charts = write_figures(result.events, result.timeseries, result.summary, out / "charts",
+                           title=name, formats=("svg",))
+    tables = [run_summary_table(result.summary), _provenance_table(meta, run_dir)]
+    scenario_text = json.dumps(scenario, indent=2) + "\n"
+    write_atomic(out / "scenario.json", lambda p: Path(p).write_text(scenario_text))
+
+    parts = [f"<h1>Run report: {html.escape(name)}</h1>",
+             f'<p class="meta">Seed {html.escape(str(meta.get("seed")))}, '
+             f'{html.escape(str(meta.get("status")))}; run with '
+             f"{html.escape(provenance_text(meta))}.</p>"]
+    parts += paragraphs(str(scenario.get("description") or "")
+                        or "The scenario has no description.")
+    parts += ["<h2>Results</h2>", html_table(tables[0]), html_table(tables[1])]
+    parts.append("<h2>Charts</h2>")
+    for path in charts:
+        key = path.stem
+        parts.append(svg_figure(key, TITLES.get(key, key), path, CAPTIONS.get(key, "")))
+    parts += ["<h2>Reproduce</h2>", f"<pre>{html.escape(_reproduce(meta))}</pre>"]
+    html_path = out / "report.html"
+    text = page(f"Run report: {name}", "\n".join(parts))
+    write_atomic(html_path, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    return Report(html_path, None, charts, tables, kind="run")
+
+
+def _reproduce(meta: dict[str, Any]) -> str:
+    return ("# scenario.json (beside this page) is the scenario as run, overrides applied\n"
+            f"liqsim run scenario.json --seed {meta.get('seed')}\n"
+            "liqsim report <the new run folder>")
