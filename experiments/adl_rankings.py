@@ -133,10 +133,11 @@ def metric_table(runs: pd.DataFrame) -> pd.DataFrame:
 def overuse_chart(table: pd.DataFrame):
     """Small multiples: per metric, a bar per rule (mean) with its 95% interval."""
     from simulator.charts import style as ps
-    from simulator.charts.compare import TITLES, compact
+    from simulator.charts.compare import compact
+    from simulator.run import catalogue
 
-    titles = {**TITLES, PROFIT_GINI: "Gini of profit closed per account",
-              "adl_profit_closed": "ADL profit closed (USD at the mark)"}
+    # This experiment's own figure is not a run figure, so not in the catalogue.
+    titles = {PROFIT_GINI: "Gini of profit closed per account"}
     metrics = [m for m in BAR_METRICS if m in set(table["metric"])]
     names = list(dict.fromkeys(table["variant"]))
     colors = sx.variant_colors(names)
@@ -156,7 +157,7 @@ def overuse_chart(table: pd.DataFrame):
         ax.errorbar(x, mean, yerr=np.nan_to_num(err), fmt="none", ecolor="0.15", capsize=4,
                     lw=1.1)
         ax.set_xticks(x, names)
-        ax.set_title(titles.get(metric, metric))
+        ax.set_title(titles.get(metric) or catalogue.title(metric))
         ax.yaxis.set_major_formatter(compact)
         ax.grid(axis="x", visible=False)
     n = int(table["n"].max()) if len(table) else 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +21,7 @@ from rich.table import Table
 from simulator.config import Scenario, ScenarioError, load_scenario
 from simulator.config.scenarios import DEFAULT, builtin_scenarios, load_builtin
 from simulator.errors import RunFailed
+from simulator.run import catalogue
 from simulator.run.provenance import label_slug, run_label
 from simulator.run.result import RunResult
 from simulator.run.runner import run as run_scenario
@@ -59,27 +59,6 @@ def main(
     """Simulate liquidation cascades in crypto perpetual futures."""
 
 
-HEADLINE = (
-    ("liquidations", "liquidations", "{:,.0f}"),
-    ("accounts_liquidated", "accounts liquidated", "{:,.0f}"),
-    ("liquidated_notional", "liquidated notional", "${:,.0f}"),
-    ("cascade_depth", "cascade depth (generations)", "{:,.0f}"),
-    ("bad_debt", "bad debt", "${:,.0f}"),
-    ("insurance_fund_start", "insurance fund start", "${:,.0f}"),
-    ("insurance_fund_end", "insurance fund end", "${:,.0f}"),
-    ("insurance_fund_paid", "insurance fund paid", "${:,.0f}"),
-    ("adl_events", "ADL events", "{:,.0f}"),
-    ("adl_notional", "ADL notional", "${:,.0f}"),
-    ("adl_accounts", "ADL accounts", "{:,.0f}"),
-    ("socialized_loss", "socialized loss", "${:,.0f}"),
-    ("exogenous_drawdown", "exogenous drawdown", "{:.2%}"),
-    ("max_drawdown", "max drawdown (traded)", "{:.2%}"),
-    ("amplification", "amplification", "{:.2f}x"),
-    ("peak_liquidation_queue", "peak liquidation queue", "{:,.0f}"),
-    ("open_interest_drop", "open interest drop", "{:.2%}"),
-)
-
-
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -104,18 +83,54 @@ def run_id(scenario: Scenario, seed: int, label: str = "") -> str:
     return f"{prefix}seed{seed}-{digest[:10]}"
 
 
-def summary_table(summary: dict, title: str) -> Table:
+def _figure_row(table: Table, summary: dict, key: str, name: str | None = None) -> None:
+    fig = catalogue.figure(key)
+    assert fig is not None, f"{key} is not in the catalogue"
+    table.add_row(name or fig.label, catalogue.format_value(summary.get(key), fig.unit),
+                  fig.unit, fig.meaning)
+
+
+def _figure_table(title: str) -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, label, fmt in HEADLINE:
-        value = summary.get(key)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            text = "n/a"
-        else:
-            text = fmt.format(value)
-        table.add_row(label, text)
+    table.add_column("figure")
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("unit", no_wrap=True)
+    table.add_column("meaning", style="dim")
     return table
+
+
+def summary_table(summary: dict, title: str) -> Table:
+    """The run's headline figures (``catalogue``), with unit and meaning."""
+    table = _figure_table(title)
+    for name in catalogue.names("headline"):
+        _figure_row(table, summary, name)
+    return table
+
+
+def mechanism_tables(summary: dict) -> list[Table]:
+    """Per venue, what each mechanism it uses did (nothing for a venue using none)."""
+    venues = dict.fromkeys(where for scope, where, _ in map(catalogue.scope_of, summary)
+                           if scope == "venue")
+    tables = []
+    for venue in venues:
+        used = catalogue.venue_mechanisms(summary, venue)
+        if not used:
+            continue
+        table = _figure_table(f"{venue}: what its mechanisms did")
+        for mechanism in used:
+            table.add_row(f"[bold]{mechanism.title}[/]")
+            for name in mechanism.figures:
+                fig = catalogue.figure(name)
+                assert fig is not None
+                _figure_row(table, summary, f"{venue}.{name}", f"  {fig.label}")
+        tables.append(table)
+    return tables
+
+
+def print_summary(summary: dict, title: str) -> None:
+    console.print(summary_table(summary, title))
+    for table in mechanism_tables(summary):
+        console.print(table)
 
 
 @app.command()
@@ -167,7 +182,7 @@ def run(
 
         write_figures(result.events, result.timeseries, result.summary, folder / "figures",
                       title=label)
-    console.print(summary_table(result.summary, f"{sc.name} (seed {seed})"))
+    print_summary(result.summary, f"{sc.name} (seed {seed})")
     timings = result.meta.get("timings", {})
     seconds = timings.get("simulate_s", 0.0)
     console.print(f"simulated {sc.duration / 60_000:g} min in {seconds:.2f} s; "
@@ -225,7 +240,7 @@ def show(folder: Annotated[Path, typer.Argument(help="A run folder written by `l
         raise _fail(f"cannot read run folder {folder}: {exc}") from None
     label = result.meta.get("label") or run_label(result.meta.get("scenario", {}))
     console.print(f"[bold]{escape(label)}[/] seed {result.meta.get('seed')}", highlight=False)
-    console.print(summary_table(result.summary, str(folder)))
+    print_summary(result.summary, str(folder))
 
 
 @app.command()
@@ -237,27 +252,26 @@ def runs(results: Annotated[Path, typer.Argument(
 
     found = find_runs(results) if results.is_dir() else []
     if not found:
-        console.print(f"no runs in {results}", highlight=False)
+        console.print(f"no runs in {results}", highlight=False, soft_wrap=True)
         return
-    from simulator.report.tables import format_value
-
     table = Table(show_header=True)
     table.add_column("run (label, folder)", overflow="fold")
     table.add_column("date (UTC)", max_width=10)  # wraps under the time in narrow terminals
     table.add_column("seed", justify="right", no_wrap=True)
-    for _, name, _ in RUNS_FIGURES:
+    for _, name in RUNS_FIGURES:
         table.add_column(name, justify="right", no_wrap=True)
     for r in found:
         status = "" if r.status == "complete" else f" [red]({escape(r.status)})[/]"
         name = f"{escape(r.label)}{status}\n[dim]{escape(_relative(r.folder, results))}[/]"
-        figures = [format_value(r.figure(key), kind) for key, _, kind in RUNS_FIGURES]
+        figures = [catalogue.format_value(r.figure(key), catalogue.unit_of(key), compact=True,
+                                          missing="–") for key, _ in RUNS_FIGURES]
         table.add_row(name, r.created.strftime("%Y-%m-%d %H:%M"), str(r.seed), *figures)
     console.print(table)
 
 
-# The headline figures of the runs listing, with their kind for ``format_value``.
-RUNS_FIGURES = (("liquidations", "liquid.", "count"), ("bad_debt", "bad debt", "usd"),
-                ("liquidated_notional", "liq. notional", "usd"))
+# The headline figures of the runs listing (units from the catalogue), with short headers.
+RUNS_FIGURES = (("liquidations", "liquid."), ("bad_debt", "bad debt (USD)"),
+                ("liquidated_notional", "liq. notional (USD)"))
 
 
 def _relative(folder: Path, root: Path) -> str:

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from simulator.cli import app
 from simulator.config import load_scenario
 from simulator.errors import SimulationError
+from simulator.run import catalogue
 
 DATA = Path(__file__).parent / "data"
 SMALL = DATA / "scenario_small.yaml"
@@ -329,7 +330,7 @@ def test_show_prints_the_stored_summary(small_run):
     assert f"${summary['insurance_fund_start']:,.0f}" in text
     amp = summary["amplification"]
     assert amp is not None and math.isfinite(amp)
-    assert f"{amp:.2f}x" in text
+    assert catalogue.format_value(amp, "ratio") in text
 
 
 def test_show_missing_folder(tmp_path):

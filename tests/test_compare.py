@@ -227,7 +227,8 @@ def test_script_writes_its_outputs(tmp_path, capsys):
     assert [v["name"] for v in meta["variants"]] == ["a", "b"]
     assert len(pd.read_csv(tmp_path / "runs.csv")) == 4
     out = capsys.readouterr().out
-    assert "| cascade_depth | b |" in out and "[4/4]" in out and "ignored: nope" in out
+    assert "| cascade depth (generations) | b |" in out
+    assert "[4/4]" in out and "ignored: nope" in out
 
 
 def test_script_rejects_bad_options(tmp_path, capsys):

@@ -23,6 +23,7 @@ from simulator.report.folders import FolderKind, build_folder_report, folder_kin
 from simulator.report.page import ReportError
 from simulator.report.sweep import build_report
 from simulator.report.tables import format_value
+from simulator.run import catalogue
 from simulator.sweep import parse_sweep, plan, run_sweep
 
 SMALL = Path(__file__).parent / "data" / "scenario_small.yaml"
@@ -90,7 +91,7 @@ def test_headline_numbers_are_the_runs_tables(stored):
         depth = runs["cascade_depth"].mean()
         assert rows["cascade depth (generations)"][col].startswith(format_value(depth, "count"))
         notional = runs["liquidated_notional"].mean()
-        assert rows["liquidated notional"][col].startswith(format_value(notional, "usd"))
+        assert rows["liquidated notional (USD)"][col].startswith(format_value(notional, "USD"))
     cells = next(t for t in report.tables if t.id == "cells")
     assert len(cells.rows) == 4 * 2  # cells x variants
     design = dict(next(t for t in report.tables if t.id == "design").rows)
@@ -239,9 +240,10 @@ def test_run_report_holds_label_summary_and_charts(run_report):
     assert f"<h1>Run report: {meta['label']}</h1>" in page
     rows = dict(re.findall(r"<tr><td>([^<]+)</td><td class=\"num\">([^<]+)</td>", page))
     assert rows["liquidations"] == f"{summary['liquidations']:,}"
-    assert rows["bad debt"] == format_value(summary["bad_debt"], "usd")
-    assert rows["liquidated notional"] == format_value(summary["liquidated_notional"], "usd")
-    assert rows["max drawdown"] == f"{100 * summary['max_drawdown']:.2f}%"
+    assert rows["bad debt"] == catalogue.format_value(summary["bad_debt"], "USD", missing="–")
+    assert rows["liquidated notional"] == catalogue.format_value(
+        summary["liquidated_notional"], "USD", missing="–")
+    assert rows["max drawdown (traded)"] == f"{100 * summary['max_drawdown']:.2f}%"
     assert "<td>USD</td>" in page
     for name in ("price_paths", "liquidated_notional", "insurance_fund", "generations"):
         block = re.search(rf'<figure id="chart-{name}">(.*?)</figure>', page, re.S)

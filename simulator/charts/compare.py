@@ -24,29 +24,12 @@ from matplotlib.ticker import FuncFormatter
 
 from simulator.charts import style as ps
 from simulator.charts.style import STYLE_PATH, note
+from simulator.run import catalogue
 
 __all__ = ["CHARTS", "adl_haircut_chart", "differences_chart", "means_chart", "write_charts"]
 
 CHARTS: tuple[str, ...] = ("means", "paired_differences", "adl_haircuts")
 
-# Known metrics get a title with their unit; any other metric is titled by its name.
-TITLES = {
-    "cascade_depth": "cascade depth (generations)",
-    "liquidated_notional": "liquidated notional (USD)",
-    "bad_debt": "bad debt (USD)",
-    "insurance_fund_paid": "insurance fund paid (USD)",
-    "adl_notional": "ADL notional (USD)",
-    "adl_accounts": "ADL accounts",
-    "socialized_loss": "socialized loss (USD)",
-    "amplification": "amplification (traded / exogenous move)",
-    "adl_overuse": "ADL over-use (USD profit closed beyond need)",
-    "adl_needed": "ADL needed (USD shortfall)",
-    "adl_overuse_ratio": "ADL over-use ratio",
-    "adl_share_pooled": "ADL haircut / profit closed",
-    "adl_share_mean": "mean ADL haircut share",
-    "adl_share_std": "std of ADL haircut shares",
-    "adl_haircut_gini": "Gini of ADL haircuts",
-}
 N_COLS = 3
 DUST = 1e-6  # log-scale haircut axes start this fraction below the largest haircut
 LOG_SPREAD = 100.0  # log x when the positive values span more than this factor
@@ -97,7 +80,7 @@ def _forest(
     y = np.arange(len(names))
     for ax, metric in zip(axes, metrics, strict=False):
         here = summary[summary["metric"] == metric].set_index("variant")
-        ax.set_title(TITLES.get(metric, metric))
+        ax.set_title(catalogue.title(metric))
         ax.xaxis.set_major_formatter(compact)
         if zero:
             ax.axvline(0.0, color="0.3", lw=0.8)

@@ -27,8 +27,9 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 from simulator.charts import compare as cp
 from simulator.charts import style as ps
 from simulator.charts import sweep_data as cd
-from simulator.charts.compare import TITLES, compact, variant_colors
+from simulator.charts.compare import compact, variant_colors
 from simulator.charts.style import ADL_COLOR, MS_PER_MIN, note
+from simulator.run import catalogue
 from simulator.sweep.stats import axis_columns
 
 __all__ = ["DRAW", "cascade_ccdf_chart", "ccdf", "distribution_chart", "heatmap_chart",
@@ -96,7 +97,7 @@ def heatmap_chart(stats: pd.DataFrame, metric: str, x: str, y: str,
     panel_w = max(2.8, 0.85 * len(xs) + 1.0)
     fig, axes = _panels(max(len(names), 1), panel_w, max(2.6, 0.5 * len(ys) + 1.6),
                         sharey=True, max_cols=4)
-    fig.suptitle(f"Mean {TITLES.get(metric, metric)} per cell"
+    fig.suptitle(f"Mean {catalogue.title(metric)} per cell"
                  + (f"\n(cell means averaged over {', '.join(others)})" if others else ""))
     if not finite.size:
         axes[0].set_visible(True)
@@ -123,7 +124,7 @@ def heatmap_chart(stats: pd.DataFrame, metric: str, x: str, y: str,
                     fontsize=9, color="0.1" if dark else "white")
     axes[0].set_ylabel(y)
     bar = fig.colorbar(image, ax=axes[:len(names)], shrink=0.9, aspect=25)
-    bar.set_label(f"mean {TITLES.get(metric, metric)}")
+    bar.set_label(f"mean {catalogue.title(metric)}")
     bar.formatter = compact
     return fig
 
@@ -180,7 +181,7 @@ def metric_vs_axis_chart(
         ax.set_xticks(pos, ticks)
         _long_ticks(ax, ticks, 4.4)
         ax.margins(x=0.08 if numeric else 0.2)  # room for the end labels
-        ax.set(title=TITLES.get(metric, metric), xlabel=axis)
+        ax.set(title=catalogue.title(metric), xlabel=axis)
         ax.yaxis.set_major_formatter(compact)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
                ncols=min(len(names), 6))

@@ -23,6 +23,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from simulator.run import catalogue
 from simulator.run.adl_fairness import HAIRCUT_COLUMNS, adl_haircuts
 from simulator.run.rng import RunRandom
 
@@ -31,8 +32,8 @@ __all__ = ["HEADLINE", "LIQ_COLUMNS", "LOSS_LAYERS", "axis_label", "axis_number"
            "load_cascade_sizes", "load_haircuts", "load_liquidations", "loss_layers",
            "metric_values", "pooled_statistics", "start_prices"]
 
-HEADLINE: tuple[str, ...] = (
-    "cascade_depth", "liquidated_notional", "insurance_fund_paid", "adl_notional")
+# The metrics the sweep charts draw against an axis: the catalogue's choice.
+HEADLINE: tuple[str, ...] = tuple(catalogue.names("axis_chart"))
 LIQ_COLUMNS = ("time_ms", "variant", "run", "venue", "market", "price_rel", "notional")
 _ADL_COLUMNS = ["kind", "venue", "account", "qty", "amount", "balance"]
 

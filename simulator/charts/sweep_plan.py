@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from simulator.charts import style as ps
-from simulator.charts.compare import TITLES
 from simulator.charts.style import STYLE_PATH
 from simulator.charts.sweep import DRAW
 from simulator.charts.sweep_data import (
@@ -36,6 +35,7 @@ from simulator.charts.sweep_data import (
     loss_layers,
     metric_values,
 )
+from simulator.run import catalogue
 from simulator.sweep.stats import axis_columns
 
 __all__ = ["ChartFile", "ChartPlan", "plan_charts", "slug", "write_chart", "write_sweep_charts"]
@@ -93,8 +93,8 @@ def plan_charts(sweep_dir: str | Path, metric: str = "cascade_depth") -> list[Ch
     if len(multi) >= 2 and rows is not None and np.isfinite(metric_values(rows, "mean")).any():
         x, y = multi[:2]
         rest = [a for a in axes if a not in (x, y)]
-        add(f"heatmap_{slug(metric)}", f"Mean {TITLES.get(metric, metric)} by {x} and {y}",
-            f"Mean {TITLES.get(metric, metric)} over the replications (up to {reps}) of each "
+        add(f"heatmap_{slug(metric)}", f"Mean {catalogue.title(metric)} by {x} and {y}",
+            f"Mean {catalogue.title(metric)} over the replications (up to {reps}) of each "
             f"cell, by {x} (columns) and {y} (rows); one panel per variant, all on one colour "
             "scale." + (f" Cell means are averaged over {', '.join(rest)}." if rest else ""),
             "heatmap", stats=stats, metric=metric, x=x, y=y, variants=names)
@@ -102,7 +102,7 @@ def plan_charts(sweep_dir: str | Path, metric: str = "cascade_depth") -> list[Ch
     for axis in multi if headline and len(ok) else []:
         rest = [a for a in axes if a != axis]
         add(f"metric_vs_{slug(axis)}", f"Headline metrics by {axis}",
-            f"Mean {', '.join(TITLES.get(m, m) for m in headline)} at each value of {axis}, "
+            f"Mean {', '.join(catalogue.title(m) for m in headline)} at each value of {axis}, "
             "per variant; bands are 95% percentile bootstrap intervals over replications"
             + (" (one replication per cell: no band)." if reps == 1 else ".")
             + (f" Each point averages the cell means over {', '.join(rest)}; the bootstrap "

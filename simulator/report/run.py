@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -31,25 +30,15 @@ from simulator.report.page import (
     provenance_text,
     svg_figure,
 )
-from simulator.report.tables import Table, format_value, label
+from simulator.report.tables import Table
+from simulator.run import catalogue
 from simulator.run.provenance import run_label
 from simulator.run.result import RunResult, write_atomic
 
 __all__ = ["RUN_FIGURES", "build_run_report", "run_summary_table"]
 
-# The summary figures of a run in reading order, each with its kind: "usd", "count",
-# "ratio" (a multiple) or "fraction" (of a starting level, shown as a percentage).
-RUN_FIGURES: tuple[tuple[str, str], ...] = (
-    ("liquidations", "count"), ("accounts_liquidated", "count"),
-    ("liquidated_notional", "usd"), ("cascade_depth", "count"), ("bad_debt", "usd"),
-    ("insurance_fund_start", "usd"), ("insurance_fund_end", "usd"),
-    ("insurance_fund_paid", "usd"), ("adl_events", "count"), ("adl_notional", "usd"),
-    ("adl_accounts", "count"), ("socialized_loss", "usd"), ("exogenous_drawdown", "fraction"),
-    ("max_drawdown", "fraction"), ("amplification", "ratio"),
-    ("peak_liquidation_queue", "count"), ("open_interest_drop", "fraction"),
-)
-UNITS = {"usd": "USD", "count": "count", "ratio": "× (traded / exogenous)",
-         "fraction": "% of the starting level"}
+# The summary figures of a run: the catalogue's headline figures, in its reading order.
+RUN_FIGURES: tuple[str, ...] = tuple(catalogue.names("headline"))
 CAPTIONS = {
     "price_paths": "Prices per market over the run, each liquidation marked at its price: "
                    "colour by cascade generation, marker by side.",
@@ -63,20 +52,16 @@ TITLES = {"price_paths": "Price paths and liquidations",
           "generations": "Cascade generations"}
 
 
-def _value(value: Any, kind: str) -> str:
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        return "–"
-    if kind == "fraction":
-        return f"{100 * value:.2f}%"
-    return format_value(float(value), kind)
-
-
 def run_summary_table(summary: dict[str, Any]) -> Table:
-    """The run's summary figures (those it recorded) with their units."""
-    rows = [[label(key), _value(summary[key], kind), UNITS[kind]]
-            for key, kind in RUN_FIGURES if key in summary]
-    return Table("summary", "Summary", ["figure", "value", "unit"], rows,
-                 right=[False, True, False])
+    """The run's headline figures (those it recorded) with their units and meanings."""
+    rows = []
+    for key in RUN_FIGURES:
+        if key in summary:
+            fig = catalogue.figure(key)
+            rows.append([fig.label, catalogue.format_value(summary[key], fig.unit, missing="–"),
+                         fig.unit, fig.meaning])
+    return Table("summary", "Summary", ["figure", "value", "unit", "meaning"], rows,
+                 right=[False, True, False, False])
 
 
 def _provenance_table(meta: dict[str, Any], run_dir: Path) -> Table:

@@ -19,40 +19,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulator.run import catalogue
+from simulator.run.catalogue import title
 from simulator.sweep.compare import available_metrics, summarize
 from simulator.sweep.stats import axis_columns
 
-__all__ = ["HEADLINE_METRICS", "METRIC_LABELS", "Table", "cell_table", "comparison_table",
+__all__ = ["HEADLINE_METRICS", "Table", "cell_table", "comparison_table",
            "design_tables", "failure_table", "format_value", "headline_table",
            "pooled_summary", "report_metrics"]
 
-# Report metrics in reading order: what the cascade did, then who paid for it.
-HEADLINE_METRICS: list[str] = [
-    "liquidations", "cascade_depth", "liquidated_notional", "amplification", "bad_debt",
-    "insurance_fund_paid", "adl_events", "adl_notional", "socialized_loss", "venue_loss",
-]
-# Label and kind ("usd" amounts, "count", "ratio") of every metric a report may show.
-METRIC_LABELS: dict[str, tuple[str, str]] = {
-    "liquidations": ("liquidations", "count"),
-    "accounts_liquidated": ("accounts liquidated", "count"),
-    "cascade_depth": ("cascade depth (generations)", "count"),
-    "liquidated_notional": ("liquidated notional", "usd"),
-    "amplification": ("amplification (traded / exogenous move)", "ratio"),
-    "bad_debt": ("bad debt", "usd"),
-    "insurance_fund_paid": ("insurance fund paid", "usd"),
-    "adl_events": ("ADL events", "count"),
-    "adl_accounts": ("ADL accounts", "count"),
-    "adl_notional": ("ADL notional", "usd"),
-    "adl_overuse": ("ADL over-use", "usd"),
-    "socialized_loss": ("socialized loss", "usd"),
-    "venue_loss": ("venue loss", "usd"),
-    "max_drawdown": ("max drawdown", "ratio"),
-    "insurance_fund_start": ("insurance fund start", "usd"),
-    "insurance_fund_end": ("insurance fund end", "usd"),
-    "exogenous_drawdown": ("exogenous drawdown", "ratio"),
-    "peak_liquidation_queue": ("peak liquidation queue", "count"),
-    "open_interest_drop": ("open interest drop", "ratio"),
-}
+# The metrics a report shows: the catalogue's comparison figures, in its reading order (what
+# the cascade did, then who paid for it); labels and units come from the catalogue too.
+HEADLINE_METRICS: list[str] = catalogue.names("compare")
 MAX_CELL_ROWS = 200  # a report lists at most this many cells; the parquet files have all
 
 
@@ -69,33 +47,18 @@ class Table:
     link_column: int | None = None  # this column's cells are relative links (HTML only)
 
 
-def label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, (metric, ""))[0]
+def format_value(value: float, unit: str = "") -> str:
+    """A number for a table in its catalogue unit: USD as ``$1.23M`` / ``$12,345``, counts
+    with separators, everything else to 3 significant digits; "–" for undefined."""
+    return catalogue.format_value(value, unit, compact=True, missing="–")
 
 
-def format_value(value: float, kind: str = "") -> str:
-    """A number for a table: USD as ``$1.23M`` / ``$12,345``, counts with separators,
-    everything else to 3 significant digits; "–" for undefined."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    if kind == "usd":
-        sign = "-" if value < 0 else ""  # the sign before the dollar sign: -$1,234
-        if abs(value) >= 1e6:
-            return f"{sign}${abs(value) / 1e6:,.2f}M"
-        return f"{sign}${abs(value):,.0f}"
-    if abs(value) >= 1e3:
-        return f"{value:,.0f}"
-    if kind == "count" and float(value).is_integer():
-        return f"{value:.0f}"
-    return f"{value:.3g}"
-
-
-def _with_ci(mean: float, lo: float, hi: float, kind: str) -> str:
-    if not np.isfinite(mean):
+def _with_ci(mean: float, lo: float, hi: float, unit: str) -> str:
+    if mean is None or not np.isfinite(mean):
         return "–"
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        return format_value(mean, kind)
-    return f"{format_value(mean, kind)} [{format_value(lo, kind)}, {format_value(hi, kind)}]"
+        return format_value(mean, unit)
+    return f"{format_value(mean, unit)} [{format_value(lo, unit)}, {format_value(hi, unit)}]"
 
 
 def _plain(value: Any) -> str:
@@ -152,10 +115,10 @@ def headline_table(summary: pd.DataFrame, n_cells: int) -> Table:
     variants = list(dict.fromkeys(summary["variant"]))
     rows = []
     for metric, sub in summary.groupby("metric", sort=False):
-        kind = METRIC_LABELS.get(str(metric), ("", ""))[1]
-        cells = {r.variant: _with_ci(r.mean, r.ci_low, r.ci_high, kind)
+        unit = catalogue.unit_of(str(metric))
+        cells = {r.variant: _with_ci(r.mean, r.ci_low, r.ci_high, unit)
                  for r in sub.itertuples()}
-        rows.append([label(str(metric)), *[cells.get(v, "–") for v in variants]])
+        rows.append([title(str(metric)), *[cells.get(v, "–") for v in variants]])
     n = summary.groupby("variant", sort=False)["n"].max()
     header = ["metric", *[f"{v} (n={int(n[v])})" for v in variants]]
     return Table("headline", "Headline results", header, rows,
@@ -172,13 +135,13 @@ def comparison_table(summary: pd.DataFrame, baseline: str) -> Table | None:
         return None
     rows = []
     for r in others.itertuples():
-        kind = METRIC_LABELS.get(r.metric, ("", ""))[1]
-        diff = _with_ci(r.diff_mean, r.diff_ci_low, r.diff_ci_high, kind)
+        unit = catalogue.unit_of(r.metric)
+        diff = _with_ci(r.diff_mean, r.diff_ci_low, r.diff_ci_high, unit)
         shares = ("–" if not np.isfinite(r.share_higher) else
                   f"{r.share_higher:.0%} / {r.share_lower:.0%} / {r.share_equal:.0%}")
         excludes = (np.isfinite(r.diff_ci_low) and np.isfinite(r.diff_ci_high)
                     and (r.diff_ci_low > 0 or r.diff_ci_high < 0))
-        rows.append([r.variant, label(r.metric), str(r.n_paired), diff, shares,
+        rows.append([r.variant, title(r.metric), str(r.n_paired), diff, shares,
                      "yes" if excludes else "no"])
     return Table("comparison", f"Paired comparison against {baseline}",
                  ["variant", "metric", "pairs", "mean difference [95% CI]",
@@ -205,11 +168,11 @@ def cell_table(stats: pd.DataFrame, metrics: Sequence[str]) -> Table | None:
         values = []
         for m in metrics:
             r = by_metric.get(m)
-            kind = METRIC_LABELS.get(m, ("", ""))[1]
-            values.append("–" if r is None else _with_ci(r.mean, r.ci_low, r.ci_high, kind))
+            unit = catalogue.unit_of(m)
+            values.append("–" if r is None else _with_ci(r.mean, r.ci_low, r.ci_high, unit))
         rows.append([str(cell), *[_plain(first[a]) for a in axes], str(variant), *values])
     cut = len(rows) > MAX_CELL_ROWS
-    header = ["cell", *axes, "variant", *[label(m) for m in metrics]]
+    header = ["cell", *axes, "variant", *[title(m) for m in metrics]]
     return Table("cells", "Mean per cell and variant", header, rows[:MAX_CELL_ROWS],
                  note=("Mean per run in each cell with a 95% bootstrap interval over its "
                        "replications." + (f" First {MAX_CELL_ROWS} of {len(rows)} rows; "

@@ -1,9 +1,8 @@
 """The run summary: a flat mapping with stable names, computed from the event log and state.
 
-Headline names (DESIGN section 8): liquidations, accounts_liquidated, liquidated_notional,
-cascade_depth, bad_debt, insurance_fund_start/min/end/paid/depleted, adl_events, adl_notional,
-adl_accounts, socialized_loss, exogenous_drawdown, max_drawdown, amplification,
-peak_liquidation_queue, open_interest_drop; then per-venue (``<venue>.<name>``), per-market
+Every figure's name, unit, label and meaning is in ``simulator.run.catalogue`` (and
+``docs/outputs.md``, generated from it): the run's totals, then per-venue (``<venue>.<name>``,
+a mechanism's figures only on venues that use it), per-market and per-fund
 (``<venue>:<market>.<name>``) and per-generation (``generation.<k>.<name>``) breakdowns.
 
 Definitions that need one:
@@ -40,7 +39,7 @@ def runup(series: np.ndarray) -> float:
     return float(np.max(series / trough - 1.0))
 
 
-def _event_stats(events: pd.DataFrame) -> dict[str, float]:
+def event_stats(events: pd.DataFrame) -> dict[str, float]:
     liq = events[events["kind"] == "liquidation"]
     adl = events[events["kind"] == "adl"]
     return {
@@ -61,7 +60,7 @@ def _event_stats(events: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def _adl_efficiency(venues) -> dict[str, float]:
+def adl_efficiency(venues) -> dict[str, float]:
     """ADL over-use after Chitra (2025): the shortfall at the mark that ADL covered is the
     least a pro-rata haircut of winners' profits would have taken (``adl_needed``); a queue
     closes whole positions and with them the winners' profit on them (``adl_profit_closed``).
@@ -77,23 +76,34 @@ def _adl_efficiency(venues) -> dict[str, float]:
     }
 
 
-def _mechanism_stats(events: pd.DataFrame, venues) -> dict[str, float]:
-    """What the optional mechanisms did: takeovers, auctions, breakers, refused orders."""
+def _vault_pnl(v) -> float:
+    row = v.rows.vault
+    equity = float(v.accounts.wallet[row] + v.accounts.upnl([row], v.marks).sum())
+    return equity - float(v.counters.initial_vault)
+
+
+def mechanism_stats(events: pd.DataFrame, venues) -> dict[str, float]:
+    """What the optional mechanisms did, over all venues: takeovers, auctions, breakers,
+    refused orders (0 where no venue uses the mechanism)."""
     kind, detail = events["kind"], events["detail"].fillna("")
     liq = kind == "liquidation"
+    vault = liq & detail.str.endswith(" vault")
     takeover = (kind == "insurance_fund") & (detail == "takeover")
-    vault_rows = [v.rows.vault for v in venues if v.rows.vault is not None]
-    vault_equity = sum(float(v.accounts.wallet[v.rows.vault]
-                             + v.accounts.upnl([v.rows.vault], v.marks).sum())
-                       for v in venues if v.rows.vault is not None)
-    vault_start = sum(float(v.counters.initial_vault) for v in venues if v.rows.vault is not None)
+    keeper = liq & detail.str.contains(" auction ")
+    started = int(((kind == "auction") & (detail == "start")).sum())
+    failed = int(((kind == "auction") & (detail == "failed")).sum())
     return {
-        "vault_takeovers": int((liq & detail.str.endswith(" vault")).sum()),
-        "vault_pnl": vault_equity - vault_start if vault_rows else 0.0,
+        "vault_takeovers": int(vault.sum()),
+        "vault_takeover_notional": float(events.loc[vault, "notional"].sum()),
+        "vault_pnl": sum(_vault_pnl(v) for v in venues if v.rows.vault is not None),
         "fund_takeovers": int(takeover.sum()),
         "fund_takeover_notional": float(events.loc[takeover, "notional"].sum()),
-        "auction_takes": int((liq & detail.str.contains(" auction ")).sum()),
-        "auctions_failed": int(((kind == "auction") & (detail == "failed")).sum()),
+        "auctions_started": started,
+        # An auction still running at the end neither filled nor failed.
+        "auctions_filled": started - failed - sum(len(v.auctions) for v in venues),
+        "auctions_failed": failed,
+        "auction_takes": int(keeper.sum()),
+        "auction_take_notional": float(events.loc[keeper, "notional"].sum()),
         "partial_liquidations": int((liq & detail.str.contains(" partial=")).sum()),
         "chunked_liquidations": int((liq & detail.str.contains(" chunk=")).sum()),
         "circuit_breaker_trips": int((kind == "circuit_breaker").sum()),
@@ -101,24 +111,56 @@ def _mechanism_stats(events: pd.DataFrame, venues) -> dict[str, float]:
     }
 
 
-def summarize(events: pd.DataFrame, world, end_ms: int) -> dict[str, object]:
-    """The flat summary of a run (``build.World`` gives venues' end state and the paths)."""
-    s: dict[str, object] = dict(_event_stats(events))
-    venues = world.venues
-    funds = [f for v in venues for f in v.funds]
-    s["insurance_fund_start"] = sum(f.start for f in funds)
-    s["insurance_fund_min"] = sum(f.minimum for f in funds)
-    s["insurance_fund_end"] = sum(f.balance for f in funds)
-    s["insurance_fund_paid"] = sum(f.paid for f in funds)
-    s["insurance_fund_depleted"] = any(f.depleted for f in funds)
-    s["socialized_loss"] = sum(v.counters.socialized for v in venues)
-    s["venue_loss"] = sum(v.counters.absorbed for v in venues)
-    s["liquidation_fees"] = sum(v.counters.fees for v in venues)
-    s["venue_revenue"] = sum(v.counters.revenue for v in venues)
-    s["peak_liquidation_queue"] = max(v.counters.peak_queue for v in venues)
-    s.update(_adl_efficiency(venues))
-    s.update(_mechanism_stats(events, venues))
+# Which of ``mechanism_stats``' figures (and the venue's own loss and ADL figures) belong to
+# each optional mechanism: a venue's summary has them only when the venue uses it.
+def _venue_mechanisms(v) -> list[tuple[str, ...]]:
+    r = v.rules
+    uses = [
+        (r.backstop is not None, ("vault_takeovers", "vault_takeover_notional", "vault_pnl")),
+        (r.takeover is not None, ("fund_takeovers", "fund_takeover_notional")),
+        (r.auction is not None, ("auctions_started", "auctions_filled", "auctions_failed",
+                                 "auction_takes", "auction_take_notional")),
+        (r.close == "partial", ("partial_liquidations",)),
+        (r.chunk is not None, ("chunked_liquidations",)),
+        (any(mk.breaker is not None for mk in v.markets), ("circuit_breaker_trips",)),
+    ]
+    return [names for used, names in uses if used]
 
+
+def venue_mechanism_stats(events: pd.DataFrame, v) -> dict[str, float]:
+    """One venue's ``mechanism_stats`` for the mechanisms it uses, with its ADL efficiency
+    when it uses ADL and its socialized loss when it socializes (``events``: its rows)."""
+    every = mechanism_stats(events, [v])
+    out = {name: every[name] for names in _venue_mechanisms(v) for name in names}
+    if v.rules.adl.trigger != "never":
+        out.update(adl_efficiency([v]))
+    if v.rules.socialize != "never":
+        out["socialized_loss"] = v.counters.socialized
+    return out
+
+
+def fund_stats(venues) -> dict[str, float]:
+    """The insurance funds (summed over venues) and who else absorbed losses or earned fees."""
+    funds = [f for v in venues for f in v.funds]
+    return {
+        "insurance_fund_start": sum(f.start for f in funds),
+        "insurance_fund_min": sum(f.minimum for f in funds),
+        "insurance_fund_end": sum(f.balance for f in funds),
+        "insurance_fund_paid": sum(f.paid for f in funds),
+        "insurance_fund_depleted": any(f.depleted for f in funds),
+        "socialized_loss": sum(v.counters.socialized for v in venues),
+        "venue_loss": sum(v.counters.absorbed for v in venues),
+        "liquidation_fees": sum(v.counters.fees for v in venues),
+        "venue_revenue": sum(v.counters.revenue for v in venues),
+        "peak_liquidation_queue": max(v.counters.peak_queue for v in venues),
+    }
+
+
+def price_moves(world, end_ms: int) -> dict[str, float]:
+    """Exogenous and traded price moves and the fall of open interest, per market
+    (``<venue>:<market>.<name>``) and over the markets."""
+    s: dict[str, float] = {}
+    venues = world.venues
     upto = int(np.searchsorted(world.paths.times_ms, end_ms, side="right"))
     moves: dict[tuple[str, str], tuple[float, float]] = {}  # (market, direction): (exo, traded)
     oi0, oi1 = 0.0, 0.0
@@ -144,14 +186,27 @@ def summarize(events: pd.DataFrame, world, end_ms: int) -> dict[str, object]:
     exo, traded = moves[largest]
     s["amplification"] = traded / exo if exo > 0 else math.nan
     s["open_interest_drop"] = _drop(oi0, oi1)
+    return s
+
+
+def summarize(events: pd.DataFrame, world, end_ms: int) -> dict[str, object]:
+    """The flat summary of a run (``build.World`` gives venues' end state and the paths)."""
+    s: dict[str, object] = dict(event_stats(events))
+    venues = world.venues
+    s.update(fund_stats(venues))
+    s.update(adl_efficiency(venues))
+    s.update(mechanism_stats(events, venues))
+    s.update(price_moves(world, end_ms))
 
     liq = events[events["kind"] == "liquidation"]
     for v in venues:
         mine = events[events["venue"] == v.name]
-        for name, value in _event_stats(mine).items():
+        for name, value in event_stats(mine).items():
             s[f"{v.name}.{name}"] = value
         s[f"{v.name}.insurance_fund_end"] = sum(f.balance for f in v.funds)
         s[f"{v.name}.insurance_fund_paid"] = sum(f.paid for f in v.funds)
+        for name, value in venue_mechanism_stats(mine, v).items():
+            s[f"{v.name}.{name}"] = value
         for f in v.funds[1:]:
             s[f"{f.name}.insurance_fund_end"] = f.balance
             s[f"{f.name}.insurance_fund_paid"] = f.paid

@@ -1,12 +1,13 @@
 """``RunResult``: a run's tables, graphs and metadata, and its run folder on disk.
 
 Run folder (DESIGN section 8): ``run.json`` (scenario as run, label, seed, versions, git
-commit, date, timings, status and error), ``summary.json``, ``events.parquet``,
-``timeseries.parquet``, ``accounts.parquet``, ``cascade_edges.parquet``, ``cascade.graphml`` and
-``exposure.graphml``. Charts (``figures/``) are drawn from a saved run by
-``simulator.charts.run.write_figures``, never here: this module must not know matplotlib.
-Every file is written to a temporary name and renamed into place, so a reader never sees half
-a file; ``run.json`` is written first (as "writing") and last (final status).
+commit, date, timings, status and error), ``summary.json`` (the flat figures, then ``units``:
+each figure's unit from ``catalogue``), ``events.parquet``, ``timeseries.parquet``,
+``accounts.parquet``, ``cascade_edges.parquet``, ``cascade.graphml`` and ``exposure.graphml``.
+Charts (``figures/``) are drawn from a saved run by ``simulator.charts.run.write_figures``,
+never here: this module must not know matplotlib. Every file is written to a temporary name and
+renamed into place, so a reader never sees half a file; ``run.json`` is written first (as
+"writing") and last (final status).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pandas as pd
 from simulator.run.graphs import cascade_graph, exposure_graph
 
 TABLES = ("events", "timeseries", "accounts", "cascade_edges")
+UNITS_KEY = "units"  # summary.json's mapping of figure -> unit, after the figures
 
 
 @dataclass
@@ -48,6 +50,15 @@ class RunResult:
         return exposure_graph(self.accounts)
 
     @property
+    def units(self) -> dict[str, str]:
+        """The unit of every summary figure (``catalogue.UNITS``)."""
+        # Imported here: importing simulator must not load the catalogue, so that
+        # ``python -m simulator.run.catalogue`` runs it as a fresh module.
+        from simulator.run.catalogue import units_of
+
+        return units_of(self.summary)
+
+    @property
     def ok(self) -> bool:
         return self.meta.get("status") == "complete"
 
@@ -66,7 +77,7 @@ class RunResult:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         write_json(folder / "run.json", {**self.meta, "status": "writing"})
-        write_json(folder / "summary.json", self.summary)
+        write_json(folder / "summary.json", {**self.summary, UNITS_KEY: self.units})
         for name in TABLES:
             table = getattr(self, name)
             write_atomic(folder / f"{name}.parquet", lambda p, t=table: t.to_parquet(p))
@@ -80,12 +91,16 @@ class RunResult:
     def load(cls, folder: str | Path) -> RunResult:
         folder = Path(folder)
         meta = json.loads((folder / "run.json").read_text())
-        # JSON has no NaN: undefined metrics (e.g. amplification without a fall) were written as
-        # null and come back as NaN.
-        summary = {k: math.nan if v is None else v
-                   for k, v in json.loads((folder / "summary.json").read_text()).items()}
+        summary = stored_figures(json.loads((folder / "summary.json").read_text()))
         tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}
         return cls(summary=summary, meta=meta, **tables)
+
+
+def stored_figures(stored: dict[str, Any]) -> dict[str, Any]:
+    """A summary as stored (``summary.json``, a sweep manifest) back as figures: without the
+    ``units`` mapping (the catalogue gives units; older files have none), and with JSON's
+    null back as NaN (undefined figures, e.g. amplification without a fall, are written so)."""
+    return {k: math.nan if v is None else v for k, v in stored.items() if k != UNITS_KEY}
 
 
 def json_safe(value: Any) -> Any:

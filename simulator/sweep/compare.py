@@ -35,7 +35,8 @@ import pandas as pd
 
 from simulator.config import Scenario, ScenarioError
 from simulator.errors import RunFailed
-from simulator.run.adl_fairness import FAIRNESS_METRICS, adl_haircuts, fairness_metrics
+from simulator.run import catalogue
+from simulator.run.adl_fairness import adl_haircuts, fairness_metrics
 from simulator.run.rng import RunRandom
 from simulator.run.runner import run
 
@@ -43,13 +44,10 @@ __all__ = ["ADL_METRICS", "DEFAULT_METRICS", "ID_COLUMNS", "SUMMARY_COLUMNS", "C
            "Variant", "available_metrics", "compare", "markdown_table", "summarize",
            "variant_scenario"]
 
-DEFAULT_METRICS: list[str] = [
-    "cascade_depth", "liquidated_notional", "bad_debt", "insurance_fund_paid", "adl_notional",
-    "adl_accounts", "socialized_loss", "amplification", "adl_overuse",
-]
-# What else a comparison of ADL designs wants: Chitra's over-use relative to the shortfall
-# (from the summary, when the simulator reports it) and the fairness of the haircuts.
-ADL_METRICS: list[str] = ["adl_needed", "adl_overuse_ratio", *FAIRNESS_METRICS]
+# The catalogue says which figures a comparison shows by default, and what else a comparison
+# of ADL designs wants (Chitra's over-use relative to the shortfall, the haircuts' fairness).
+DEFAULT_METRICS: list[str] = catalogue.names("compare")
+ADL_METRICS: list[str] = catalogue.names("adl_compare")
 ID_COLUMNS: tuple[str, ...] = ("variant", "seed", "status", "error")
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "variant", "metric", "n", "mean", "std", "ci_low", "ci_high", "n_paired", "diff_mean",
@@ -311,24 +309,20 @@ def summarize(
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
-def _fmt(x: float) -> str:
-    if not np.isfinite(x):
-        return "–"
-    if abs(x) >= 1e6:
-        return f"{x / 1e6:,.2f}M"
-    if abs(x) >= 1e3:
-        return f"{x:,.0f}"
-    return f"{x:.3g}"
-
-
 def markdown_table(summary: pd.DataFrame, baseline: str | None = None) -> str:
-    """``summarize``'s frame as a Markdown table: variant, metric, n, mean [CI], paired
-    difference [CI] (USD amounts in millions as ``1.23M``; "–" for undefined)."""
+    """``summarize``'s frame as a Markdown table: metric (the catalogue's label and unit),
+    variant, n, mean [CI], paired difference [CI] (USD in millions as ``$1.23M``; "–" for
+    undefined)."""
     head = f"paired diff vs {baseline} [CI]" if baseline else "paired diff [CI]"
     lines = [f"| metric | variant | n | mean [CI] | {head} |", "|---|---|---:|---|---|"]
     for r in summary.itertuples():
-        mean = f"{_fmt(r.mean)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"
+        unit = catalogue.unit_of(r.metric)
+
+        def fmt(x: float, unit: str = unit) -> str:
+            return catalogue.format_value(x, unit, compact=True, missing="–")
+
+        mean = f"{fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
         diff = ("(baseline)" if r.variant == baseline else
-                f"{_fmt(r.diff_mean)} [{_fmt(r.diff_ci_low)}, {_fmt(r.diff_ci_high)}]")
-        lines.append(f"| {r.metric} | {r.variant} | {r.n} | {mean} | {diff} |")
+                f"{fmt(r.diff_mean)} [{fmt(r.diff_ci_low)}, {fmt(r.diff_ci_high)}]")
+        lines.append(f"| {catalogue.title(r.metric)} | {r.variant} | {r.n} | {mean} | {diff} |")
     return "\n".join(lines) + "\n"

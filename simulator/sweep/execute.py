@@ -20,7 +20,6 @@ and run folders; it must not know simulation objects, nor draw charts or reports
 from __future__ import annotations
 
 import json
-import math
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -34,7 +33,7 @@ import pandas as pd
 from simulator.config.scenario import ScenarioError, parse_scenario
 from simulator.errors import RunFailed
 from simulator.run.adl_fairness import adl_haircuts, fairness_metrics
-from simulator.run.result import json_safe, write_atomic, write_json
+from simulator.run.result import json_safe, stored_figures, write_atomic, write_json
 from simulator.run.runner import run
 from simulator.sweep.plan import RunSpec, plan
 from simulator.sweep.spec import SweepSpec, sweep_yaml
@@ -172,7 +171,7 @@ def runs_frame(runs: list[RunSpec], manifest: dict[str, dict[str, Any]]) -> pd.D
     rows = []
     for r in runs:
         entry = manifest[r.run_key]
-        summary = {k: (math.nan if v is None else v) for k, v in entry["summary"].items()}
+        summary = stored_figures(entry["summary"])
         rows.append({**r.axes, "cell": r.cell, "variant": r.variant,
                      "replication": r.replication, "seed": r.seed, "run_key": r.run_key,
                      "status": entry["status"], "error": entry["error"], **summary})
