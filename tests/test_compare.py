@@ -18,6 +18,7 @@ from simulator import RunFailed, Scenario, ScenarioError, load_scenario
 from simulator.charts.compare import CHARTS, write_charts
 from simulator.run.adl_fairness import adl_haircuts, fairness_metrics, gini
 from simulator.sweep import compare as cmp
+from simulator.sweep import execute
 from simulator.sweep.compare import Variant, compare, markdown_table, summarize, variant_scenario
 
 SMALL = Path(__file__).parent / "data" / "scenario_small.yaml"
@@ -165,14 +166,14 @@ def test_worker_count_does_not_change_results(small, same):
 
 
 def test_failed_run_is_recorded_and_comparison_goes_on(small, monkeypatch):
-    real = cmp.run
+    real = execute.run
 
     def flaky(scenario, seed):
         if scenario.venues[0].insurance_fund == 12345 and seed == 1:
             raise RunFailed("boom", None)
         return real(scenario, seed)
 
-    monkeypatch.setattr(cmp, "run", flaky)
+    monkeypatch.setattr(execute, "run", flaky)
     seen = []
     out = compare(small, [Variant("ok"), Variant("bad", ("venues.v.insurance_fund=12345",))],
                   [1], progress=lambda done, total: seen.append((done, total)))
@@ -238,3 +239,56 @@ def test_script_rejects_bad_options(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--baseline 'zz'" in err
     assert "no_such_venue" in err or "with_preset is missing" in err
+
+
+# ------------------------------------------------------------- one engine with the sweep
+
+
+def test_numbers_equal_direct_runs(small, same):
+    """A comparison's rows are the runs' own summaries: run(variant_scenario, seed)."""
+    from simulator.run.runner import run
+
+    for v in SAME:
+        for seed in SEEDS:
+            direct = run(variant_scenario(small, v), seed).summary
+            row = same.runs[(same.runs["variant"] == v.name) & (same.runs["seed"] == seed)]
+            assert len(row) == 1
+            row = row.iloc[0]
+            for key, value in direct.items():
+                if key == "units" or not isinstance(value, int | float | np.number):
+                    continue
+                got = row[key]
+                if isinstance(value, float | np.floating) and not math.isfinite(value):
+                    assert got is None or not math.isfinite(got), key
+                else:
+                    assert got == value, key
+
+
+def test_variant_is_the_sweep_variant():
+    from simulator.sweep.spec import Variant as SpecVariant
+
+    v = Variant("b", ("venues.v.funding.interval=12h",), "bitmex")
+    assert isinstance(v, SpecVariant) and v.set == ["venues.v.funding.interval=12h"]
+    assert v.overrides == ("venues.v.funding.interval=12h",) and v.preset == "bitmex"
+    assert Variant(name="b", set=["a=1"]).overrides == ("a=1",)
+
+
+def test_comparison_folder_resumes(small, same, tmp_path):
+    """With a folder: the sweep format, the same rows, and a rerun skips every run."""
+    first = compare(small, SAME, SEEDS, out_dir=tmp_path)
+    assert (first.skipped, first.ran) == (0, 4)
+    for name in ("sweep.yaml", "base_scenario.yaml", "manifest.json", "runs.parquet",
+                 "statistics.parquet", "haircuts.parquet", "summary.md"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    pd.testing.assert_frame_equal(first.runs, same.runs)
+    pd.testing.assert_frame_equal(first.haircuts, same.haircuts)
+    again = compare(small, SAME, SEEDS, out_dir=tmp_path)
+    assert (again.skipped, again.ran) == (4, 0)
+    pd.testing.assert_frame_equal(again.runs, same.runs)
+    pd.testing.assert_frame_equal(again.haircuts, same.haircuts)
+    # The folder is a sweep folder: its sweep.yaml (with the base scenario beside) plans the
+    # same runs, so ``liqsim sweep <folder>/sweep.yaml --out <folder>`` resumes it too.
+    from simulator.sweep import load_sweep, plan
+
+    keys = [r.run_key for r in plan(load_sweep(tmp_path / "sweep.yaml"))]
+    assert keys == list(same.runs["run_key"])

@@ -4,7 +4,7 @@ A ``Table`` is plain strings (header and rows, already formatted) so the HTML an
 renderings in ``report`` print exactly the same numbers. The tables: the design (what was
 swept, what was fixed), the headline (per variant, pooled over every cell), the paired
 comparison against the baseline variant, the per-cell means of the main metric, and the
-failed runs. Statistics come from ``compare.summarize`` (pooled) and the sweep's own
+failed runs. Statistics come from ``stats.summarize`` (pooled) and the sweep's own
 ``statistics.parquet`` (per cell); nothing is recomputed differently here. This module reads
 frames and the sweep file's data; it must not run simulations, draw charts or write files.
 """
@@ -21,8 +21,7 @@ import pandas as pd
 
 from simulator.run import catalogue
 from simulator.run.catalogue import title
-from simulator.sweep.compare import available_metrics, summarize
-from simulator.sweep.stats import axis_columns
+from simulator.sweep.stats import available_metrics, axis_columns, summarize
 
 __all__ = ["HEADLINE_METRICS", "Table", "cell_table", "comparison_table",
            "design_tables", "failure_table", "format_value", "headline_table",
