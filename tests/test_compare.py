@@ -292,3 +292,61 @@ def test_comparison_folder_resumes(small, same, tmp_path):
 
     keys = [r.run_key for r in plan(load_sweep(tmp_path / "sweep.yaml"))]
     assert keys == list(same.runs["run_key"])
+
+
+# --------------------------------------------------------------------- liqsim compare
+
+
+def test_cli_compare_writes_a_sweep_folder_and_resumes(small, same, tmp_path):
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    args = ["compare", str(SMALL), "--set", SHORT[0], "--variant", "a",
+            "--variant", "b=venues.v.funding.interval=12h", "--seeds", "2", "--seed-start", "1",
+            "--out", str(tmp_path)]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    text = " ".join(first.output.split())
+    assert "4 runs; 0 already complete (skipped), 4 to run" in text
+    assert "paired differences vs a" in text and "(baseline)" in text
+    assert "4 runs (0 skipped, 4 run), 0 failed" in text
+    runs = pd.read_parquet(tmp_path / "runs.parquet")
+    assert list(runs["run_key"]) == list(same.runs["run_key"])
+    assert (tmp_path / "summary.md").read_text().startswith("| metric |")
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "4 runs (4 skipped, 0 run), 0 failed" in " ".join(again.output.split())
+    # The report builds from the comparison folder (a sweep folder without axes).
+    from simulator.report.folders import build_folder_report
+
+    assert build_folder_report(tmp_path).html.exists()
+
+
+def test_cli_compare_several_assignments_for_one_variant(small):
+    v = cmp.variants_from_options(["bitmex"], ["big=venues.v.insurance_fund=3e6", "base",
+                                               "big=venues.v.liquidation.fee_rate=1%",
+                                               "p=preset=okx"])
+    assert [x.name for x in v] == ["bitmex", "big", "base", "p"]
+    assert v[0].preset == "bitmex" and v[3].preset == "okx" and v[2].set == []
+    assert v[1].set == ["venues.v.insurance_fund=3e6", "venues.v.liquidation.fee_rate=1%"]
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--variant", "a=venues.v.nonsense=1"], "variant 'a': venues[0].nonsense: unknown key"),
+    (["--variant", "a", "--variant", "a=preset=nope"], "unknown preset 'nope'"),
+    (["--variant", "b@d=duration=1m"], "variant 'b@d': name"),
+    (["--preset", "okx", "--variant", "okx"], "unique, repeated: okx"),
+    ([], "nothing to compare"),
+    (["--variant", "a", "--seeds", "0"], "--seeds"),
+])
+def test_cli_compare_bad_input_is_one_line_exit_2(tmp_path, extra, words):
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    result = CliRunner().invoke(app, ["compare", str(SMALL), "--out", str(tmp_path / "x"),
+                                      *extra])
+    assert result.exit_code == 2, result.output
+    assert words in " ".join(result.output.split())
+    assert "Traceback" not in result.output and not (tmp_path / "x").exists()

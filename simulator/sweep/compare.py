@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
-from simulator.config import Scenario
+from simulator.config import Scenario, ScenarioError
 from simulator.run.result import write_atomic
 from simulator.sweep.execute import Executed, execute
 from simulator.sweep.plan import RunSpec, variant_scenario
@@ -50,7 +51,7 @@ from simulator.sweep.stats import (
 
 __all__ = ["ADL_METRICS", "DEFAULT_METRICS", "ID_COLUMNS", "SUMMARY_COLUMNS", "Comparison",
            "Variant", "available_metrics", "compare", "comparison_spec", "markdown_table",
-           "summarize", "variant_scenario"]
+           "summarize", "variant_scenario", "variants_from_options"]
 
 # The columns of a comparison's runs frame that are not metrics (the sweep's, minus the
 # cell: a comparison has one).
@@ -90,6 +91,39 @@ class Comparison:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]+", "_", text).strip("_") or "comparison"
+
+
+def variants_from_options(presets: Sequence[str], variants: Sequence[str]) -> list[Variant]:
+    """Command-line variants: presets (``--preset P``: a variant named P) and assignments
+    (``--variant NAME=path=value``; ``NAME`` or ``NAME=`` alone: the scenario unchanged;
+    ``NAME=preset=P``: a preset), presets first, then the named variants in order of first
+    appearance, each with its assignments in order. Raises ``ScenarioError`` (one line)."""
+    named: dict[str, dict] = {}
+    for text in variants:
+        name, _, assignment = (s.strip() for s in text.partition("="))
+        if not name:
+            raise ScenarioError(f"--variant {text!r}: expected NAME=path.to.field=value")
+        entry = named.setdefault(name, {"name": name, "set": []})
+        if assignment.startswith("preset="):
+            entry["preset"] = assignment.removeprefix("preset=").strip()
+        elif assignment:
+            entry["set"].append(assignment)
+    items = [{"name": p, "preset": p} for p in presets] + list(named.values())
+    names = [i["name"] for i in items]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ScenarioError(f"variant names must be unique, repeated: {', '.join(dup)}")
+    out = []
+    for item in items:
+        try:
+            out.append(Variant(**item))
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            field = ".".join(str(p) for p in problem["loc"])
+            raise ScenarioError(f"variant {item['name']!r}: {field}: "
+                                f"{problem['msg'].removeprefix('Value error, ')}") from None
+    return out
+
 
 
 def comparison_spec(base: Scenario, variants: Sequence[Variant], seeds: Sequence[int],
