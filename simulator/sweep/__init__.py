@@ -13,9 +13,9 @@ the folder, ``stats`` the means, intervals and paired differences. A mechanism c
 here draws charts or writes reports.
 """
 
-from simulator.sweep.execute import execute, run_one, run_sweep
+from simulator.sweep.execute import run_one, run_sweep
 from simulator.sweep.plan import RunSpec, plan, replication_seed, run_key
 from simulator.sweep.spec import Axis, SweepSpec, Variant, load_sweep, parse_sweep
 
-__all__ = ["Axis", "RunSpec", "SweepSpec", "Variant", "execute", "load_sweep", "parse_sweep",
-           "plan", "replication_seed", "run_key", "run_one", "run_sweep"]
+__all__ = ["Axis", "RunSpec", "SweepSpec", "Variant", "load_sweep", "parse_sweep", "plan",
+           "replication_seed", "run_key", "run_one", "run_sweep"]
