@@ -350,28 +350,16 @@ def report(
                   f"[bold]{built.html}[/]{also}", highlight=False)
 
 
-def comparison_table(summary, baseline: str, confidence: float) -> Table:
-    """Per metric and variant: n, the mean with its interval, and the paired difference
-    against ``baseline`` with its interval (``stats.summarize``'s frame)."""
-    table = Table(title=f"means [{confidence:.0%} CI] and paired differences vs {baseline}",
-                  title_justify="left")
-    for name in ("metric", "variant", "n", "mean [CI]", f"diff vs {baseline} [CI]"):
-        table.add_column(name, justify="left" if name in ("metric", "variant") else "right")
-    last = None
-    for r in summary.itertuples():
-        unit = catalogue.unit_of(r.metric)
 
-        def fmt(x: float, unit: str = unit) -> str:
-            return catalogue.format_value(x, unit, compact=True, missing="–")
-
-        diff = ("(baseline)" if r.variant == baseline else
-                f"{fmt(r.diff_mean)} [{fmt(r.diff_ci_low)}, {fmt(r.diff_ci_high)}]")
-        metric = catalogue.title(r.metric) if r.metric != last else ""
-        table.add_row(escape(metric), escape(str(r.variant)), str(r.n),
-                      f"{fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]", diff)
-        last = r.metric
-    return table
-
+def rich_table(table) -> Table:
+    """A report table (``simulator.report.tables.Table``) for the terminal."""
+    out = Table(title=table.title, title_justify="left")
+    for k, name in enumerate(table.header):
+        right = k < len(table.right) and table.right[k]
+        out.add_column(escape(name), justify="right" if right else "left")
+    for row in table.rows:
+        out.add_row(*map(escape, row))
+    return out
 
 @app.command()
 def compare(
@@ -400,6 +388,7 @@ def compare(
     numbers). Writes a sweep folder (manifest, runs.parquet, statistics, summary.md) and
     prints means with confidence intervals and paired differences against the first
     variant. A rerun into the same folder runs only what is not complete."""
+    from simulator.report.tables import means_table
     from simulator.sweep.compare import (
         ADL_METRICS,
         DEFAULT_METRICS,
@@ -447,8 +436,8 @@ def compare(
     failed = int((result.runs["status"] != "complete").sum())
     if failed < len(result.runs):
         metrics = available_metrics(result.runs, DEFAULT_METRICS + ADL_METRICS)
-        console.print(comparison_table(summarize(result.runs, metrics, result.baseline),
-                                       result.baseline, 0.95))
+        summary = summarize(result.runs, metrics, result.baseline)
+        console.print(rich_table(means_table(summary, result.baseline)))
     console.print(f"{len(result.runs)} runs ({result.skipped} skipped, {result.ran} run), "
                   f"{failed} failed; results in [bold]{folder}[/]", highlight=False)
     if failed:

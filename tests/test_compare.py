@@ -309,7 +309,7 @@ def test_cli_compare_writes_a_sweep_folder_and_resumes(small, same, tmp_path):
     assert first.exit_code == 0, first.output
     text = " ".join(first.output.split())
     assert "4 runs; 0 already complete (skipped), 4 to run" in text
-    assert "paired differences vs a" in text and "(baseline)" in text
+    assert "paired differences against a" in text and "(baseline)" in text
     assert "4 runs (0 skipped, 4 run), 0 failed" in text
     runs = pd.read_parquet(tmp_path / "runs.parquet")
     assert list(runs["run_key"]) == list(same.runs["run_key"])

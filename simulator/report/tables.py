@@ -24,7 +24,7 @@ from simulator.run.catalogue import title
 from simulator.sweep.stats import available_metrics, axis_columns, summarize
 
 __all__ = ["HEADLINE_METRICS", "Table", "cell_table", "comparison_table",
-           "design_tables", "failure_table", "format_value", "headline_table",
+           "design_tables", "failure_table", "format_value", "headline_table", "means_table",
            "pooled_summary", "report_metrics"]
 
 # The metrics a report shows: the catalogue's comparison figures, in its reading order (what
@@ -149,6 +149,22 @@ def comparison_table(summary: pd.DataFrame, baseline: str) -> Table | None:
                       "two mechanisms, so the difference is the mechanism's effect; an "
                       "interval that excludes 0 is a clear effect.",
                  right=[False, False, True, True, True, False])
+
+
+def means_table(summary: pd.DataFrame, baseline: str) -> Table:
+    """Per metric and variant (``stats.summarize``'s frame): n, mean [CI] and the paired
+    difference against ``baseline`` [CI]; what ``liqsim compare`` prints."""
+    rows, last = [], None
+    for r in summary.itertuples():
+        unit = catalogue.unit_of(r.metric)
+        diff = ("(baseline)" if r.variant == baseline
+                else _with_ci(r.diff_mean, r.diff_ci_low, r.diff_ci_high, unit))
+        rows.append([title(r.metric) if r.metric != last else "", str(r.variant), str(r.n),
+                     _with_ci(r.mean, r.ci_low, r.ci_high, unit), diff])
+        last = r.metric
+    return Table("means", f"Means [95% CI] and paired differences against {baseline}",
+                 ["metric", "variant", "n", "mean [CI]", f"diff vs {baseline} [CI]"], rows,
+                 right=[False, False, True, True, True])
 
 
 def cell_table(stats: pd.DataFrame, metrics: Sequence[str]) -> Table | None:
