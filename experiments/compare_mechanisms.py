@@ -29,6 +29,7 @@ Usage::
         --variant "bx_fund=preset=bitmex;venues.cex.insurance_fund=3e6"
     python experiments/compare_mechanisms.py --all-scenarios --seeds 5 --set duration=6m
     python experiments/compare_mechanisms.py --scenarios default,flash_crash --workers 2
+    python experiments/compare_mechanisms.py --quick                  # smoke run: 2 seeds, 5 min
 
 ``--scenarios a,b,c`` repeats the whole comparison on each scenario: a built-in name
 (``liqsim scenarios``), a file in ``experiments/scenarios/`` by its name, or a scenario file;
@@ -42,6 +43,12 @@ to all of them, and every scenario's fields must accept it.
 presets in front of the variants). In a ``--variant NAME=a;b`` item, ``preset=NAME`` applies
 a preset before the overrides.
 
+The comparison runs on the sweep engine (``simulator.sweep.compare``, as ``liqsim compare``):
+the output folder is a sweep folder (``sweep.yaml``, ``manifest.json``, ``runs.parquet``,
+``statistics.parquet``, ``runs/<run_key>/``), so a rerun into the same folder runs only what
+is not complete, and ``liqsim report <folder>`` builds its report. This script adds the
+charts and the CSV copies; it computes nothing itself.
+
 What to look at (``results/compare/<scenario>/``): ``summary.md`` (printed at the end) --
 paired differences whose interval excludes 0 are the mechanism's effect; ``figures/means`` and
 ``figures/paired_differences`` show the same; ``figures/adl_haircuts`` the haircut
@@ -54,11 +61,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,27 +72,22 @@ SCENARIO_DIR = ROOT / "experiments" / "scenarios"
 ALL_SCENARIOS = ("default", "flash_crash", "short_squeeze", "isolated_margin")
 QUESTION = ("does the liquidation mechanism change cascade depth, its cost, and how fairly and "
             "efficiently ADL shares the loss (same seeds for every variant)")
+SEEDS, QUICK_SEEDS, QUICK_DURATION = 10, 2, "5m"
 
 
 class UsageError(Exception):
     """A bad option: one message, exit code 2."""
 
 
-def parse_variant(text: str):
-    """``NAME=override1;override2`` (``preset=P`` among them sets a preset) -> Variant."""
-    from simulator.sweep.compare import Variant
-
+def parse_variant(text: str) -> list[str]:
+    """``NAME=override1;override2`` (``preset=P`` among them sets a preset) as the
+    ``--variant`` items of ``variants_from_options`` (``NAME=override`` each)."""
     name, _, rest = text.partition("=")
     name = name.strip()
     if not name:
         raise UsageError(f"--variant {text!r}: expected NAME=override1;override2")
-    preset, overrides = None, []
-    for item in (s.strip() for s in rest.split(";")):
-        if item.startswith("preset="):
-            preset = item.removeprefix("preset=").strip()
-        elif item:
-            overrides.append(item)
-    return Variant(name, tuple(overrides), preset)
+    items = [s.strip() for s in rest.split(";") if s.strip()]
+    return [f"{name}={item}" for item in items] or [name]
 
 
 def _presets(arg: str | None, have_variants: bool) -> list[str]:
@@ -96,21 +95,6 @@ def _presets(arg: str | None, have_variants: bool) -> list[str]:
         return [] if have_variants else list(PRESETS)
     names = [p.strip() for p in arg.split(",") if p.strip()]
     return [] if names in ([], ["none"]) else names
-
-
-def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write via a temporary name in the same folder and rename: readers never see half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda p: p.write_text(text))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,12 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", action="append", default=[], metavar="NAME=O1;O2",
                    help="a variant by overrides (repeatable); preset=P among them sets a preset")
     p.add_argument("--baseline", help="variant the others are paired against (default: first)")
-    p.add_argument("--seeds", type=int, default=10, help="seeds per variant (default 10)")
+    p.add_argument("--seeds", type=int, help=f"seeds per variant (default {SEEDS}, "
+                   f"--quick {QUICK_SEEDS})")
     p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     p.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=VALUE",
                    help="override on the base scenario (repeatable), e.g. duration=6m")
     p.add_argument("--duration", help="shorthand for --set duration=...")
+    p.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_SEEDS} seeds and "
+                   f"duration {QUICK_DURATION} unless --seeds / --duration say otherwise")
     p.add_argument("--metrics", help="comma list of metrics (default: the standard ones present)")
     p.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (2000)")
@@ -172,10 +159,12 @@ def _scenario_list(args: argparse.Namespace) -> list[str | None]:
 
 
 def _setup(args: argparse.Namespace, source: str | None = None):
-    """The base scenario and the variants, or a UsageError / ScenarioError. ``source``: a
-    scenario name or file from --scenarios (default: --scenario, else the built-in default)."""
-    from simulator import Scenario, default_scenario, load_scenario
-    from simulator.sweep.compare import Variant, variant_scenario
+    """The base scenario, the variants, the baseline and the planned runs (every scenario
+    built, so validated), or a UsageError / ScenarioError. ``source``: a scenario name or
+    file from --scenarios (default: --scenario, else the built-in default)."""
+    from simulator import default_scenario, load_scenario
+    from simulator.sweep.compare import comparison_spec, variants_from_options
+    from simulator.sweep.plan import plan
 
     if args.seeds < 1 or args.seed_start < 0 or args.workers < 1:
         raise UsageError("--seeds and --workers must be at least 1, --seed-start at least 0")
@@ -186,25 +175,28 @@ def _setup(args: argparse.Namespace, source: str | None = None):
     sets = list(args.sets) + ([f"duration={args.duration}"] if args.duration else [])
     if sets:
         base = base.with_overrides(sets)
-    variants = [Variant(p, preset=p) for p in _presets(args.presets, bool(args.variant))]
-    variants += [parse_variant(text) for text in args.variant]
+    items = [i for text in args.variant for i in parse_variant(text)]
+    variants = variants_from_options(_presets(args.presets, bool(args.variant)), items)
     if not variants:
         raise UsageError("nothing to compare: give --presets or --variant")
     names = [v.name for v in variants]
-    if len(set(names)) != len(names):
-        raise UsageError(f"variant names must be unique: {', '.join(names)}")
-    if any(v.preset for v in variants) and not hasattr(Scenario, "with_preset"):
-        raise UsageError("mechanism presets are not available in this version of liqsim "
-                         "(Scenario.with_preset is missing); use --presets none and --variant")
     baseline = args.baseline or names[0]
     if baseline not in names:
         raise UsageError(f"--baseline {baseline!r} is not a variant ({', '.join(names)})")
-    scenarios = {v.name: variant_scenario(base, v) for v in variants}  # fail before running
-    return base, variants, baseline, scenarios
+    runs = plan(comparison_spec(base, variants, _seeds(args)))  # fail before running
+    return base, variants, baseline, runs
+
+
+def _seeds(args: argparse.Namespace) -> list[int]:
+    return list(range(args.seed_start, args.seed_start + args.seeds))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.seeds is None:
+        args.seeds = QUICK_SEEDS if args.quick else SEEDS
+    if args.quick and args.duration is None:
+        args.duration = QUICK_DURATION
 
     from simulator import ScenarioError
 
@@ -232,23 +224,19 @@ def main(argv: list[str] | None = None) -> int:
 def _compare_one(args: argparse.Namespace, setup: tuple, several: bool) -> int:
     """One comparison on one scenario (``setup``: what ``_setup`` returned); its exit code.
     With ``several`` scenarios each gets its own folder under --out."""
-    from simulator.sweep.compare import (
-        ADL_METRICS,
-        DEFAULT_METRICS,
-        compare,
-        markdown_table,
-        summarize,
-    )
+    from simulator.sweep.compare import ADL_METRICS, DEFAULT_METRICS, compare
+    from simulator.sweep.execute import resume_counts
+    from simulator.sweep.stats import markdown_table, summarize
 
-    base, variants, baseline, scenarios = setup
-    seeds = list(range(args.seed_start, args.seed_start + args.seeds))
+    base, variants, baseline, runs = setup
+    seeds = _seeds(args)
     if several:  # one folder per scenario, under --out when given
         out = (args.out or ROOT / "results" / "compare") / base.name
     else:
         out = args.out or ROOT / "results" / "compare" / base.name
-    out.mkdir(parents=True, exist_ok=True)
-    total = len(variants) * len(seeds)
-    print(f"{base.name}: {len(variants)} variants x {len(seeds)} seeds = {total} runs, "
+    skipped, todo = resume_counts(runs, out)
+    print(f"{base.name}: {len(variants)} variants x {len(seeds)} seeds = "
+          f"{len(variants) * len(seeds)} runs ({skipped} already complete, {todo} to run), "
           f"baseline {baseline}, {args.workers} worker(s)", flush=True)
     finished = 0
 
@@ -257,11 +245,11 @@ def _compare_one(args: argparse.Namespace, setup: tuple, several: bool) -> int:
         finished += 1
         what = (f"{row.get('liquidations', 0):,} liquidations" if row["status"] == "complete"
                 else f"FAILED: {row['error']}")
-        print(f"[{finished}/{total}] {row['variant']} seed {row['seed']}: {seconds:.2f} s, {what}",
+        print(f"[{finished}/{todo}] {row['variant']} seed {row['seed']}: {seconds:.2f} s, {what}",
               flush=True)
 
     t0 = time.perf_counter()
-    result = compare(base, variants, seeds, workers=args.workers, on_run=report)
+    result = compare(base, variants, seeds, workers=args.workers, on_run=report, out_dir=out)
     wall = time.perf_counter() - t0
     wanted = ([m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics
               else DEFAULT_METRICS + ADL_METRICS)
@@ -271,29 +259,32 @@ def _compare_one(args: argparse.Namespace, setup: tuple, several: bool) -> int:
     summary = summarize(result.runs, metrics, baseline, confidence=args.confidence,
                         n_boot=args.n_boot)
     table = markdown_table(summary, baseline)
-    _write_outputs(out, base, variants, scenarios, seeds, baseline, metrics, args, result,
-                   summary, table, wall)
+    _write_outputs(out, setup, seeds, metrics, args, result, summary, table, wall)
     print()
     print(table)
     failed = result.runs[result.runs["status"] != "complete"]
     if len(failed):
-        print(f"{len(failed)} of {total} runs failed; see runs.csv (status, error)")
+        print(f"{len(failed)} of {len(result.runs)} runs failed; see runs.csv (status, error)")
     print(f"results written to {out}")
-    return 1 if len(failed) == total else 0
+    return 1 if len(failed) == len(result.runs) else 0
 
 
-def _write_outputs(out, base, variants, scenarios, seeds, baseline, metrics, args, result,
-                   summary, table, wall) -> None:
+def _write_outputs(out, setup, seeds, metrics, args, result, summary, table, wall) -> None:
+    """Beside the sweep folder the engine wrote: CSV copies, the summary with this run's
+    metrics and interval level, the charts, and compare.json."""
     from simulator.charts.compare import write_charts
     from simulator.run.provenance import provenance
+    from simulator.run.result import write_atomic
 
-    _atomic_write(out / "runs.csv", lambda p: result.runs.to_csv(p, index=False))
-    _atomic_write(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
-    _atomic_write(out / "haircuts.csv", lambda p: result.haircuts.to_csv(p, index=False))
-    _write_text(out / "summary.md", f"# {base.name}: mechanism comparison\n\n"
-                f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]}), the same for every variant; "
-                f"{args.confidence:.0%} percentile-bootstrap intervals; paired differences "
-                f"against {baseline}.\n\n{table}")
+    base, variants, baseline, runs = setup
+    scenarios = {r.variant: r.scenario for r in runs}
+    write_atomic(out / "runs.csv", lambda p: result.runs.to_csv(p, index=False))
+    write_atomic(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
+    write_atomic(out / "haircuts.csv", lambda p: result.haircuts.to_csv(p, index=False))
+    text = (f"# {base.name}: mechanism comparison\n\n{len(seeds)} seeds ({seeds[0]}..{seeds[-1]}), "
+            f"the same for every variant; {args.confidence:.0%} percentile-bootstrap intervals; "
+            f"paired differences against {baseline}.\n\n{table}")
+    write_atomic(out / "summary.md", lambda p: Path(p).write_text(text))
     write_charts(summary, result.haircuts, out / "figures", baseline,
                  [v.name for v in variants], title=base.name)
     meta = {
@@ -310,11 +301,13 @@ def _write_outputs(out, base, variants, scenarios, seeds, baseline, metrics, arg
         "rng_seed": 0,
         "workers": args.workers,
         "runs": int(len(result.runs)),
+        "skipped": result.skipped,
         "failed": int((result.runs["status"] != "complete").sum()),
         "wall_s": wall,
         **provenance(),
     }
-    _write_text(out / "compare.json", json.dumps(meta, indent=2) + "\n")
+    text_meta = json.dumps(meta, indent=2) + "\n"
+    write_atomic(out / "compare.json", lambda p: Path(p).write_text(text_meta))
 
 
 if __name__ == "__main__":

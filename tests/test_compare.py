@@ -18,6 +18,7 @@ from simulator import RunFailed, Scenario, ScenarioError, load_scenario
 from simulator.charts.compare import CHARTS, write_charts
 from simulator.run.adl_fairness import adl_haircuts, fairness_metrics, gini
 from simulator.sweep import compare as cmp
+from simulator.sweep import execute
 from simulator.sweep.compare import Variant, compare, markdown_table, summarize, variant_scenario
 
 SMALL = Path(__file__).parent / "data" / "scenario_small.yaml"
@@ -165,14 +166,14 @@ def test_worker_count_does_not_change_results(small, same):
 
 
 def test_failed_run_is_recorded_and_comparison_goes_on(small, monkeypatch):
-    real = cmp.run
+    real = execute.run
 
     def flaky(scenario, seed):
         if scenario.venues[0].insurance_fund == 12345 and seed == 1:
             raise RunFailed("boom", None)
         return real(scenario, seed)
 
-    monkeypatch.setattr(cmp, "run", flaky)
+    monkeypatch.setattr(execute, "run", flaky)
     seen = []
     out = compare(small, [Variant("ok"), Variant("bad", ("venues.v.insurance_fund=12345",))],
                   [1], progress=lambda done, total: seen.append((done, total)))
@@ -238,3 +239,114 @@ def test_script_rejects_bad_options(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--baseline 'zz'" in err
     assert "no_such_venue" in err or "with_preset is missing" in err
+
+
+# ------------------------------------------------------------- one engine with the sweep
+
+
+def test_numbers_equal_direct_runs(small, same):
+    """A comparison's rows are the runs' own summaries: run(variant_scenario, seed)."""
+    from simulator.run.runner import run
+
+    for v in SAME:
+        for seed in SEEDS:
+            direct = run(variant_scenario(small, v), seed).summary
+            row = same.runs[(same.runs["variant"] == v.name) & (same.runs["seed"] == seed)]
+            assert len(row) == 1
+            row = row.iloc[0]
+            for key, value in direct.items():
+                if key == "units" or not isinstance(value, int | float | np.number):
+                    continue
+                got = row[key]
+                if isinstance(value, float | np.floating) and not math.isfinite(value):
+                    assert got is None or not math.isfinite(got), key
+                else:
+                    assert got == value, key
+
+
+def test_variant_is_the_sweep_variant():
+    from simulator.sweep.spec import Variant as SpecVariant
+
+    v = Variant("b", ("venues.v.funding.interval=12h",), "bitmex")
+    assert isinstance(v, SpecVariant) and v.set == ["venues.v.funding.interval=12h"]
+    assert v.overrides == ("venues.v.funding.interval=12h",) and v.preset == "bitmex"
+    assert Variant(name="b", set=["a=1"]).overrides == ("a=1",)
+
+
+def test_comparison_folder_resumes(small, same, tmp_path):
+    """With a folder: the sweep format, the same rows, and a rerun skips every run."""
+    first = compare(small, SAME, SEEDS, out_dir=tmp_path)
+    assert (first.skipped, first.ran) == (0, 4)
+    for name in ("sweep.yaml", "base_scenario.yaml", "manifest.json", "runs.parquet",
+                 "statistics.parquet", "haircuts.parquet", "summary.md"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    pd.testing.assert_frame_equal(first.runs, same.runs)
+    pd.testing.assert_frame_equal(first.haircuts, same.haircuts)
+    again = compare(small, SAME, SEEDS, out_dir=tmp_path)
+    assert (again.skipped, again.ran) == (4, 0)
+    pd.testing.assert_frame_equal(again.runs, same.runs)
+    pd.testing.assert_frame_equal(again.haircuts, same.haircuts)
+    # The folder is a sweep folder: its sweep.yaml (with the base scenario beside) plans the
+    # same runs, so ``liqsim sweep <folder>/sweep.yaml --out <folder>`` resumes it too.
+    from simulator.sweep import load_sweep, plan
+
+    keys = [r.run_key for r in plan(load_sweep(tmp_path / "sweep.yaml"))]
+    assert keys == list(same.runs["run_key"])
+
+
+# --------------------------------------------------------------------- liqsim compare
+
+
+def test_cli_compare_writes_a_sweep_folder_and_resumes(small, same, tmp_path):
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    args = ["compare", str(SMALL), "--set", SHORT[0], "--variant", "a",
+            "--variant", "b=venues.v.funding.interval=12h", "--seeds", "2", "--seed-start", "1",
+            "--out", str(tmp_path)]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    text = " ".join(first.output.split())
+    assert "4 runs; 0 already complete (skipped), 4 to run" in text
+    assert "paired differences against a" in text and "(baseline)" in text
+    assert "4 runs (0 skipped, 4 run), 0 failed" in text
+    runs = pd.read_parquet(tmp_path / "runs.parquet")
+    assert list(runs["run_key"]) == list(same.runs["run_key"])
+    assert (tmp_path / "summary.md").read_text().startswith("| metric |")
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "4 runs (4 skipped, 0 run), 0 failed" in " ".join(again.output.split())
+    # The report builds from the comparison folder (a sweep folder without axes).
+    from simulator.report.folders import build_folder_report
+
+    assert build_folder_report(tmp_path).html.exists()
+
+
+def test_cli_compare_several_assignments_for_one_variant(small):
+    v = cmp.variants_from_options(["bitmex"], ["big=venues.v.insurance_fund=3e6", "base",
+                                               "big=venues.v.liquidation.fee_rate=1%",
+                                               "p=preset=okx"])
+    assert [x.name for x in v] == ["bitmex", "big", "base", "p"]
+    assert v[0].preset == "bitmex" and v[3].preset == "okx" and v[2].set == []
+    assert v[1].set == ["venues.v.insurance_fund=3e6", "venues.v.liquidation.fee_rate=1%"]
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--variant", "a=venues.v.nonsense=1"], "variant 'a': venues[0].nonsense: unknown key"),
+    (["--variant", "a", "--variant", "a=preset=nope"], "unknown preset 'nope'"),
+    (["--variant", "b@d=duration=1m"], "variant 'b@d': name"),
+    (["--preset", "okx", "--variant", "okx"], "unique, repeated: okx"),
+    ([], "nothing to compare"),
+    (["--variant", "a", "--seeds", "0"], "--seeds"),
+])
+def test_cli_compare_bad_input_is_one_line_exit_2(tmp_path, extra, words):
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    result = CliRunner().invoke(app, ["compare", str(SMALL), "--out", str(tmp_path / "x"),
+                                      *extra])
+    assert result.exit_code == 2, result.output
+    assert words in " ".join(result.output.split())
+    assert "Traceback" not in result.output and not (tmp_path / "x").exists()

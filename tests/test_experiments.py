@@ -224,3 +224,18 @@ def test_compare_mechanisms_scenario_options(tmp_path: Path, capsys) -> None:
     assert not any(tmp_path.iterdir())
     for name in compare_mechanisms.ALL_SCENARIOS:
         assert compare_mechanisms.resolve_scenario(name).name == name
+
+
+def test_compare_mechanisms_quick_writes_a_sweep_folder_and_resumes(tmp_path: Path,
+                                                                    capsys) -> None:
+    args = ["--scenario", str(SMALL), "--quick", "--variant", "a=", "--out", str(tmp_path),
+            "--n-boot", "50", "--metrics", "cascade_depth"]
+    assert compare_mechanisms.main(args) == 0
+    meta = json.loads((tmp_path / "compare.json").read_text())
+    assert meta["seeds"] == [0, 1] and meta["base_scenario"]["duration"] == "5m"
+    for name in ("sweep.yaml", "manifest.json", "runs.parquet", "statistics.parquet"):
+        assert (tmp_path / name).exists(), name
+    assert "(0 already complete, 2 to run)" in capsys.readouterr().out
+    assert compare_mechanisms.main(args) == 0  # a rerun finds every run complete
+    assert "(2 already complete, 0 to run)" in capsys.readouterr().out
+    assert len(pd.read_csv(tmp_path / "runs.csv")) == 2

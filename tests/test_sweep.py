@@ -254,3 +254,17 @@ def test_a_sweep_writes_its_cell_statistics(first_sweep) -> None:
     assert len(stats) == cells * variants * stats["metric"].nunique()
     base = stats[stats["variant"] == frame["variant"].iloc[0]]
     assert (base["diff_mean"].dropna() == 0).all()  # the baseline against itself
+
+
+def test_cli_sweep_says_what_it_skipped_and_ran(tmp_path):
+    data = {**SMALL_GRID, "variants": [{"name": "base"}], "replications": 1}
+    file, out = write(tmp_path, data), tmp_path / "cli"
+    first = CliRunner().invoke(app, ["sweep", str(file), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    assert "2 runs; 0 already complete (skipped), 2 to run" in " ".join(first.output.split())
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest[next(iter(manifest))]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    again = CliRunner().invoke(app, ["sweep", str(file), "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert "2 runs; 1 already complete (skipped), 1 to run" in " ".join(again.output.split())

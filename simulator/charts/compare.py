@@ -1,11 +1,11 @@
 """Charts of a mechanism comparison: variant means, paired differences, ADL haircuts.
 
-Inputs are the frames of ``simulator.sweep.compare`` (the ``summarize`` frame and the haircuts
-frame); this module knows their columns and nothing about scenarios, runs or simulation
-objects. How charts look (figures, notes, saving) comes from ``style`` and the project's
-``liqsim.mplstyle``; every variant keeps one colour of the style's colour-blind-safe cycle
-across all charts. Outputs are PNG and PDF, written atomically; identical inputs give
-identical files.
+Inputs are the frames of a comparison (``simulator.sweep.compare``: the ``stats.summarize``
+frame and the haircuts frame); this module knows their columns and nothing about scenarios,
+runs or simulation objects. How charts look (figures, notes, saving) comes from ``style``
+and the project's ``liqsim.mplstyle``; every variant keeps one colour of the style's
+colour-blind-safe cycle across all charts. Outputs are PNG and PDF, written atomically;
+identical inputs give identical files.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A ``Table`` is plain strings (header and rows, already formatted) so the HTML an
 renderings in ``report`` print exactly the same numbers. The tables: the design (what was
 swept, what was fixed), the headline (per variant, pooled over every cell), the paired
 comparison against the baseline variant, the per-cell means of the main metric, and the
-failed runs. Statistics come from ``compare.summarize`` (pooled) and the sweep's own
+failed runs. Statistics come from ``stats.summarize`` (pooled) and the sweep's own
 ``statistics.parquet`` (per cell); nothing is recomputed differently here. This module reads
 frames and the sweep file's data; it must not run simulations, draw charts or write files.
 """
@@ -21,11 +21,10 @@ import pandas as pd
 
 from simulator.run import catalogue
 from simulator.run.catalogue import title
-from simulator.sweep.compare import available_metrics, summarize
-from simulator.sweep.stats import axis_columns
+from simulator.sweep.stats import available_metrics, axis_columns, summarize
 
 __all__ = ["HEADLINE_METRICS", "Table", "cell_table", "comparison_table",
-           "design_tables", "failure_table", "format_value", "headline_table",
+           "design_tables", "failure_table", "format_value", "headline_table", "means_table",
            "pooled_summary", "report_metrics"]
 
 # The metrics a report shows: the catalogue's comparison figures, in its reading order (what
@@ -150,6 +149,22 @@ def comparison_table(summary: pd.DataFrame, baseline: str) -> Table | None:
                       "two mechanisms, so the difference is the mechanism's effect; an "
                       "interval that excludes 0 is a clear effect.",
                  right=[False, False, True, True, True, False])
+
+
+def means_table(summary: pd.DataFrame, baseline: str) -> Table:
+    """Per metric and variant (``stats.summarize``'s frame): n, mean [CI] and the paired
+    difference against ``baseline`` [CI]; what ``liqsim compare`` prints."""
+    rows, last = [], None
+    for r in summary.itertuples():
+        unit = catalogue.unit_of(r.metric)
+        diff = ("(baseline)" if r.variant == baseline
+                else _with_ci(r.diff_mean, r.diff_ci_low, r.diff_ci_high, unit))
+        rows.append([title(r.metric) if r.metric != last else "", str(r.variant), str(r.n),
+                     _with_ci(r.mean, r.ci_low, r.ci_high, unit), diff])
+        last = r.metric
+    return Table("means", f"Means [95% CI] and paired differences against {baseline}",
+                 ["metric", "variant", "n", "mean [CI]", f"diff vs {baseline} [CI]"], rows,
+                 right=[False, False, True, True, True])
 
 
 def cell_table(stats: pd.DataFrame, metrics: Sequence[str]) -> Table | None:

@@ -8,7 +8,9 @@ run resumably into a sweep folder with one table of results (``runs.parquet``)::
     frame = run_sweep(spec, "results/sweeps/example", workers=4)
 
 ``spec`` knows the file format, ``plan`` the expansion and seeds, ``execute`` the running and
-the folder. Nothing here draws charts or writes reports.
+the folder, ``stats`` the means, intervals and paired differences. A mechanism comparison
+(``compare``) is a sweep with variants and seeds and no axes, run by the same engine. Nothing
+here draws charts or writes reports.
 """
 
 from simulator.sweep.execute import run_one, run_sweep

@@ -1,9 +1,13 @@
 """Mechanism comparison: one scenario under several presets or variants, over many seeds.
 
-Common random numbers come from the simulator itself: ``run(scenario, seed)`` draws paths,
-populations and behaviour from named streams of the seed, so running every variant with the
-*same* seeds gives every variant identical exogenous paths, traders and reactions; only the
-mechanism differs. ``compare`` does exactly that and returns a ``Comparison``::
+A comparison is a sweep with variants and seeds but no axes: ``comparison_spec`` builds that
+``SweepSpec`` and ``compare`` runs it through the sweep's plan and executor, so a comparison
+gets the same backends (serial, process pool, Dask), failure records and, given a folder,
+the sweep folder (``manifest.json``, ``runs.parquet``, ``statistics.parquet``, run folders)
+and resume. Common random numbers come from the simulator itself: ``run(scenario, seed)``
+draws paths, populations and behaviour from named streams of the seed, so running every
+variant with the *same* seeds gives every variant identical exogenous paths, traders and
+reactions; only the mechanism differs::
 
     from simulator import default_scenario
     from simulator.sweep.compare import Variant, compare, summarize
@@ -14,91 +18,64 @@ mechanism differs. ``compare`` does exactly that and returns a ``Comparison``::
     cmp.haircuts    # one row per deleveraged account per complete run (see adl_fairness)
     summarize(cmp.runs, cmp.metrics(), baseline="base")   # means, CIs, paired differences
 
-``summarize`` is a pure function of a runs frame: bootstrap confidence intervals from a
-generator seeded by ``rng_seed`` (deterministic), paired differences against a baseline over
-the seeds both completed. This module knows scenarios, ``run`` and result frames; it must not
+The statistics (``summarize``, ``markdown_table``) live in ``simulator.sweep.stats`` and are
+re-exported here. This module knows scenarios, sweep specs and result frames; it must not
 know venues, books or any other simulation object, nor draw charts
 (``simulator.charts.compare`` does).
 """
 
 from __future__ import annotations
 
-import math
-import time
+import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from simulator.config import Scenario, ScenarioError
-from simulator.errors import RunFailed
-from simulator.run import catalogue
-from simulator.run.adl_fairness import adl_haircuts, fairness_metrics
-from simulator.run.rng import RunRandom
-from simulator.run.runner import run
+from simulator.run.result import write_atomic
+from simulator.sweep.execute import Executed, execute
+from simulator.sweep.plan import RunSpec, variant_scenario
+from simulator.sweep.spec import SweepSpec, Variant
+from simulator.sweep.stats import (
+    ADL_METRICS,
+    DEFAULT_METRICS,
+    SUMMARY_COLUMNS,
+    available_metrics,
+    markdown_table,
+    summarize,
+)
 
 __all__ = ["ADL_METRICS", "DEFAULT_METRICS", "ID_COLUMNS", "SUMMARY_COLUMNS", "Comparison",
-           "Variant", "available_metrics", "compare", "markdown_table", "summarize",
-           "variant_scenario"]
+           "Variant", "available_metrics", "compare", "comparison_spec", "markdown_table",
+           "summarize", "variant_scenario", "variants_from_options"]
 
-# The catalogue says which figures a comparison shows by default, and what else a comparison
-# of ADL designs wants (Chitra's over-use relative to the shortfall, the haircuts' fairness).
-DEFAULT_METRICS: list[str] = catalogue.names("compare")
-ADL_METRICS: list[str] = catalogue.names("adl_compare")
-ID_COLUMNS: tuple[str, ...] = ("variant", "seed", "status", "error")
-SUMMARY_COLUMNS: tuple[str, ...] = (
-    "variant", "metric", "n", "mean", "std", "ci_low", "ci_high", "n_paired", "diff_mean",
-    "diff_ci_low", "diff_ci_high", "share_higher", "share_lower", "share_equal",
-)
-# Two values count as equal in the paired comparison within this relative tolerance: the
-# same path and mechanism give bit-identical numbers, but a different order of float sums
-# (e.g. another ADL queue) should not count as "higher" by 1e-12 dollars.
-EQUAL_RTOL = 1e-9
+# The columns of a comparison's runs frame that are not metrics (the sweep's, minus the
+# cell: a comparison has one).
+ID_COLUMNS: tuple[str, ...] = ("variant", "seed", "replication", "run_key", "status", "error")
+SUMMARY_FILE = "summary.md"
+HAIRCUTS_FILE = "haircuts.parquet"
 
-Progress = Callable[[int, int], None]  # (runs finished, runs in total)
+Progress = Callable[[int, int], None]  # (runs finished, runs to do)
 Finished = Callable[[dict[str, Any], float], None]  # (the run's row, wall seconds)
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A mechanism variant: an optional preset, then dotted-path overrides (as ``--set``)."""
-
-    name: str
-    overrides: tuple[str, ...] = ()
-    preset: str | None = None
-
-
-def variant_scenario(base: Scenario, v: Variant) -> Scenario:
-    """``base`` under variant ``v``: its preset's mechanism settings (all venues), then its
-    overrides. Raises ``ScenarioError`` naming the variant for anything it cannot apply."""
-    scenario = base
-    try:
-        if v.preset is not None:
-            if not hasattr(scenario, "with_preset"):
-                raise ScenarioError("mechanism presets are not available in this version of "
-                                    "liqsim (Scenario.with_preset is missing)")
-            scenario = scenario.with_preset(v.preset)
-        if v.overrides:
-            scenario = scenario.with_overrides(list(v.overrides))
-    except (KeyError, ValueError) as exc:  # ScenarioError is a ValueError
-        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        raise ScenarioError(f"variant {v.name!r}: {text}") from None
-    return scenario
 
 
 @dataclass(frozen=True, eq=False)
 class Comparison:
     """What ``compare`` produced. ``runs`` and ``haircuts`` are identical for any worker
-    count; ``seconds`` (wall time per run) is the only part that is not reproducible."""
+    count or backend; ``seconds`` (wall time per run) is the only part that is not
+    reproducible. ``skipped``/``ran``: runs found complete in the folder / run this time."""
 
     variants: tuple[Variant, ...]
     seeds: tuple[int, ...]
     runs: pd.DataFrame
     haircuts: pd.DataFrame
     seconds: pd.DataFrame
+    skipped: int = 0
+    ran: int = 0
 
     @property
     def baseline(self) -> str:
@@ -112,60 +89,48 @@ class Comparison:
         return summarize(self.runs, self.metrics(), baseline or self.baseline, **kwargs)
 
 
-def available_metrics(runs: pd.DataFrame, wanted: Sequence[str] = DEFAULT_METRICS) -> list[str]:
-    """The metrics of ``wanted`` that ``runs`` has, in ``wanted``'s order."""
-    return [m for m in wanted if m in runs.columns]
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", text).strip("_") or "comparison"
 
 
-# --------------------------------------------------------------------------------- running
+def variants_from_options(presets: Sequence[str], variants: Sequence[str]) -> list[Variant]:
+    """Command-line variants: presets (``--preset P``: a variant named P) and assignments
+    (``--variant NAME=path=value``; ``NAME`` or ``NAME=`` alone: the scenario unchanged;
+    ``NAME=preset=P``: a preset), presets first, then the named variants in order of first
+    appearance, each with its assignments in order. Raises ``ScenarioError`` (one line)."""
+    named: dict[str, dict] = {}
+    for text in variants:
+        name, _, assignment = (s.strip() for s in text.partition("="))
+        if not name:
+            raise ScenarioError(f"--variant {text!r}: expected NAME=path.to.field=value")
+        entry = named.setdefault(name, {"name": name, "set": []})
+        if assignment.startswith("preset="):
+            entry["preset"] = assignment.removeprefix("preset=").strip()
+        elif assignment:
+            entry["set"].append(assignment)
+    items = [{"name": p, "preset": p} for p in presets] + list(named.values())
+    names = [i["name"] for i in items]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ScenarioError(f"variant names must be unique, repeated: {', '.join(dup)}")
+    out = []
+    for item in items:
+        try:
+            out.append(Variant(**item))
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            field = ".".join(str(p) for p in problem["loc"])
+            raise ScenarioError(f"variant {item['name']!r}: {field}: "
+                                f"{problem['msg'].removeprefix('Value error, ')}") from None
+    return out
 
 
-def _run_one(scenario: Scenario, seed: int) -> tuple[dict[str, Any], pd.DataFrame, float]:
-    """One run, reduced to what a comparison keeps (module level: it runs in worker
-    processes). Never raises: a failure becomes a ``failed`` status and its message."""
-    t0 = time.perf_counter()
-    result, status, error = None, "complete", None
-    try:
-        result = run(scenario, seed)
-        status, error = result.meta.get("status", "complete"), result.meta.get("error")
-    except Exception as exc:  # any failure is data about the variant, not a reason to stop
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, RunFailed):
-            result = exc.result  # what was recorded until it broke
-    summary: dict[str, Any] = {}
-    haircuts = adl_haircuts(None)
-    if result is not None:
-        summary = {k: _plain(v) for k, v in result.summary.items()}
-        haircuts = adl_haircuts(result.events)
-        # The simulator's own numbers win if it ever reports a key of the same name.
-        for key, value in fairness_metrics(haircuts).items():
-            summary.setdefault(key, value)
-    row = {"status": status, "error": error, **summary}
-    return row, haircuts, time.perf_counter() - t0
 
-
-def _plain(value: Any) -> Any:
-    # numpy scalars -> Python numbers, so frames and CSVs do not depend on where they came from.
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def compare(
-    base: Scenario,
-    variants: Sequence[Variant],
-    seeds: Sequence[int],
-    workers: int = 1,
-    progress: Progress | None = None,
-    on_run: Finished | None = None,
-) -> Comparison:
-    """Run every variant of ``base`` with every seed (the same seeds: common random numbers).
-
-    Variant scenarios are all built first, so a bad preset or override raises
-    ``ScenarioError`` before anything runs. A run that fails (a ``RunFailed``, any exception,
-    or a result with status ``failed``) becomes a row with status ``failed`` and its error,
-    and the comparison goes on. ``workers > 1`` runs in that many processes; rows come back
-    in (variant order, seed) order whatever the worker count. ``progress(done, total)`` and
-    ``on_run(row, seconds)`` are called in the calling process as each run finishes.
-    """
+def comparison_spec(base: Scenario, variants: Sequence[Variant], seeds: Sequence[int],
+                    name: str | None = None) -> SweepSpec:
+    """The sweep a comparison is: ``base`` (an object), ``variants``, the given ``seeds`` as
+    replications (the same in every variant), no axes. Raises ``ValueError`` for no
+    variants, repeated names or bad seeds."""
     variants = list(variants)
     seeds = sorted(int(s) for s in seeds)
     if not variants:
@@ -175,154 +140,73 @@ def compare(
         raise ValueError(f"compare: variant names must be unique, got {names}")
     if not seeds or len(set(seeds)) != len(seeds) or seeds[0] < 0:
         raise ValueError(f"compare: seeds must be distinct non-negative integers, got {seeds}")
-    scenarios = [variant_scenario(base, v) for v in variants]
-    jobs = [(vi, seed) for vi in range(len(variants)) for seed in seeds]
-    done: dict[tuple[int, int], tuple[dict[str, Any], pd.DataFrame, float]] = {}
-
-    def finish(job: tuple[int, int], outcome: tuple[dict[str, Any], pd.DataFrame, float]):
-        done[job] = outcome
-        if on_run is not None:
-            on_run({"variant": names[job[0]], "seed": job[1], **outcome[0]}, outcome[2])
-        if progress is not None:
-            progress(len(done), len(jobs))
-
-    if workers <= 1 or len(jobs) == 1:
-        for job in jobs:
-            finish(job, _run_one(scenarios[job[0]], job[1]))
-    else:
-        # The scenario travels pickled: exact, and it avoids re-validating (re-reading CSVs).
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            futures = {pool.submit(_run_one, scenarios[vi], seed): (vi, seed) for vi, seed in jobs}
-            for future in as_completed(futures):
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # the worker itself died (e.g. out of memory)
-                    outcome = ({"status": "failed", "error": f"{type(exc).__name__}: {exc}"},
-                               adl_haircuts(None), math.nan)
-                finish(futures[future], outcome)
-    return _assemble(variants, seeds, jobs, done)
+    spec = SweepSpec(name=_slug(name or base.name), description=f"{base.name}: comparison",
+                     variants=variants, seeds=seeds)
+    return spec.with_scenario(base)
 
 
-def _assemble(variants, seeds, jobs, done) -> Comparison:
-    rows, cuts, secs = [], [], []
-    for vi, seed in jobs:
-        row, haircuts, seconds = done[(vi, seed)]
-        name = variants[vi].name
-        rows.append({"variant": name, "seed": seed, **row})
-        secs.append({"variant": name, "seed": seed, "seconds": seconds})
-        if row["status"] == "complete" and not haircuts.empty:
-            cuts.append(haircuts.assign(variant=name, seed=seed))
-    runs = pd.DataFrame(rows)
-    for col in ID_COLUMNS:
-        if col not in runs.columns:
-            runs[col] = None
-    metric_cols = [c for c in runs.columns if c not in ID_COLUMNS]
-    runs = runs[list(ID_COLUMNS) + metric_cols]
-    # A generation absent from a complete run's summary had no liquidations: 0, not missing.
-    gen_cols = [c for c in metric_cols if c.startswith("generation.")]
-    complete = runs["status"] == "complete"
-    runs.loc[complete, gen_cols] = runs.loc[complete, gen_cols].fillna(0)
-    haircut_cols = ["variant", "seed", *adl_haircuts(None).columns]
-    haircuts = (pd.concat(cuts, ignore_index=True)[haircut_cols] if cuts
-                else adl_haircuts(None).assign(variant=pd.Series(dtype=object),
-                                               seed=pd.Series(dtype="int64"))[haircut_cols])
-    return Comparison(tuple(variants), tuple(seeds), runs, haircuts, pd.DataFrame(secs))
+def compare(
+    base: Scenario,
+    variants: Sequence[Variant],
+    seeds: Sequence[int],
+    workers: int = 1,
+    progress: Progress | None = None,
+    on_run: Finished | None = None,
+    out_dir: str | Path | None = None,
+    scheduler: str | None = None,
+    dask_local: bool = False,
+) -> Comparison:
+    """Run every variant of ``base`` with every seed (the same seeds: common random numbers).
 
-
-# ------------------------------------------------------------------------------- statistics
-
-
-def _boot_ci(x: np.ndarray, rng: np.random.Generator, n_boot: int, confidence: float):
-    """Percentile bootstrap interval of the mean of ``x`` (NaN, NaN when empty)."""
-    if x.size == 0:
-        return math.nan, math.nan
-    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
-    tail = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(means, [tail, 1.0 - tail])
-    return float(lo), float(hi)
-
-
-def _values(frame: pd.DataFrame, metric: str) -> pd.Series:
-    """A metric per seed, as floats (bools count 0/1; anything non-numeric is NaN)."""
-    col = frame[metric]
-    if col.dtype == object:  # e.g. a bool column with a failed run's None in it
-        col = col.map(lambda v: float(v) if isinstance(v, bool) else v)
-    values = pd.to_numeric(col, errors="coerce").astype(float)
-    return pd.Series(values.to_numpy(), index=frame["seed"].to_numpy())
-
-
-def summarize(
-    runs: pd.DataFrame,
-    metrics: Sequence[str],
-    baseline: str,
-    confidence: float = 0.95,
-    rng_seed: int = 0,
-    n_boot: int = 2000,
-) -> pd.DataFrame:
-    """Per variant and metric over the complete runs: ``n, mean, std, ci_low, ci_high``
-    (percentile bootstrap of the mean) and against ``baseline`` over the seeds both completed
-    with finite values: ``n_paired, diff_mean, diff_ci_low, diff_ci_high`` (bootstrap of the
-    mean paired difference, variant - baseline) and the shares of those seeds where the
-    variant is ``higher / lower / equal`` (within ``EQUAL_RTOL``).
-
-    NaN values are dropped (``n`` says how many remain). Each (variant, metric) draws from its
-    own generator keyed by names and ``rng_seed``, so a cell's interval does not change when
-    other variants or metrics are added. Rows follow variant order of first appearance.
+    Variant scenarios are all built first, so a bad preset or override raises
+    ``ScenarioError`` before anything runs. A run that fails (a ``RunFailed``, any exception,
+    or a result with status ``failed``) becomes a row with status ``failed`` and its error,
+    and the comparison goes on. ``workers > 1`` runs in that many processes, ``scheduler`` /
+    ``dask_local`` on Dask (as ``run_sweep``); rows come back in (variant order, seed) order
+    whatever the backend. With ``out_dir`` the comparison is a sweep folder (plus
+    ``haircuts.parquet`` and ``summary.md``) and a rerun skips the runs already complete.
+    ``progress(done, to_do)`` and ``on_run(row, seconds)`` are called in the calling process
+    as each run finishes.
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    missing = [m for m in metrics if m not in runs.columns]
-    if missing:
-        raise ValueError(f"summarize: no such metric column: {', '.join(missing)}")
-    order = list(dict.fromkeys(runs["variant"]))
-    if baseline not in order:
-        raise ValueError(f"summarize: baseline {baseline!r} is not a variant ({order})")
-    if runs.duplicated(["variant", "seed"]).any():
-        raise ValueError("summarize: a (variant, seed) pair appears more than once")
-    ok = runs[runs["status"] == "complete"] if "status" in runs.columns else runs
-    streams = RunRandom(rng_seed)
-    out = []
-    for metric in metrics:
-        base = _values(ok[ok["variant"] == baseline], metric)
-        for name in order:
-            mine = _values(ok[ok["variant"] == name], metric)
-            x = mine.dropna().to_numpy()
-            lo, hi = _boot_ci(x, streams.stream(f"mean:{name}:{metric}"), n_boot, confidence)
-            pair = pd.concat([mine, base], axis=1, join="inner").dropna().to_numpy()
-            pair = pair.reshape(-1, 2)  # (seeds both completed, [variant, baseline])
-            diff = pair[:, 0] - pair[:, 1]
-            d_lo, d_hi = _boot_ci(diff, streams.stream(f"diff:{name}:{metric}"), n_boot,
-                                  confidence)
-            equal = np.abs(diff) <= EQUAL_RTOL * np.abs(pair).max(axis=1, initial=0.0)
-            n_p = diff.size
-            out.append({
-                "variant": name, "metric": metric, "n": int(x.size),
-                "mean": float(x.mean()) if x.size else math.nan,
-                "std": float(x.std(ddof=1)) if x.size > 1 else math.nan,
-                "ci_low": lo, "ci_high": hi, "n_paired": int(n_p),
-                "diff_mean": float(diff.mean()) if n_p else math.nan,
-                "diff_ci_low": d_lo, "diff_ci_high": d_hi,
-                "share_higher": float(np.mean((diff > 0) & ~equal)) if n_p else math.nan,
-                "share_lower": float(np.mean((diff < 0) & ~equal)) if n_p else math.nan,
-                "share_equal": float(np.mean(equal)) if n_p else math.nan,
-            })
-    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+    spec = comparison_spec(base, variants, seeds)
+
+    def finished(r: RunSpec, outcome: dict[str, Any]) -> None:
+        if on_run is not None:
+            row = {"variant": r.variant, "seed": r.seed, "status": outcome["status"],
+                   "error": outcome["error"], **outcome["summary"]}
+            on_run(row, outcome.get("seconds") or float("nan"))
+
+    def counted(done: int, todo: int, _failures: int) -> None:
+        if progress is not None:
+            progress(done, todo)
+
+    done = execute(spec, out_dir, workers, counted, scheduler, dask_local, finished,
+                   want_haircuts=True)
+    result = _comparison(spec, done)
+    if out_dir is not None:
+        _write_extras(Path(out_dir), result)
+    return result
 
 
-def markdown_table(summary: pd.DataFrame, baseline: str | None = None) -> str:
-    """``summarize``'s frame as a Markdown table: metric (the catalogue's label and unit),
-    variant, n, mean [CI], paired difference [CI] (USD in millions as ``$1.23M``; "–" for
-    undefined)."""
-    head = f"paired diff vs {baseline} [CI]" if baseline else "paired diff [CI]"
-    lines = [f"| metric | variant | n | mean [CI] | {head} |", "|---|---|---:|---|---|"]
-    for r in summary.itertuples():
-        unit = catalogue.unit_of(r.metric)
+def _comparison(spec: SweepSpec, done: Executed) -> Comparison:
+    frame = done.runs
+    metric_cols = [c for c in frame.columns if c not in ID_COLUMNS and c != "cell"]
+    runs = frame[list(ID_COLUMNS) + metric_cols].reset_index(drop=True)
+    haircuts = done.haircuts if done.haircuts is not None else pd.DataFrame()
+    haircuts = haircuts.drop(columns="replication", errors="ignore")
+    # Wall time is not part of the runs table (it is not reproducible); the manifest has it.
+    secs = [done.manifest[k].get("seconds") for k in runs["run_key"]]
+    seconds = runs[["variant", "seed"]].assign(
+        seconds=[float("nan") if s is None else float(s) for s in secs])
+    return Comparison(tuple(spec.variants), tuple(spec.seeds or ()), runs, haircuts, seconds,
+                      done.skipped, done.ran)
 
-        def fmt(x: float, unit: str = unit) -> str:
-            return catalogue.format_value(x, unit, compact=True, missing="–")
 
-        mean = f"{fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
-        diff = ("(baseline)" if r.variant == baseline else
-                f"{fmt(r.diff_mean)} [{fmt(r.diff_ci_low)}, {fmt(r.diff_ci_high)}]")
-        lines.append(f"| {catalogue.title(r.metric)} | {r.variant} | {r.n} | {mean} | {diff} |")
-    return "\n".join(lines) + "\n"
+def _write_extras(out: Path, result: Comparison) -> None:
+    """What a comparison folder has beyond a sweep folder: every deleveraged account, and the
+    default metrics' table (means, CIs, paired differences against the first variant)."""
+    cuts = result.haircuts
+    write_atomic(out / HAIRCUTS_FILE, lambda p: cuts.to_parquet(p, index=False))
+    if result.runs["status"].eq("complete").any():
+        table = markdown_table(result.summary(), result.baseline)
+        write_atomic(out / SUMMARY_FILE, lambda p: Path(p).write_text(table))

@@ -2,13 +2,14 @@
 
 Order: cells (the cartesian product of the axes' points, first axis slowest), then variants,
 then replications. Each run's scenario is the base (with the sweep's ``set``), then the
-variant (preset, then its ``set``, as ``compare.variant_scenario``), then the cell's axis
-values last, so the values in the results table are the values that ran.
+variant (preset, then its ``set``: ``variant_scenario``), then the cell's axis values last,
+so the values in the results table are the values that ran.
 
-Seeds: replication ``r`` runs with ``replication_seed(seed, r)`` in every cell and, with
-``common_random_numbers`` (the default), in every variant too, so variants differ only by
-their mechanism. Without it each variant gets its own seed per replication, keyed by its
-name. This module knows scenarios and the sweep format; it must not run anything.
+Seeds: replication ``r`` runs with ``replication_seed(seed, r)`` (or the sweep's explicit
+``seeds[r]``) in every cell and, with ``common_random_numbers`` (the default), in every
+variant too, so variants differ only by their mechanism. Without it each variant gets its own
+seed per replication, keyed by its name. This module knows scenarios and the sweep format; it
+must not run anything.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from typing import Any
 import numpy as np
 
 from simulator.config import Scenario, ScenarioError
-from simulator.sweep.compare import Variant as CompareVariant
-from simulator.sweep.compare import variant_scenario
-from simulator.sweep.spec import SweepSpec, assignment, axis_points
+from simulator.sweep.spec import SweepSpec, Variant, assignment, axis_points
 
-__all__ = ["RunSpec", "assignment", "cells", "plan", "replication_seed", "run_key"]
+__all__ = ["RunSpec", "assignment", "cells", "plan", "replication_seed", "run_key",
+           "variant_scenario"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,24 @@ class RunSpec:
     seed: int
     scenario: Scenario = field(repr=False)
     run_key: str = ""
+
+
+def variant_scenario(base: Scenario, v: Variant) -> Scenario:
+    """``base`` under variant ``v``: its preset's mechanism settings (all venues), then its
+    overrides. Raises ``ScenarioError`` naming the variant for anything it cannot apply."""
+    scenario = base
+    try:
+        if v.preset is not None:
+            if not hasattr(scenario, "with_preset"):
+                raise ScenarioError("mechanism presets are not available in this version of "
+                                    "liqsim (Scenario.with_preset is missing)")
+            scenario = scenario.with_preset(v.preset)
+        if v.set:
+            scenario = scenario.with_overrides(list(v.set))
+    except (KeyError, ValueError) as exc:  # ScenarioError is a ValueError
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise ScenarioError(f"variant {v.name!r}: {text}") from None
+    return scenario
 
 
 def replication_seed(root: int, replication: int, variant: str | None = None) -> int:
@@ -80,8 +98,7 @@ def plan(spec: SweepSpec) -> list[RunSpec]:
     variants = []
     for v in spec.variants:
         # Built once per variant: the cells only add their axis values on top.
-        variants.append((v.name, variant_scenario(
-            base, CompareVariant(v.name, tuple(v.set), v.preset))))
+        variants.append((v.name, variant_scenario(base, v)))
     runs: list[RunSpec] = []
     for c, values in enumerate(cells(spec)):
         sets = [assignment(p, v) for p, v in values.items()]
@@ -92,8 +109,8 @@ def plan(spec: SweepSpec) -> list[RunSpec]:
                 raise ScenarioError(f"cell {c} ({_describe(values)}), variant {name!r}: "
                                     f"{exc}") from None
             for r in range(spec.replications):
-                seed = replication_seed(spec.seed, r,
-                                        None if spec.common_random_numbers else name)
+                seed = (spec.seeds[r] if spec.seeds is not None else replication_seed(
+                    spec.seed, r, None if spec.common_random_numbers else name))
                 runs.append(RunSpec(len(runs), c, dict(values), name, r, seed, built,
                                     run_key(built, seed)))
     return runs

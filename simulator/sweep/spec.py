@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,10 @@ from simulator.config.scenario import format_errors, read_document
 from simulator.config.scenarios import DEFAULT, load_builtin
 from simulator.run.rng import RunRandom
 
-__all__ = ["Axis", "SweepSpec", "ValuesAxis", "Variant", "axis_points", "load_sweep",
-           "parse_sweep", "sweep_yaml"]
+__all__ = ["BASE_FILE", "Axis", "SweepSpec", "ValuesAxis", "Variant", "axis_points",
+           "base_yaml", "load_sweep", "parse_sweep", "sweep_yaml"]
 
+BASE_FILE = "base_scenario.yaml"
 _PATH = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
 _NAME = r"^[A-Za-z0-9_.\-]+$"
 
@@ -113,16 +115,33 @@ class Axis(Strict):
 
 
 class Variant(Strict):
-    """A mechanism variant: an optional preset (every venue), then overrides."""
+    """A mechanism variant: an optional preset (every venue), then overrides (``set``).
+
+    Also constructed positionally, ``Variant("big", ("venues.cex.insurance_fund=3e6",),
+    "binance")`` (name, overrides, preset), as comparisons build them."""
 
     name: str = Field(min_length=1, pattern=_NAME)
     preset: str | None = None
     set: list[str] = []
 
+    def __init__(self, name: str | None = None, overrides: Sequence[str] | None = None,
+                 preset: str | None = None, **data: Any) -> None:
+        for key, value in (("name", name), ("preset", preset)):
+            if value is not None:
+                data[key] = value
+        if overrides is not None:
+            data["set"] = list(overrides)
+        super().__init__(**data)
+
     @field_validator("set")
     @classmethod
     def _set_ok(cls, v: list[str]) -> list[str]:
         return _check_assignments(v)
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """The overrides, in order (``set`` as a tuple)."""
+        return tuple(self.set)
 
 
 class SweepSpec(Strict):
@@ -134,11 +153,17 @@ class SweepSpec(Strict):
     variants: list[Variant] = Field(default=[Variant(name="base")], min_length=1)
     replications: int = Field(default=1, ge=1)
     seed: int = Field(default=0, ge=0)
+    # Explicit seeds instead of derived ones: replication r runs with seeds[r] in every
+    # variant (a comparison's "the same N seeds"); then replications is len(seeds).
+    seeds: list[int] | None = Field(default=None, min_length=1)
     common_random_numbers: bool = True
 
     # Where a relative ``base`` resolves, and the file's text (written to sweep.yaml as given).
     _base_dir: Path | None = PrivateAttr(default=None)
     _source: str | None = PrivateAttr(default=None)
+    # A base scenario given as an object (a comparison of an in-memory scenario): it wins
+    # over ``base``, and a sweep folder stores it as BASE_FILE beside sweep.yaml.
+    _scenario: Scenario | None = PrivateAttr(default=None)
 
     @field_validator("set")
     @classmethod
@@ -156,11 +181,30 @@ class SweepSpec(Strict):
         if dup:
             raise ValueError(f"axes: a path may be swept by one axis only, repeated: "
                              f"{', '.join(dup)}")
+        if self.seeds is not None:
+            if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+                raise ValueError(f"seeds: expected distinct non-negative integers, got "
+                                 f"{self.seeds}")
+            if "replications" in self.model_fields_set and self.replications != len(self.seeds):
+                raise ValueError(f"replications: {self.replications}, but {len(self.seeds)} "
+                                 f"seeds; give one or the other")
+            if not self.common_random_numbers:
+                raise ValueError("seeds: explicit seeds are the same in every variant; they "
+                                 "need common_random_numbers")
+            object.__setattr__(self, "replications", len(self.seeds))
         return self
+
+    def with_scenario(self, scenario: Scenario) -> SweepSpec:
+        """This spec on ``scenario`` (an object, not a file) as its base."""
+        spec = self.model_copy()
+        spec._scenario = scenario
+        return spec
 
     def base_scenario(self) -> Scenario:
         """The base scenario with the sweep's ``set`` applied."""
-        if self.base == DEFAULT:
+        if self._scenario is not None:
+            scenario = self._scenario
+        elif self.base == DEFAULT:
             scenario = load_builtin(DEFAULT)
         else:
             path = Path(self.base)
@@ -239,7 +283,19 @@ def check_paths(spec: SweepSpec) -> None:
 
 
 def sweep_yaml(spec: SweepSpec) -> str:
-    """The sweep as given (the file's text when loaded from a file)."""
+    """The sweep as given (the file's text when loaded from a file). A base scenario given as
+    an object is named as ``BASE_FILE`` (``base_yaml`` is its text, stored beside)."""
     if spec._source is not None:
         return spec._source
-    return yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+    data = spec.model_dump(mode="json", exclude_defaults=True)
+    if spec._scenario is not None:
+        data = {"name": data.pop("name"), "base": BASE_FILE,
+                **{k: v for k, v in data.items() if k != "base"}}
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def base_yaml(spec: SweepSpec) -> str | None:
+    """The base scenario given as an object, as a scenario file's text (else None)."""
+    if spec._scenario is None:
+        return None
+    return yaml.safe_dump(spec._scenario.to_dict(), sort_keys=False)
