@@ -15,6 +15,7 @@ import numpy as np
 import simpy
 
 from agents.wakeup import Wakeup
+from markets.events import Reason
 from markets.liquidation import keepers as keeper_auction
 from markets.liquidation.fund_takeover import sweep_fund_row
 from markets.rules import UnwindRule
@@ -44,7 +45,7 @@ def unwinder(env: simpy.Environment, venue: Venue, row: int, rule: UnwindRule) -
                 continue
             generation, cause = venue.held_from.get((row, m), (0, -1))
             sign = 1.0 if acc.pos[row, m] > 0 else -1.0
-            venue.walk_book(row, m, -sign * qty, now, generation, cause, "unwind")
+            venue.walk_book(row, m, -sign * qty, now, generation, cause, Reason.UNWIND)
             last[m] = abs(float(acc.pos[row, m]))
             if is_fund:
                 sweep_fund_row(venue, row, m, now)

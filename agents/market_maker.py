@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import simpy
 
+from markets.events import EventKind
 from markets.prices.paths import MS_PER_YEAR
 from markets.venue import Venue
 
@@ -59,7 +60,7 @@ def market_maker(
         # Log the depth state when it moves by 5 percentage points, not every tick.
         if abs(factor - logged) >= 0.05 or (factor == 1.0 and logged != 1.0):
             venue.sink.emit(
-                "depth", env.now, venue.name, market.name, price=mid, amount=factor,
-                detail=f"realised_vol={vol:.4g}",
+                EventKind.DEPTH, env.now, venue.name, market.name, price=mid, amount=factor,
+                vol=vol,
             )
             logged = factor

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from markets.events import EventKind
 from markets.venue import Venue
 
 
@@ -26,5 +27,6 @@ def apply_funding(venue: Venue, now_ms: int, interest: float, cap: float) -> Non
         acc.wallet -= np.where(iso, 0.0, pay)
         acc.iso_margin[:, m] -= np.where(iso, pay, 0.0)
         longs = float(pay[acc.pos[:, m] > 0].sum())
-        venue.sink.emit("funding", now_ms, venue.name, mk.name, amount=longs, price=rates[m])
+        venue.sink.emit(EventKind.FUNDING, now_ms, venue.name, mk.name, amount=longs,
+                        price=rates[m])
     venue.revalue_all(now_ms)

@@ -31,7 +31,7 @@ import numpy as np
 from markets.attribution import ImpactLedger, breach_causes
 from markets.book import BUY, SELL, OrderBook, Walk
 from markets.counters import VenueCounters
-from markets.events import EventSink, Signal
+from markets.events import HALTS, EventKind, EventSink, Reason, Signal
 from markets.insurance_fund import InsuranceFund
 from markets.margin.accounts import Accounts
 from markets.margin.detection import CROSS, Breach, BreachDetector, margin_ratio
@@ -183,7 +183,7 @@ class Venue:
             self.ledger.record(target, seq, generation, beta * dlog, now_ms)
 
     def walk_book(
-        self, i: int, m: int, qty: float, now_ms: int, generation: int, cause: int, detail: str,
+        self, i: int, m: int, qty: float, now_ms: int, generation: int, cause: int, reason: Reason,
         walk: Walk | None = None,
     ) -> tuple[float, float]:
         """Account ``i`` trades signed ``qty`` of market ``m`` against the maker's book.
@@ -203,9 +203,9 @@ class Venue:
         self.accounts.trade(i, m, qty, vwap)
         self.accounts.trade(self.maker_row, m, -qty, vwap)
         seq = self.sink.emit(
-            "trade", now_ms, self.name, mk.name, account=i, side=side, qty=abs(qty), price=vwap,
-            notional=walk.notional, generation=generation, cause=cause,
-            detail=detail + (" book_exhausted" if walk.exhausted else ""),
+            EventKind.TRADE, now_ms, self.name, mk.name, account=i, side=side, qty=abs(qty),
+            price=vwap, notional=walk.notional, generation=generation, cause=cause,
+            reason=reason, book_exhausted=walk.exhausted,
         )
         if delta != 0.0:
             self._move_mid(m, delta, generation, cause if cause >= 0 else seq, now_ms)
@@ -221,11 +221,11 @@ class Venue:
         if vm is not None and vm.update(now_ms, mark):
             self.accounts.set_maintenance_multiplier(m, vm.multiplier)
             self.invalidate_margins()
-            self.sink.emit("margin_multiplier", now_ms, self.name, mk.name,
-                           amount=vm.multiplier, detail=f"vol={vm.vol:.6g}")
+            self.sink.emit(EventKind.MARGIN_MULTIPLIER, now_ms, self.name, mk.name,
+                           amount=vm.multiplier, vol=vm.vol)
         if mk.breaker is not None and mk.breaker.update(now_ms, mark):
-            self.sink.emit("circuit_breaker", now_ms, self.name, mk.name, price=mark,
-                           detail=f"{self.rules.halt} paused until {mk.breaker.paused_until}")
+            self.sink.emit(EventKind.CIRCUIT_BREAKER, now_ms, self.name, mk.name, price=mark,
+                           reason=HALTS[self.rules.halt], until_ms=mk.breaker.paused_until)
 
     def paused_until(self, now_ms: int, what: str = "liquidations") -> int | None:
         """When a tripped circuit breaker lets ``what`` resume (None: not paused). A trading
@@ -239,21 +239,21 @@ class Venue:
     def _order_allowed(self, i: int, m: int, qty: float, now_ms: int) -> bool:
         """A voluntary order may trade: no trading halt, and within the open-interest cap."""
         mk, acc = self.markets[m], self.accounts
-        reason = ""
+        reason: Reason | None = None
         if self.paused_until(now_ms, "trading") is not None:
-            reason = "trading halted"
+            reason = Reason.TRADING_HALTED
         elif mk.open_interest_cap is not None:
             # Open interest grows by what the order adds to |position| beyond what it closes.
             q = float(acc.pos[i, m])
             grow = max(abs(q + qty) - abs(q), 0.0) * mk.prices.mark
             oi = float(acc.open_interest()[m]) * mk.prices.mark
             if not open_interest_allows(oi, grow, mk.open_interest_cap):
-                reason = "open interest cap"
-        if reason:
+                reason = Reason.OPEN_INTEREST_CAP
+        if reason is not None:
             self.counters.rejected += 1
-            self.sink.emit("rejected", now_ms, self.name, mk.name, account=i,
-                           side=BUY if qty > 0 else SELL, qty=abs(qty), detail=reason)
-        return not reason
+            self.sink.emit(EventKind.REJECTED, now_ms, self.name, mk.name, account=i,
+                           side=BUY if qty > 0 else SELL, qty=abs(qty), reason=reason)
+        return reason is None
 
     # --- the liquidation queue ------------------------------------------------------------------
     def enqueue(self, breach: Breach, due_ms: int) -> None:
@@ -276,7 +276,7 @@ class Venue:
             return False
         if not self._order_allowed(i, m, qty, now_ms):
             return False
-        self.walk_book(i, m, qty, now_ms, generation, cause, "order")
+        self.walk_book(i, m, qty, now_ms, generation, cause, Reason.ORDER)
         if self.accounts.isolated[i, m] and self.accounts.pos[i, m] == 0:
             self.release_isolated(i, m)
         self.touch(i)
@@ -292,7 +292,8 @@ class Venue:
         self.accounts.credit(i, market, amount)
         self.counters.deposits += amount
         name = self.markets[market].name if market is not None else ""
-        self.sink.emit("top_up", now_ms, self.name, name, account=i, amount=amount, cause=cause)
+        self.sink.emit(EventKind.TOP_UP, now_ms, self.name, name, account=i, amount=amount,
+                       cause=cause)
         self.touch(i)
 
     def release_isolated(self, i: int, m: int) -> None:
@@ -339,7 +340,7 @@ class Venue:
             self.enqueued()
         for call in found.calls:
             self.detector.disarm(call.account)
-            seq = self.sink.emit("margin_call", now_ms, self.name, account=call.account,
+            seq = self.sink.emit(EventKind.MARGIN_CALL, now_ms, self.name, account=call.account,
                                  generation=call.generation, amount=call.ratio)
             self.margin_called(call.account, call.scope, call.generation, seq)
 

@@ -142,7 +142,7 @@ def test_insurance_fund_changes(result):
     assert fund["account"].tolist() == [ROW["A"], ROW["B"]]
     assert fund["amount"].tolist() == approx([-A_DEFICIT, -FUND_AFTER_A])
     assert fund["balance"].tolist() == approx([FUND_AFTER_A, 0.0])
-    assert fund["detail"].tolist() == ["bad_debt", "bad_debt"]
+    assert fund["reason"].tolist() == ["bad_debt", "bad_debt"]
     s = result.summary
     assert s["insurance_fund_paid"] == approx(10.0)
     assert s["insurance_fund_end"] == 0.0

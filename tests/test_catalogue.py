@@ -75,10 +75,10 @@ def test_format_value_by_unit():
 
 def test_new_mechanism_figures_count_the_events(runs):
     ev, s = runs["auctions"].events, runs["auctions"].summary
-    kind, detail = ev["kind"], ev["detail"].fillna("")
-    started = int(((kind == "auction") & (detail == "start")).sum())
-    failed = int(((kind == "auction") & (detail == "failed")).sum())
-    keeper = (kind == "liquidation") & detail.str.contains(" auction keeper=")
+    kind, reason, how = ev["kind"], ev["reason"].fillna(""), ev["mechanism"].fillna("")
+    started = int(((kind == "auction") & (reason == "start")).sum())
+    failed = int(((kind == "auction") & (reason == "failed")).sum())
+    keeper = (kind == "liquidation") & (how == "auction")
     assert started > 0 and s["auctions_started"] == s["cex.auctions_started"] == started
     assert s["auctions_failed"] == failed
     assert s["auctions_filled"] + s["auctions_failed"] <= started
@@ -126,7 +126,7 @@ def test_run_prints_what_the_vault_did(tmp_path):
     assert result.exit_code == 0, result.output
     events = pd.read_parquet(out / "events.parquet")
     vault = events[(events["kind"] == "liquidation")
-                   & events["detail"].fillna("").str.endswith(" vault")]
+                   & (events["mechanism"].fillna("") == "vault")]
     summary = json.loads((out / "summary.json").read_text())
     assert len(vault) > 0
     assert "cex: what its mechanisms did" in result.output

@@ -2,11 +2,13 @@
 records, and the after-close epilogue, on small built venues (the world helpers are
 ``test_mechanisms``')."""
 
+import math
+
 import numpy as np
 import pytest
 from test_mechanisms import acct, world
 
-from markets.events import NullSink
+from markets.events import Mechanism, NullSink, Share
 from markets.liquidation.close import MarketClose, ToTarget, WholePositions
 from markets.liquidation.pipeline import AuctionToKeepers, BackstopVault, closer_for
 from markets.liquidation.record import record_liquidation
@@ -88,21 +90,25 @@ def _venue(accounts: list[dict], **liquidation: object):
     return build_world(parse_scenario(data), 0, log).venues[0], log
 
 
-def test_one_liquidation_event_per_exit_with_its_detail_edges_and_holder():
+def test_one_liquidation_event_per_exit_with_its_columns_edges_and_holder():
     venue, log = _venue([acct("A", 115, 10)])
     breach = Breach(1, -1, 2, 1234, (7, 9))
     common = {"side": -1, "qty": 2.0, "price": 90.0, "notional": 180.0}
-    whole = record_liquidation(venue, breach, 0, 2000, how="market", bankruptcy=88.123456789012,
-                               **common)
-    chunk = record_liquidation(venue, breach, 0, 2000, how="market", bankruptcy=88.5,
-                               fraction=0.2, share="chunk", holder=5, **common)
-    vault = record_liquidation(venue, breach, 0, 2000, how="vault", holder=3, **common)
-    keeper = record_liquidation(venue, breach, 0, 2000, how="auction", keeper=4, holder=4,
-                                **common)
-    details = [f["detail"] for _, _, f in log.events]
-    assert details == ["detected=1234 bankruptcy=88.12345679",
-                       "detected=1234 bankruptcy=88.5 chunk=0.2",
-                       "detected=1234 vault", "detected=1234 auction keeper=4"]
+    whole = record_liquidation(venue, breach, 0, 2000, how=Mechanism.MARKET,
+                               bankruptcy=88.123456789012, **common)
+    chunk = record_liquidation(venue, breach, 0, 2000, how=Mechanism.MARKET, bankruptcy=88.5,
+                               fraction=0.2, share=Share.CHUNK, holder=5, **common)
+    vault = record_liquidation(venue, breach, 0, 2000, how=Mechanism.VAULT, holder=3, **common)
+    keeper = record_liquidation(venue, breach, 0, 2000, how=Mechanism.AUCTION, keeper=4,
+                                holder=4, **common)
+    typed = ("mechanism", "bankruptcy_price", "partial_fraction", "chunk_fraction", "keeper")
+    rows = [tuple(f[c] for c in typed) for _, _, f in log.events]
+    nan = pytest.approx(math.nan, nan_ok=True)
+    assert rows == [(Mechanism.MARKET, 88.123456789012, nan, nan, None),
+                    (Mechanism.MARKET, 88.5, nan, 0.2, None),
+                    (Mechanism.VAULT, nan, nan, nan, None),
+                    (Mechanism.AUCTION, nan, nan, nan, 4)]
+    assert all(f["detected_ms"] == 1234 for _, _, f in log.events)
     assert all(k == "liquidation" and f["cause"] == 7 and f["generation"] == 2
                and f["account"] == 1 and f["market"] == "X-PERP" for k, _, f in log.events)
     assert log.edges == [(p, s) for s in (whole, chunk, vault, keeper) for p in (7, 9)]
@@ -111,9 +117,9 @@ def test_one_liquidation_event_per_exit_with_its_detail_edges_and_holder():
 
 def test_a_breach_without_causes_is_caused_by_nothing():
     venue, log = _venue([acct("A", 115, 10)])
-    record_liquidation(venue, Breach(1, -1, 1, 0, ()), 0, 0, how="market", side=-1, qty=1.0,
-                       price=90.0, notional=90.0, bankruptcy=88.5, fraction=0.5)
-    assert log.events[0][2]["cause"] == -1 and log.events[0][2]["detail"].endswith(" partial=0.5")
+    record_liquidation(venue, Breach(1, -1, 1, 0, ()), 0, 0, how=Mechanism.MARKET, side=-1,
+                       qty=1.0, price=90.0, notional=90.0, bankruptcy=88.5, fraction=0.5)
+    assert log.events[0][2]["cause"] == -1 and log.events[0][2]["partial_fraction"] == 0.5
     assert log.edges == []
 
 

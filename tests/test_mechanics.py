@@ -52,7 +52,7 @@ def test_solvent_liquidation_pays_its_fee_to_the_fund():
     res, ev, acc = go(world([long1("E", 10.8)]))
     fund = ev[ev["kind"] == "insurance_fund"]
     assert fund["amount"].tolist() == pytest.approx([0.44975])
-    assert fund["detail"].tolist() == ["fee"]
+    assert fund["reason"].tolist() == ["fee"]
     assert acc.loc["E", "final_collateral"] == pytest.approx(0.30025)
     assert res.summary["insurance_fund_end"] == pytest.approx(100.44975)
     assert res.summary["bad_debt"] == 0.0 and not (ev["kind"] == "bankruptcy").any()

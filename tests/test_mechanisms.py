@@ -14,8 +14,10 @@ and unlimited throughput, ADL ranked at every use. Books:
 Every account row is 1, 2, ... in the order listed (row 0 is the market maker).
 """
 
+import pandas as pd
 import pytest
 
+from markets.events import Mechanism, Reason
 from markets.liquidation import auction as dutch
 from markets.rules import AuctionRules
 from simulator import run
@@ -91,7 +93,7 @@ def test_trigger_last_sees_the_book_impact_the_index_mark_does_not(trigger):
         assert liq["account"].tolist() == [1, 2]
         b = liq.iloc[1]
         assert (b["price"], b["qty"], b["generation"]) == pytest.approx((85.5, 1.0, 2))
-        assert "bankruptcy=88.5" in b["detail"]
+        assert b["bankruptcy_price"] == pytest.approx(88.5, rel=1e-12)
         assert kind(ev, "bankruptcy")["amount"].tolist() == pytest.approx([8.154321, 3.0],
                                                                           rel=1e-6)
         assert acc.loc["B", "qty.X-PERP"] == 0.0
@@ -108,7 +110,7 @@ def test_polling_detects_a_breach_only_at_the_next_poll(interval, when):
     liq = kind(ev, "liquidation")
     assert len(liq) == 1
     assert liq.iloc[0]["time_ms"] == when
-    assert liq.iloc[0]["detail"].startswith(f"detected={when} ")
+    assert liq.iloc[0]["detected_ms"] == when
     assert (liq.iloc[0]["qty"], liq.iloc[0]["price"]) == pytest.approx((10, 89.95))
     assert acc.loc["A", "final_collateral"] == pytest.approx(105 - 10 * 10.05)
 
@@ -126,7 +128,7 @@ def test_partial_close_restores_the_target_ratio():
     assert len(liq) == 1
     assert liq.iloc[0]["qty"] == pytest.approx(x, rel=1e-9)
     assert liq.iloc[0]["price"] == pytest.approx(89.95)
-    assert f"partial={x / 10:.6g}" in liq.iloc[0]["detail"]
+    assert liq.iloc[0]["partial_fraction"] == pytest.approx(x / 10, rel=1e-9)
     left = acc.loc["P", "qty.X-PERP"]
     assert left == pytest.approx(10 - x, rel=1e-9)
     wallet = acc.loc["P", "final_collateral"]
@@ -143,7 +145,7 @@ def test_partial_close_of_a_bankrupt_account_closes_everything():
     res, ev, acc = go(world([acct("P", 99, 10)], liquidation={"close": "partial"}))
     liq = kind(ev, "liquidation")
     assert liq["qty"].tolist() == [10.0]
-    assert " partial=" not in liq.iloc[0]["detail"]
+    assert pd.isna(liq.iloc[0]["partial_fraction"])
     assert res.summary["partial_liquidations"] == 0
     assert kind(ev, "bankruptcy")["amount"].tolist() == pytest.approx([1.5])
     assert acc.loc["P", "qty.X-PERP"] == 0.0
@@ -164,7 +166,8 @@ def test_chunks_are_a_fraction_of_what_is_left_a_cooldown_apart():
     assert liq["time_ms"].tolist() == [1000, 3000, 5000]
     assert liq["qty"].tolist() == pytest.approx([2.5, 1.875, 1.40625], rel=1e-12)
     assert liq["price"].tolist() == pytest.approx([89.95] * 3)
-    assert all(d.startswith("detected=1000 ") for d in liq["detail"])  # one breach, re-served
+    assert (liq["detected_ms"] == 1000).all()  # one breach, re-served
+    assert liq["chunk_fraction"].tolist() == pytest.approx([0.25] * 3, rel=1e-12)
     assert acc.loc["C", "qty.X-PERP"] == pytest.approx(4.21875, rel=1e-12)
     assert acc.loc["C", "final_collateral"] == pytest.approx(105 - 5.78125 * 10.05, rel=1e-12)
 
@@ -181,7 +184,7 @@ def test_backstop_vault_takes_over_at_the_mark_and_unwinds():
     res, ev, acc = go(sc)
     liq = kind(ev, "liquidation")
     assert len(liq) == 1
-    assert liq.iloc[0]["detail"].endswith(" vault")
+    assert liq.iloc[0]["mechanism"] == Mechanism.VAULT
     assert (liq.iloc[0]["qty"], liq.iloc[0]["price"], liq.iloc[0]["time_ms"]) == (10, 90, 1000)
     assert kind(ev, "backstop")["amount"].tolist() == pytest.approx([4.0])
     assert acc.loc["V", "final_collateral"] == pytest.approx(0.0, abs=1e-12)
@@ -190,7 +193,7 @@ def test_backstop_vault_takes_over_at_the_mark_and_unwinds():
     unwind = ev[(ev["kind"] == "trade") & (ev["account"] == vault)]
     assert unwind["time_ms"].tolist() == [2000, 3000, 4000, 5000]
     assert unwind["qty"].tolist() == pytest.approx([2.5] * 4)
-    assert (unwind["detail"] == "unwind").all() and (unwind["side"] == -1).all()
+    assert (unwind["reason"] == Reason.UNWIND).all() and (unwind["side"] == -1).all()
     assert acc.loc["vault", "initial_collateral"] == 100.0
     assert acc.loc["vault", "qty.X-PERP"] == 0.0
     assert acc.loc["vault", "final_collateral"] == pytest.approx(103.5)
@@ -225,17 +228,17 @@ def test_fund_takes_over_what_the_book_cannot_fill_then_adl_then_offload():
     res, ev, acc = go(sc)
     liq = kind(ev, "liquidation")
     assert len(liq) == 1 and liq.iloc[0]["price"] == pytest.approx(90.1, rel=1e-12)
-    take = ev[(ev["kind"] == "insurance_fund") & (ev["detail"] == "takeover")]
+    take = ev[(ev["kind"] == "insurance_fund") & (ev["reason"] == Reason.TAKEOVER)]
     assert len(take) == 1
     assert (take.iloc[0]["qty"], take.iloc[0]["price"]) == pytest.approx((taken, 90.1), rel=1e-12)
-    assert not (kind(ev, "trade")["detail"] == "liquidation").any()  # nothing to the book
+    assert not (kind(ev, "trade")["reason"] == Reason.LIQUIDATION).any()  # nothing to the book
     adl = kind(ev, "adl")
     assert adl["account"].tolist() == [2]
     assert (adl.iloc[0]["qty"], adl.iloc[0]["price"]) == pytest.approx((10 - taken, 90.1),
                                                                         rel=1e-12)
     assert res.summary["bad_debt"] < 1e-9
     assert acc.loc["L", "final_collateral"] == pytest.approx(0.0, abs=1e-9)
-    off = ev[(ev["kind"] == "insurance_fund") & (ev["detail"] == "offload")]
+    off = ev[(ev["kind"] == "insurance_fund") & (ev["reason"] == Reason.OFFLOAD)]
     assert off["time_ms"].tolist() == [2000, 3000]
     loss = taken / 2 * (89.95 - 90.1)
     assert off["amount"].tolist() == pytest.approx([loss, loss], rel=1e-9)
@@ -270,12 +273,12 @@ def test_rich_keeper_takes_the_lot_at_the_first_price_meeting_its_discount():
     sc["venues"][0]["liquidation"].update(fee_rate="0.5%", fee_to="keeper")
     res, ev, acc = go(sc)
     start = kind(ev, "auction")
-    assert start["detail"].tolist() == ["start"] and start.iloc[0]["price"] == 90
+    assert start["reason"].tolist() == ["start"] and start.iloc[0]["price"] == 90
     liq = kind(ev, "liquidation")
     assert len(liq) == 1
     assert (liq.iloc[0]["time_ms"], liq.iloc[0]["qty"]) == (4000, 10)
     assert liq.iloc[0]["price"] == pytest.approx(price, rel=1e-12)
-    assert liq.iloc[0]["detail"].endswith(" auction keeper=2")
+    assert liq.iloc[0]["mechanism"] == Mechanism.AUCTION and liq.iloc[0]["keeper"] == 2
     fee = 0.005 * 10 * price
     assert acc.loc["A", "final_collateral"] == pytest.approx(115 - 10 * (100 - price) - fee)
     assert acc.loc["A", "qty.X-PERP"] == 0.0
@@ -316,16 +319,16 @@ def test_poor_keeper_nibbles_then_the_auction_fails_to_the_book():
     # At 6000 the auction fails and the rest is closed at the book (89.95); A stays solvent.
     keepers = {"count": 1, "capital": 1, "min_discount": 0.01, "leverage": 5}
     res, ev, acc = go(_auction_world(keepers, start_premium=0, cut=0.9, cusp=0.6))
-    takes = ev[(ev["kind"] == "liquidation") & ev["detail"].str.contains(" auction ")]
+    takes = ev[(ev["kind"] == "liquidation") & (ev["mechanism"] == Mechanism.AUCTION)]
     assert takes["time_ms"].tolist() == [2000, 3000, 4000, 5000]
     assert takes["price"].tolist() == pytest.approx([81, 72.9, 65.61, 59.049], rel=1e-12)
     q1, q2 = 5 / 81, (1 + 5 / 81 * 9 - 5 / 81 * 18) * 5 / 72.9
     assert takes["qty"].tolist()[:2] == pytest.approx([q1, q2], rel=1e-9)
-    failed = ev[(ev["kind"] == "auction") & (ev["detail"] == "failed")]
+    failed = ev[(ev["kind"] == "auction") & (ev["reason"] == Reason.FAILED)]
     assert failed["time_ms"].tolist() == [6000]
     rest = 10 - takes["qty"].sum()
     assert failed.iloc[0]["qty"] == pytest.approx(rest, rel=1e-12)
-    book = ev[(ev["kind"] == "liquidation") & ~ev["detail"].str.contains(" auction ")]
+    book = ev[(ev["kind"] == "liquidation") & (ev["mechanism"] == Mechanism.MARKET)]
     assert book["time_ms"].tolist() == [6000]
     assert (book.iloc[0]["qty"], book.iloc[0]["price"]) == pytest.approx((rest, 89.95))
     paid = (takes["qty"] * takes["price"]).sum() + rest * 89.95

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_mechanisms import acct, go, kind, market, world
 
-from markets.events import NullSink
+from markets.events import NullSink, Reason
 from markets.liquidation.settle import socialize
 from simulator import load_scenario, run
 from simulator.config import ScenarioError, parse_scenario
@@ -31,7 +31,7 @@ def test_fee_split_between_fund_and_venue_by_fee_share():
     res, ev, acc = go(world([acct("E", 10.8, 1)], liquidation={"fee_rate": "0.5%"},
                             fund={"fee_share": 0.6}))
     fund = kind(ev, "insurance_fund")
-    assert fund["detail"].tolist() == ["fee"]
+    assert fund["reason"].tolist() == ["fee"]
     assert fund["amount"].tolist() == pytest.approx([0.6 * FEE], rel=1e-12)
     s = res.summary
     assert s["insurance_fund_end"] == pytest.approx(100 + 0.6 * FEE, rel=1e-12)
@@ -53,7 +53,7 @@ def test_surplus_to_the_fund_leaves_the_trader_nothing():
     res, ev, acc = go(world([acct("E", 10.8, 1)],
                             liquidation={"fee_rate": "0.5%", "surplus": "insurance_fund"}))
     fund = kind(ev, "insurance_fund")
-    assert fund["detail"].tolist() == ["fee", "surplus"]
+    assert fund["reason"].tolist() == ["fee", "surplus"]
     assert fund["amount"].tolist() == pytest.approx([FEE, 0.75 - FEE], rel=1e-9)
     assert acc.loc["E", "final_collateral"] == pytest.approx(0.0, abs=1e-12)
     assert res.summary["insurance_fund_end"] == pytest.approx(100.75, rel=1e-12)
@@ -233,7 +233,7 @@ def test_volatility_margin_liquidates_an_otherwise_safe_account(with_vm):
     liq = kind(ev, "liquidation")
     if with_vm:
         assert mult["time_ms"].tolist() == [1000] and mult["amount"].tolist() == [2.0]
-        assert mult.iloc[0]["detail"] == f"vol={vol:.6g}"
+        assert mult.iloc[0]["vol"] == pytest.approx(vol, rel=1e-9)
         assert (liq["account"].tolist(), liq["time_ms"].tolist()) == ([1], [1000])
         assert acc.loc["W", "qty.X-PERP"] == 0
     else:
@@ -249,10 +249,10 @@ def test_circuit_breaker_delays_liquidations_until_the_pause_ends(halt):
     res, ev, acc = go(world([acct("A", 105, 10)], duration="6s", risk_controls=cb))
     trip = kind(ev, "circuit_breaker")
     assert trip["time_ms"].tolist() == [1000]
-    assert trip.iloc[0]["detail"] == f"{halt} paused until 4000"
+    assert trip.iloc[0]["reason"] == f"{halt}_halted" and trip.iloc[0]["until_ms"] == 4000
     liq = kind(ev, "liquidation")
     assert liq["time_ms"].tolist() == [4000]
-    assert liq.iloc[0]["detail"].startswith("detected=1000 ")
+    assert liq.iloc[0]["detected_ms"] == 1000
     assert res.summary["circuit_breaker_trips"] == 1
 
 
@@ -275,7 +275,7 @@ def test_open_interest_cap_refuses_orders_that_grow_it():
     acc = venue.accounts
     assert venue.market_order(2, 0, 1.0, 0) is False  # +100 -> 200 > 150
     assert log.events[-1][0] == "rejected"
-    assert log.events[-1][1]["detail"] == "open interest cap"
+    assert log.events[-1][1]["reason"] == Reason.OPEN_INTEREST_CAP
     assert acc.pos[2, 0] == 0 and venue.counters.rejected == 1
     assert venue.market_order(2, 0, 0.5, 0) is True  # +50 -> exactly 150
     assert acc.pos[2, 0] == 0.5

@@ -21,9 +21,10 @@ from __future__ import annotations
 import numpy as np
 
 from markets.book import BUY, SELL
+from markets.events import EventKind, Mechanism, Reason, Share
 from markets.liquidation import adl
 from markets.liquidation.fund_takeover import capacity_qty, fund_row, fund_take
-from markets.liquidation.record import Share, record_liquidation
+from markets.liquidation.record import record_liquidation
 from markets.liquidation.settle import after_close, settle
 from markets.liquidation.sizing import chunk_qty, partial_close_qty
 from markets.liquidation.waterfall import CloseSplit, split_close
@@ -93,7 +94,7 @@ class MarketClose:
                 cut = chunk_qty(qty, size, size * mark, chunk.above, chunk.fraction)
                 chunked |= cut < qty
             support = close_position(venue, breach, m, cut, now_ms, support,
-                                     "chunk" if cut < qty else "partial")
+                                     Share.CHUNK if cut < qty else Share.PARTIAL)
         left = venue.scope_markets(i, breach.scope)
         if chunked and left and acc.scope_slack(i, breach.scope, venue.trigger_prices()) < 0:
             # Still breached: the rest waits out the cooldown, then is served again.
@@ -136,7 +137,7 @@ def _partial_qty(venue: Venue, i: int, scope: int, m: int, target: float) -> flo
 # --- one position ---------------------------------------------------------------------------
 def close_position(
     venue: Venue, breach: Breach, m: int, qty: float, now_ms: int, support: float,
-    label: Share = "partial",
+    label: Share = Share.PARTIAL,
 ) -> float:
     """Close ``qty`` (magnitude) of position (breach.account, m) down the waterfall; a close
     of less than the position records its share as ``label`` (partial or chunk). Returns the
@@ -183,13 +184,13 @@ def close_position(
     book_walk = walk.truncate(split.book)
     notional = book_walk.notional + taken * bp + (split.adl - taken) * adl_price
     liq_seq = record_liquidation(
-        venue, breach, m, now_ms, how="market", side=side, qty=qty, price=notional / qty,
+        venue, breach, m, now_ms, how=Mechanism.MARKET, side=side, qty=qty, price=notional / qty,
         notional=notional, bankruptcy=bp, fraction=None if qty == abs(q) else qty / abs(q),
         share=label, holder=fund_row(venue, m) if taken > 0 else None,
     )
     if split.book > 0:
         venue.walk_book(i, m, -sign * split.book, now_ms, breach.generation, liq_seq,
-                        "liquidation", book_walk)
+                        Reason.LIQUIDATION, book_walk)
     if taken > 0:
         fund_take(venue, breach, m, sign * taken, bp, liq_seq, now_ms)
     if split.adl - taken > 0:
@@ -227,9 +228,10 @@ def _deleverage(
         counters.adl_needed += max(sign * x * (bp - mark), 0.0)
         counters.adl_profit_closed += profit
         seq = venue.sink.emit(
-            "adl", now_ms, venue.name, mk.name, account=c, side=BUY if sign > 0 else SELL, qty=x,
-            price=price, notional=x * price, generation=breach.generation, cause=liq_seq,
-            amount=haircut, balance=profit, detail=f"bankruptcy={bp:.10g} mark={mark:.10g}",
+            EventKind.ADL, now_ms, venue.name, mk.name, account=c,
+            side=BUY if sign > 0 else SELL, qty=x, price=price, notional=x * price,
+            generation=breach.generation, cause=liq_seq,
+            amount=haircut, balance=profit, bankruptcy_price=bp, mark_price=mark,
         )
         venue.sink.edge(liq_seq, seq)
         if acc.isolated[c, m] and acc.pos[c, m] == 0:

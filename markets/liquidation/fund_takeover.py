@@ -10,6 +10,7 @@ process that sells it is an agent's. Nothing here knows SimPy.
 from __future__ import annotations
 
 from markets.book import BUY, SELL
+from markets.events import EventKind, Reason
 from markets.margin.detection import Breach
 from markets.venue import Venue
 
@@ -38,10 +39,10 @@ def fund_take(
     acc.trade(i, m, -qty, price)
     acc.trade(row, m, qty, price)
     seq = venue.sink.emit(
-        "insurance_fund", now_ms, venue.name, venue.markets[m].name, account=i,
+        EventKind.INSURANCE_FUND, now_ms, venue.name, venue.markets[m].name, account=i,
         side=BUY if qty > 0 else SELL, qty=abs(qty), price=price, notional=abs(qty) * price,
         generation=breach.generation, cause=cause, amount=0.0,
-        balance=venue.fund_for(m).balance, detail="takeover",
+        balance=venue.fund_for(m).balance, reason=Reason.TAKEOVER,
     )
     venue.sink.edge(cause, seq)
     venue.touch(row)
@@ -60,9 +61,9 @@ def sweep_fund_row(venue: Venue, row: int, m: int, now_ms: int) -> None:
         paid = fund.pay(-cash, now_ms)
         if -cash - paid > 0:
             venue.counters.absorbed += -cash - paid
-            venue.sink.emit("venue_loss", now_ms, venue.name, venue.markets[m].name,
-                            account=row, amount=-cash - paid, detail="offload")
+            venue.sink.emit(EventKind.VENUE_LOSS, now_ms, venue.name, venue.markets[m].name,
+                            account=row, amount=-cash - paid, reason=Reason.OFFLOAD)
     acc.wallet[row] = 0.0
     if cash != 0:
-        venue.sink.emit("insurance_fund", now_ms, venue.name, venue.markets[m].name,
-                        account=row, amount=cash, balance=fund.balance, detail="offload")
+        venue.sink.emit(EventKind.INSURANCE_FUND, now_ms, venue.name, venue.markets[m].name,
+                        account=row, amount=cash, balance=fund.balance, reason=Reason.OFFLOAD)

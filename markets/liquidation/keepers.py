@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from markets.book import BUY, SELL
+from markets.events import EventKind, Mechanism, Reason
 from markets.liquidation import auction as dutch
 from markets.liquidation.close import close_position, set_queued
 from markets.liquidation.record import record_liquidation
@@ -28,9 +29,9 @@ def start_auctions(venue: Venue, breach: Breach, positions: list[int], now_ms: i
         lot = dutch.Auction(q, q, venue.markets[m].prices.mark, now_ms, i, m, breach.scope,
                             breach.generation, breach.causes[0] if breach.causes else -1)
         venue.auctions.append((lot, breach))
-        venue.sink.emit("auction", now_ms, venue.name, venue.markets[m].name, account=i,
+        venue.sink.emit(EventKind.AUCTION, now_ms, venue.name, venue.markets[m].name, account=i,
                         side=SELL if q > 0 else BUY, qty=abs(q), price=lot.mark0,
-                        generation=breach.generation, detail="start")
+                        generation=breach.generation, reason=Reason.START)
     venue.auction_started()
 
 
@@ -56,8 +57,8 @@ def step_auctions(venue: Venue, now_ms: int) -> None:
         q = float(acc.pos[i, m])
         age = lot.age(now_ms)
         if q != 0.0 and dutch.failed(rules, age):
-            venue.sink.emit("auction", now_ms, venue.name, venue.markets[m].name, account=i,
-                            qty=abs(q), generation=breach.generation, detail="failed")
+            venue.sink.emit(EventKind.AUCTION, now_ms, venue.name, venue.markets[m].name, account=i,
+                            qty=abs(q), generation=breach.generation, reason=Reason.FAILED)
             close_position(venue, breach, m, abs(q), now_ms, 0.0)
             q = 0.0
         if q != 0.0 and rows.size:
@@ -95,7 +96,7 @@ def _keeper_take(
     sign = 1.0 if acc.pos[i, m] > 0 else -1.0
     acc.trade(i, m, -sign * qty, price)
     acc.trade(keeper, m, sign * qty, price)
-    seq = record_liquidation(venue, breach, m, now_ms, how="auction",
+    seq = record_liquidation(venue, breach, m, now_ms, how=Mechanism.AUCTION,
                              side=SELL if sign > 0 else BUY, qty=qty, price=price,
                              notional=qty * price, keeper=keeper, holder=keeper)
     settle(venue, breach, m, qty * price, seq, now_ms, 0.0, keeper=keeper)

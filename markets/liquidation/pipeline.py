@@ -13,6 +13,7 @@ knows SimPy or the simulator; it acts on a ``Venue`` through its public state.
 
 from __future__ import annotations
 
+from markets.events import EventKind
 from markets.liquidation.close import MarketClose, ToTarget, WholePositions, set_queued
 from markets.liquidation.keepers import start_auctions
 from markets.liquidation.vault import below_backstop, vault_takeover
@@ -32,7 +33,8 @@ def liquidate(venue: Venue, breach: Breach, now_ms: int) -> None:
     prices = venue.trigger_prices()
     if acc.scope_slack(i, breach.scope, prices) >= 0:
         # Prices recovered while the breach waited in the queue: nothing to close.
-        venue.sink.emit("recovered", now_ms, venue.name, account=i, generation=breach.generation)
+        venue.sink.emit(EventKind.RECOVERED, now_ms, venue.name, account=i,
+                        generation=breach.generation)
         venue.touch(i)
         return
     venue.liquidating(venue, breach)

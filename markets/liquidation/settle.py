@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from markets.events import EventKind, Reason
 from markets.liquidation.adl import fund_locked
 from markets.liquidation.waterfall import pro_rata
 from markets.margin.detection import Breach
@@ -34,10 +35,10 @@ def settle(
     equity = acc.iso_margin[i, m] if iso_m is not None else acc.cross_equity(i, venue.marks)
     g = breach.generation
 
-    def fund_event(amount: float, detail: str) -> None:
+    def fund_event(amount: float, reason: Reason) -> None:
         seq = venue.sink.emit(
-            "insurance_fund", now_ms, venue.name, market, account=i, generation=g, cause=liq_seq,
-            amount=amount, balance=fund.balance, detail=detail,
+            EventKind.INSURANCE_FUND, now_ms, venue.name, market, account=i, generation=g,
+            cause=liq_seq, amount=amount, balance=fund.balance, reason=reason,
         )
         venue.sink.edge(liq_seq, seq)
 
@@ -51,7 +52,7 @@ def settle(
         paid = 0.0 if fund_locked(venue, m, now_ms) else fund.pay(deficit, now_ms)
         acc.credit(i, iso_m, paid)
         if paid > 0:
-            fund_event(-paid, "bad_debt")
+            fund_event(-paid, Reason.BAD_DEBT)
         rest = deficit - paid
         if rest > 1e-9 * max(deficit, 1.0):
             if venue.rules.socializes:
@@ -60,8 +61,8 @@ def settle(
                 absorb(venue, m, rest, i, liq_seq, now_ms)
             acc.credit(i, iso_m, rest)
         seq = venue.sink.emit(
-            "bankruptcy", now_ms, venue.name, market, account=i, generation=g, cause=liq_seq,
-            amount=deficit,
+            EventKind.BANKRUPTCY, now_ms, venue.name, market, account=i, generation=g,
+            cause=liq_seq, amount=deficit,
         )
         venue.sink.edge(liq_seq, seq)
         return support + paid
@@ -69,7 +70,7 @@ def settle(
         claw = min(equity, support)
         fund.receive(claw, now_ms)
         acc.credit(i, iso_m, -claw)
-        fund_event(claw, "clawback")
+        fund_event(claw, Reason.CLAWBACK)
         equity -= claw
         support -= claw
     fee = min(venue.rules.fee_rate * book_notional, max(equity, 0.0))
@@ -78,15 +79,15 @@ def settle(
         venue.counters.fees += fee
         kept = pay_fee(venue, m, fee, keeper, now_ms)
         if kept > 0:
-            fund_event(kept, "fee")
+            fund_event(kept, Reason.FEE)
     return support
 
 
 def absorb(venue: Venue, m: int, amount: float, account: int, cause: int, now_ms: int) -> None:
     """A loss nobody is charged for: the venue itself carries it (``venue_loss``)."""
     venue.counters.absorbed += amount
-    seq = venue.sink.emit("venue_loss", now_ms, venue.name, venue.markets[m].name,
-                          account=account, amount=amount, cause=cause)
+    seq = venue.sink.emit(EventKind.VENUE_LOSS, now_ms, venue.name, venue.markets[m].name,
+                          account=account, amount=amount, cause=cause, reason=Reason.BAD_DEBT)
     venue.sink.edge(cause, seq)
 
 
@@ -108,7 +109,7 @@ def socialize(venue: Venue, m: int, amount: float, exclude: int, cause: int, now
     venue.counters.social_charged[holders] += shares
     venue.counters.socialized += float(shares.sum())
     seq = venue.sink.emit(
-        "socialized_loss", now_ms, venue.name, venue.markets[m].name, account=exclude,
+        EventKind.SOCIALIZED_LOSS, now_ms, venue.name, venue.markets[m].name, account=exclude,
         qty=float(holders.size), amount=float(shares.sum()), cause=cause,
     )
     venue.sink.edge(cause, seq)
@@ -158,6 +159,6 @@ def clear_surplus(venue: Venue, breach: Breach, m: int | None, now_ms: int) -> N
     acc.credit(i, m, -left)
     fund = venue.fund_for(fund_m)
     fund.receive(left, now_ms)
-    venue.sink.emit("insurance_fund", now_ms, venue.name, venue.markets[fund_m].name, account=i,
-                    generation=breach.generation, amount=left, balance=fund.balance,
-                    detail="surplus")
+    venue.sink.emit(EventKind.INSURANCE_FUND, now_ms, venue.name, venue.markets[fund_m].name,
+                    account=i, generation=breach.generation, amount=left, balance=fund.balance,
+                    reason=Reason.SURPLUS)

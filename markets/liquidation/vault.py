@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from markets.book import BUY, SELL
+from markets.events import EventKind, Mechanism
 from markets.liquidation.record import record_liquidation
 from markets.margin.detection import CROSS, Breach
 from markets.venue import Venue
@@ -42,8 +43,9 @@ def vault_takeover(venue: Venue, breach: Breach, positions: list[int], now_ms: i
         mark = float(marks[m])
         acc.trade(i, m, -q, mark)
         acc.trade(v, m, q, mark)
-        record_liquidation(venue, breach, m, now_ms, how="vault", side=SELL if q > 0 else BUY,
-                           qty=abs(q), price=mark, notional=abs(q) * mark, holder=v)
+        record_liquidation(venue, breach, m, now_ms, how=Mechanism.VAULT,
+                           side=SELL if q > 0 else BUY, qty=abs(q), price=mark,
+                           notional=abs(q) * mark, holder=v)
     # The maintenance margin is not returned: what is left backs the vault.
     iso = breach.scope if breach.scope != CROSS else None
     kept = float(acc.iso_margin[i, iso]) if iso is not None else float(acc.wallet[i])
@@ -52,6 +54,6 @@ def vault_takeover(venue: Venue, breach: Breach, positions: list[int], now_ms: i
         acc.wallet[v] += kept
     if iso is not None:
         venue.release_isolated(i, iso)
-    venue.sink.emit("backstop", now_ms, venue.name, account=i, generation=breach.generation,
+    venue.sink.emit(EventKind.BACKSTOP, now_ms, venue.name, account=i, generation=breach.generation,
                     amount=kept, balance=float(acc.wallet[v]))
     venue.touch(np.array([i, v]))

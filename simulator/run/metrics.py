@@ -22,6 +22,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from markets.events import EventKind, Mechanism, Reason
+
 
 def drawdown(series: np.ndarray) -> float:
     """Largest peak-to-trough fall as a fraction of the peak."""
@@ -82,16 +84,22 @@ def _vault_pnl(v) -> float:
     return equity - float(v.counters.initial_vault)
 
 
+def _column(events: pd.DataFrame, name: str) -> pd.Series:
+    """A string column of the event log with missing values as "" (so comparisons are bool)."""
+    return events[name].fillna("").astype(str)
+
+
 def mechanism_stats(events: pd.DataFrame, venues) -> dict[str, float]:
     """What the optional mechanisms did, over all venues: takeovers, auctions, breakers,
     refused orders (0 where no venue uses the mechanism)."""
-    kind, detail = events["kind"], events["detail"].fillna("")
-    liq = kind == "liquidation"
-    vault = liq & detail.str.endswith(" vault")
-    takeover = (kind == "insurance_fund") & (detail == "takeover")
-    keeper = liq & detail.str.contains(" auction ")
-    started = int(((kind == "auction") & (detail == "start")).sum())
-    failed = int(((kind == "auction") & (detail == "failed")).sum())
+    kind, mechanism, reason = (_column(events, c) for c in ("kind", "mechanism", "reason"))
+    liq = kind == EventKind.LIQUIDATION
+    vault = liq & (mechanism == Mechanism.VAULT)
+    takeover = (kind == EventKind.INSURANCE_FUND) & (reason == Reason.TAKEOVER)
+    keeper = liq & (mechanism == Mechanism.AUCTION)
+    auction = kind == EventKind.AUCTION
+    started = int((auction & (reason == Reason.START)).sum())
+    failed = int((auction & (reason == Reason.FAILED)).sum())
     return {
         "vault_takeovers": int(vault.sum()),
         "vault_takeover_notional": float(events.loc[vault, "notional"].sum()),
@@ -104,9 +112,9 @@ def mechanism_stats(events: pd.DataFrame, venues) -> dict[str, float]:
         "auctions_failed": failed,
         "auction_takes": int(keeper.sum()),
         "auction_take_notional": float(events.loc[keeper, "notional"].sum()),
-        "partial_liquidations": int((liq & detail.str.contains(" partial=")).sum()),
-        "chunked_liquidations": int((liq & detail.str.contains(" chunk=")).sum()),
-        "circuit_breaker_trips": int((kind == "circuit_breaker").sum()),
+        "partial_liquidations": int((liq & events["partial_fraction"].notna()).sum()),
+        "chunked_liquidations": int((liq & events["chunk_fraction"].notna()).sum()),
+        "circuit_breaker_trips": int((kind == EventKind.CIRCUIT_BREAKER).sum()),
         "rejected_orders": sum(v.counters.rejected for v in venues),
     }
 

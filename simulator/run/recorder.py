@@ -1,9 +1,10 @@
 """Records a run: the event log (the audit trail), cascade edges and sampled time series.
 
 Implements the ``markets.events.EventSink`` protocol. Events are appended as tuples (one
-append per event) and turned into typed columns once, at the end. Time-series rows are sampled
-from venues' public state at a fixed interval. Knows venues' public interface; does not drive
-time.
+append per event) and turned into the columns of ``markets.events.COLUMNS`` once, at the end
+(with their declared dtypes; a typed column an event does not use is NaN / <NA>). Time-series
+rows are sampled from venues' public state at a fixed interval. Knows venues' public interface;
+does not drive time.
 """
 
 from __future__ import annotations
@@ -13,19 +14,13 @@ import math
 import numpy as np
 import pandas as pd
 
+from markets.events import COLUMNS, EventKind
 from markets.venue import Venue
 
 NAN = math.nan
 
-EVENT_COLUMNS = (
-    "time_ms", "seq", "kind", "venue", "market", "account", "side", "qty", "price", "notional",
-    "generation", "cause", "amount", "balance", "detail",
-)
-EVENT_DTYPES = {
-    "time_ms": "int64", "seq": "int64", "account": "int64", "side": "int8", "qty": "float64",
-    "price": "float64", "notional": "float64", "generation": "int16", "cause": "int64",
-    "amount": "float64", "balance": "float64",
-}
+EVENT_COLUMNS = tuple(COLUMNS)
+NUMPY_DTYPES = {"int64", "int8", "int16", "float64"}  # the rest are pandas' nullable dtypes
 RATIO_SAMPLE = 2000  # margin-ratio quantiles are taken over at most this many open accounts
 SAMPLE_COLUMNS = (
     "time_ms", "venue", "market", "asset", "fundamental", "index", "mark", "mid", "best_bid",
@@ -47,14 +42,23 @@ class Recorder:
 
     # --- EventSink --------------------------------------------------------------------------
     def emit(
-        self, kind: str, time_ms: int, venue: str, market: str = "", account: int = -1,
+        self, kind: EventKind, time_ms: int, venue: str, market: str = "", account: int = -1,
         side: int = 0, qty: float = NAN, price: float = NAN, notional: float = NAN,
         generation: int = 0, cause: int = -1, amount: float = NAN, balance: float = NAN,
-        detail: str = "",
+        mechanism: str | None = None, reason: str | None = None, asset: str | None = None,
+        detected_ms: int | None = None, bankruptcy_price: float = NAN,
+        mark_price: float = NAN, partial_fraction: float = NAN, chunk_fraction: float = NAN,
+        keeper: int | None = None, book_exhausted: bool | None = None, vol: float = NAN,
+        until_ms: int | None = None,
     ) -> int:
+        # In the order of ``EVENT_COLUMNS``.
         self.seq += 1
-        self._rows.append((time_ms, self.seq, kind, venue, market, account, side, qty, price,
-                           notional, generation, cause, amount, balance, detail))
+        self._rows.append((
+            time_ms, self.seq, kind, venue, market, account, side, qty, price, notional,
+            generation, cause, amount, balance, mechanism, reason, asset, detected_ms,
+            bankruptcy_price, mark_price, partial_fraction, chunk_fraction, keeper,
+            book_exhausted, vol, until_ms,
+        ))
         return self.seq
 
     def edge(self, parent: int, child: int) -> None:
@@ -90,12 +94,14 @@ class Recorder:
 
 
 def events_frame(rows: list[tuple]) -> pd.DataFrame:
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in EVENT_COLUMNS]
+    """The event log from ``Recorder.emit``'s rows, one column per ``COLUMNS`` entry."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in EVENT_COLUMNS]
     data = {}
-    for name, values in zip(EVENT_COLUMNS, columns, strict=True):
-        dtype = EVENT_DTYPES.get(name)
-        data[name] = np.array(values, dtype=dtype) if dtype else np.array(values, dtype=object)
-    frame = pd.DataFrame(data)
-    for name in ("kind", "venue", "market", "detail"):
-        frame[name] = frame[name].astype("string")
-    return frame
+    for (name, dtype), values in zip(COLUMNS.items(), columns, strict=True):
+        if dtype in NUMPY_DTYPES:
+            data[name] = np.array(values, dtype=dtype)
+        elif dtype == "string":  # enum members become their plain string values
+            data[name] = pd.array([None if v is None else str(v) for v in values], dtype=dtype)
+        else:
+            data[name] = pd.array(list(values), dtype=dtype)
+    return pd.DataFrame(data)

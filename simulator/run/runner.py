@@ -22,6 +22,7 @@ from agents.liquidation_engine import liquidation_engine, margin_poller
 from agents.market_maker import market_maker
 from agents.traders import MarginCallResponder
 from agents.wakeup import Wakeup
+from markets.events import EventKind
 from simulator.config import Scenario
 from simulator.errors import RunFailed, SimulationError
 from simulator.run.build import World, build_world, withdrawal_rule
@@ -142,7 +143,7 @@ def _oracle(
         now = env.now
         for s in starts.get(k - 1, ()):
             for venue in world.venues:
-                venue.sink.emit("shock", now, venue.name, amount=s.move, detail=s.asset)
+                venue.sink.emit(EventKind.SHOCK, now, venue.name, amount=s.move, asset=s.asset)
         prices = paths.prices[k]
         for venue, idx in zip(world.venues, world.asset_of_market, strict=True):
             venue.on_oracle(now, prices[idx])
