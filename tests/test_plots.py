@@ -12,6 +12,7 @@ from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
+from markets.events import COLUMNS, TYPED
 from simulator import default_scenario, run
 from simulator.charts import run as plots
 from simulator.charts import style as plot_style
@@ -73,7 +74,6 @@ def _row(
         "cause": -1,
         "amount": amount,
         "balance": balance,
-        "detail": "",
     }
 
 
@@ -88,6 +88,8 @@ def make_events(liqs=LIQS) -> pd.DataFrame:
     for i, (t, m, qty, price) in enumerate(ADLS):
         rows.append(_row(t, 1002 + i, "adl", m, 1, qty, price, qty * price, amount=250_000.0))
     df = pd.DataFrame(rows).sort_values(["time_ms", "seq"], kind="stable")
+    for name in TYPED:  # the typed columns these kinds leave empty
+        df[name] = pd.Series([None] * len(df), index=df.index, dtype=COLUMNS[name])
     return df.astype({"time_ms": "int64", "seq": "int64", "side": "int8", "generation": "int16"})
 
 

@@ -475,10 +475,6 @@ def replay_of(scenario: dict[str, Any], result: RunResult) -> Replay:
     return held[1]
 
 
-def _bankruptcy_price(detail: str) -> float:
-    return float(detail.split("bankruptcy=")[1].split()[0])
-
-
 def _close(a: float, b: float, rtol: float, scale: float = 1.0) -> bool:
     return abs(a - b) <= rtol * max(abs(a), abs(b), scale)
 
@@ -505,7 +501,7 @@ def check_waterfall(scenario: dict[str, Any], result: RunResult) -> None:
     liquidation; totals agree with the summary, the accounts table and the fund's balance."""
     ev, s = result.events, result.summary
     fund = _kind(result, "insurance_fund")
-    bad = fund[fund["detail"] == "bad_debt"]
+    bad = fund[fund["reason"] == "bad_debt"]
     social = _kind(result, "socialized_loss")
     absorbed = _kind(result, "venue_loss")  # nobody left to socialize over: the venue pays
     bankrupt = _kind(result, "bankruptcy")
@@ -517,12 +513,12 @@ def check_waterfall(scenario: dict[str, Any], result: RunResult) -> None:
     assert set(absorbed["cause"]) <= set(bankrupt["cause"])
     assert (bad["amount"] < 0).all() and (bankrupt["amount"] > 0).all()
     assert (absorbed["amount"] > 0).all()
-    assert (fund.loc[fund["detail"] != "bad_debt", "amount"] > 0).all()
-    assert set(fund["detail"]) <= {"fee", "clawback", "bad_debt"}
+    assert (fund.loc[fund["reason"] != "bad_debt", "amount"] > 0).all()
+    assert set(fund["reason"]) <= {"fee", "clawback", "bad_debt"}
     # The fee is at most fee_rate of what the liquidation sold on the book.
     rate = scenario["venues"][0].get("liquidation", {}).get("fee_rate", 0.005)
     trades = _kind(result, "trade")
-    for row in fund[fund["detail"] == "fee"].itertuples(index=False):
+    for row in fund[fund["reason"] == "fee"].itertuples(index=False):
         book = float(trades.loc[trades["cause"] == row.cause, "notional"].sum())
         assert row.amount <= rate * book * (1 + 1e-9) + 1e-12, (row.seq, row.amount, book)
     paid = (-bad.set_index("cause")["amount"]).reindex(bankrupt["cause"], fill_value=0.0)
@@ -558,7 +554,7 @@ def check_waterfall(scenario: dict[str, Any], result: RunResult) -> None:
     assert _close(s["socialized_loss"], float(result.accounts["socialized_paid"].sum()), 1e-9)
     assert _close(s["insurance_fund_paid"], float(-bad["amount"].sum()), 1e-9)
     assert _close(s["liquidation_fees"],
-                  float(fund.loc[fund["detail"] == "fee", "amount"].sum()), 1e-9)
+                  float(fund.loc[fund["reason"] == "fee", "amount"].sum()), 1e-9)
     # The fund's balance is its start plus every payment in and out, event by event.
     running = start + np.cumsum(fund["amount"].to_numpy())
     scale = max(start, float(np.abs(fund["amount"]).sum()), 1.0)
@@ -635,7 +631,7 @@ def check_cascade(scenario: dict[str, Any], result: RunResult) -> None:
         assert row.generation >= 1 and row.account != 0
     # Deposits and voluntary orders answer an earlier margin call of the same account.
     answers = pd.concat([_kind(result, "top_up"),
-                         ev[(ev["kind"] == "trade") & (ev["detail"].str.startswith("order"))]])
+                         ev[(ev["kind"] == "trade") & (ev["reason"] == "order")]])
     call_account = calls.set_index("seq")["account"]
     for row in answers.itertuples(index=False):
         assert row.cause in call_account.index and row.cause < row.seq, row.seq
@@ -661,7 +657,7 @@ def check_adl_opposite_side(scenario: dict[str, Any], result: RunResult) -> None
         # side +1: the counterparty bought, so it was short (and vice versa)
         assert np.sign(before) == -row.side, (row.seq, before)
         assert row.qty <= abs(before) * (1 + 1e-9), (row.seq, row.qty, before)
-        assert _close(row.price, _bankruptcy_price(parent["detail"]), 1e-9)
+        assert _close(row.price, parent["bankruptcy_price"], 1e-9)
         assert _close(row.notional, row.qty * row.price, 1e-12)
 
 
@@ -875,8 +871,8 @@ def test_bug_c_exhausted_book_never_fills_at_or_below_zero() -> None:
     result = _simulate(BUG_NEGATIVE_FILL)
     assert result.ok, result.meta["error"]
     trades = _kind(result, "trade")
-    assert len(trades) == 1 and trades["detail"].str.contains("book_exhausted").all()
-    assert (trades["price"] > 0).all(), trades[["price", "detail"]].to_string()
+    assert len(trades) == 1 and trades["book_exhausted"].eq(True).all()
+    assert (trades["price"] > 0).all(), trades[["price", "book_exhausted"]].to_string()
     assert (_kind(result, "liquidation")["price"] > 0).all()
     check_all(BUG_NEGATIVE_FILL[0], result)
 
