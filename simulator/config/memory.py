@@ -19,8 +19,9 @@ peak RSS of a fresh process (``resource.getrusage``) minus its RSS after imports
      200,000      1       5m     121,494     348 MiB                  401 MiB
      200,000      2       5m      70,502     327 MiB                  501 MiB
 
-(tracemalloc's peak for the 10,000-account run was 12 MiB: most of the resident growth is
-allocator slack and modules imported during the run, which is what the machine has to hold.)
+(tracemalloc's peaks were 12 MiB for the 10,000-account run and 235 MiB for the 200,000 one at
+2 markets: the rest of the resident growth is allocator slack and modules imported during the
+run, which the machine has to hold all the same.)
 A least-squares fit of the peaks gives about 10 MiB fixed, 2.3 KiB per event and 0.5 KiB per
 account and market; the account's own arrays are small beside that. Events cannot be known
 before the run: the estimate assumes one per account (a cascade's order; a calm run has
@@ -47,6 +48,9 @@ EVENTS_PER_ACCOUNT = 1.0  # opening fills and, in a cascade, liquidations, ADL, 
 PER_EVENT = 900  # a 15-field tuple of Python objects, then its typed column
 PER_LEVEL = 64  # a book level: depletion, offsets, edges, target (both sides)
 PER_SAMPLE = 700  # a 20-field time-series row of Python objects, then its column
+
+MEMINFO = Path("/proc/meminfo")
+CGROUP = Path("/sys/fs/cgroup")
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ def available_bytes() -> int | None:
     physical pages), lowered to a cgroup v2 limit's headroom; None when unknown."""
     found: int | None = None
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in MEMINFO.read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 found = int(line.split()[1]) * 1024
                 break
@@ -104,10 +108,10 @@ def available_bytes() -> int | None:
 
 def _cgroup_headroom() -> int | None:
     try:
-        text = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        text = (CGROUP / "memory.max").read_text().strip()
         if text == "max":
             return None
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        used = int((CGROUP / "memory.current").read_text().strip())
         return max(0, int(text) - used)
     except (OSError, ValueError):
         return None
