@@ -101,5 +101,11 @@ def describe_sweep(path: Path, memory_check: bool = True) -> str:
     if memory_check:
         check_sweep_memory([r.scenario for r in runs])
     base = spec.base if spec.base == "default" else Path(spec.base).name
-    return (f"ok: sweep {spec.name}: {len(runs)} runs planned ({len(cells(spec))} cells × "
-            f"{len(spec.variants)} variants × {spec.replications} replications), base {base}")
+    counts = (_plural(len(cells(spec)), "cell"), _plural(len(spec.variants), "variant"),
+              _plural(spec.replications, "replication"))
+    return (f"ok: sweep {spec.name}: {_plural(len(runs), 'run')} planned "
+            f"({' × '.join(counts)}), base {base}")
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
