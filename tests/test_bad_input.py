@@ -285,3 +285,23 @@ def test_a_good_replay_csv_validates(tmp_path):
     file.write_text(yaml.safe_dump(data, sort_keys=False))
     result = CliRunner().invoke(app, ["validate", str(file)])
     assert result.exit_code == 0, result.output
+
+
+# --- scenarios too big for the machine: refused at validation, never a MemoryError ---------------
+BIG_CASES = [(k, text) for k, _ in enumerate(BASE["populations"])
+             for text in ("1e9", "1000000000", "1.0e+12", "1e15")]
+
+
+@pytest.mark.parametrize(("k", "text"), BIG_CASES,
+                         ids=[f"populations[{k}].count={t}" for k, t in BIG_CASES])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_scenario_too_big_for_memory_gets_one_line(tmp_path, monkeypatch, k, text, command):
+    from simulator.config import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16 * 2**30)
+    file = tmp_path / "bad.yaml"
+    file.write_text(_with(("populations", k, "count"), text))
+    args = [command, str(file)] + (["--out", str(tmp_path / "out")] if command == "run" else [])
+    result = CliRunner().invoke(app, args)
+    _check(result, f"populations[{k}].count = ", "(--no-memory-check to run anyway)")
+    assert not (tmp_path / "out").exists()
