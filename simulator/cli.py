@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from simulator import cli_checks as checks
 from simulator.config import Scenario, ScenarioError, load_scenario
 from simulator.config.scenarios import DEFAULT, builtin_scenarios, load_builtin
 from simulator.errors import RunFailed
@@ -25,6 +26,9 @@ from simulator.run import catalogue
 from simulator.run.provenance import label_slug, run_label
 from simulator.run.result import RunResult
 from simulator.run.runner import run as run_scenario
+
+NoMemoryCheck = Annotated[bool, typer.Option(
+    "--no-memory-check", help="Run even if the estimated memory exceeds what is available.")]
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True,
@@ -145,12 +149,17 @@ def run(
     check: Annotated[bool, typer.Option(
         "--check", help="Assert the model's invariants during the run.")] = False,
     figures: Annotated[bool, typer.Option(help="Write the charts (PNG and PDF).")] = True,
+    no_memory_check: NoMemoryCheck = False,
 ) -> None:
     """Run a scenario and write its results folder: tables, summary and charts."""
     try:
+        if scenario is not None:
+            checks.expect_kind(Path(scenario), "scenario")
         sc = resolve_scenario(scenario)
         if set_:
             sc = sc.with_overrides(set_)
+        if not no_memory_check:
+            checks.check_memory(sc)
     except ScenarioError as exc:
         raise _fail(str(exc)) from None
     if seed is not None and seed < 0:
@@ -173,6 +182,9 @@ def run(
             result = run_scenario(sc, seed, check=check, progress=progress)
         except RunFailed as exc:
             result, code = exc.result, 1
+        except MemoryError:
+            raise _fail("the run ran out of memory (lower the account counts, or see what "
+                        "`liqsim validate` estimates)") from None
     if not result.ok:
         code = 1
     result.meta["label"] = label
@@ -193,10 +205,18 @@ def run(
 
 
 @app.command()
-def validate(file: Annotated[Path, typer.Argument(help="Scenario file (YAML/JSON).")]) -> None:
-    """Check a scenario file; print what it describes, or what is wrong with it."""
+def validate(
+    file: Annotated[Path, typer.Argument(help="Scenario or sweep file (YAML/JSON).")],
+    no_memory_check: NoMemoryCheck = False,
+) -> None:
+    """Check a scenario or sweep file; print what it describes, or what is wrong with it."""
     try:
+        if checks.file_kind(file) == "sweep":
+            console.print(checks.describe_sweep(file, not no_memory_check), highlight=False)
+            return
         sc = load_scenario(file)
+        if not no_memory_check:
+            checks.check_memory(sc)
     except ScenarioError as exc:
         raise _fail(str(exc)) from None
     markets = sum(len(v.markets) for v in sc.venues)
@@ -289,6 +309,7 @@ def sweep(
         help="Run on the Dask cluster at this address (e.g. tcp://host:8786).")] = None,
     dask_local: Annotated[bool, typer.Option(
         "--dask-local", help="Run on a local Dask cluster of --workers processes.")] = False,
+    no_memory_check: NoMemoryCheck = False,
 ) -> None:
     """Run a sweep: every cell x variant x replication not already complete in its folder;
     one row per run in runs.parquet. A run that fails is recorded and the sweep goes on."""
@@ -298,8 +319,11 @@ def sweep(
     if workers < 1:
         raise _fail("--workers: at least 1")
     try:
+        checks.expect_kind(file, "sweep")
         spec = load_sweep(file)
         planned = plan(spec)  # validates every cell's scenario before anything runs
+        if not (no_memory_check or scheduler):  # a remote cluster's memory is not ours
+            checks.check_sweep_memory([r.scenario for r in planned], min(workers, len(planned)))
     except ScenarioError as exc:
         raise _fail(str(exc)) from None
     folder = out or Path("results") / "sweeps" / spec.name

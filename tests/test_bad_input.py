@@ -212,3 +212,96 @@ def test_the_run_command_also_refuses_bad_input(tmp_path):
     file.write_text(_with(("duration",), "1e400s"))
     result = CliRunner().invoke(app, ["run", str(file), "--out", str(tmp_path / "out")])
     _check(result, "duration", None)
+
+
+# --- bad replay CSVs: each gets one line naming replays[0].csv and the problem ------------------
+_HEAD = "open_time,open,high,low,close,volume\n"
+
+
+def _bars(n: int = 5, close: str = "100.5", at: int = 2) -> str:
+    rows = [f"{1_700_000_000_000 + i * 60_000},100,101,99,{close if i == at else '100.5'},3"
+            for i in range(n)]
+    return _HEAD + "\n".join(rows) + "\n"
+
+
+REPLAY_CASES = [
+    # (id, file content or None for no file, text the message must hold)
+    ("missing-file", None, "file not found"),
+    ("empty-file", "", "file is empty"),
+    ("blank-lines", "\n\n", "file is empty"),
+    ("header-only", _HEAD, "no data rows"),
+    ("wrong-columns", "time,price\n1,2\n", "missing column(s) open_time, open, high, low, close"),
+    ("missing-close", "open_time,open,high,low\n1,2,3,1\n", "missing column(s) close"),
+    ("headerless-too-few", "1700000000000,1,2\n", "missing column(s) low, close"),
+    ("extra-field", _HEAD + "1700000000000,100,101,99,100,3,7,8\n", "cannot parse CSV"),
+    ("non-numeric-price", _bars(close="abc"), "non-numeric value 'abc' in column 'close' at "
+                                              "data row 3"),
+    ("blank-price", _bars(close=""), "missing value in column 'close' at data row 3"),
+    ("nan-price", _bars(close="nan"), "non-finite value 'nan' in column 'close' at data row 3"),
+    ("inf-price", _bars(close="inf"), "non-finite value 'inf' in column 'close' at data row 3"),
+    ("overflow-price", _bars(close="1e400"), "non-finite value '1e400' in column 'close'"),
+    ("negative-price", _bars(close="-5"), "non-positive price -5.0 in column 'close' at data "
+                                          "row 3"),
+    ("zero-price", _bars(close="0"), "non-positive price 0.0 in column 'close'"),
+    ("high-below-low", _HEAD + "1700000000000,100,99,101,100,3\n", "high 99.0 < low 101.0"),
+    ("unsorted-times", _HEAD + "1700000060000,1,1,1,1,1\n1700000000000,1,1,1,1,1\n",
+     "non-increasing open_time 1700000000000 at data row 2"),
+    ("duplicate-times", _HEAD + "1700000000000,1,1,1,1,1\n1700000000000,1,1,1,1,1\n",
+     "duplicated open_time 1700000000000 at data row 2"),
+    ("fractional-time", _HEAD + "1700000000000.5,1,1,1,1,1\n", "is not an integer"),
+    ("huge-time", _HEAD + "1e30,1,1,1,1,1\n", "open_time 1e+30 at data row 1 is out of range"),
+    ("inf-time", _HEAD + "inf,1,1,1,1,1\n", "non-finite value 'inf' in column 'open_time'"),
+    ("binary-png", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not a text CSV file"),
+    ("binary-late", (_bars() + "\xff").encode("latin-1"), "not a text CSV file"),
+    ("nul-bytes", b"open_time,open\x00,high\n", "not a text CSV file"),
+    ("a-directory", "DIR", "file not found"),
+]
+
+
+@pytest.mark.parametrize(("content", "extra"), [c[1:] for c in REPLAY_CASES],
+                         ids=[c[0] for c in REPLAY_CASES])
+def test_bad_replay_csvs_get_one_short_message(tmp_path, content, extra):
+    csv = tmp_path / "klines.csv"
+    if content == "DIR":
+        csv.mkdir()
+    elif isinstance(content, bytes):
+        csv.write_bytes(content)
+    elif content is not None:
+        csv.write_text(content)
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    data["replays"] = [{"asset": "BTC", "csv": "klines.csv"}]  # relative to the scenario file
+    file = tmp_path / "bad.yaml"
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = CliRunner().invoke(app, ["validate", str(file)])
+    _check(result, "replays[0].csv", extra)
+    assert "klines.csv" in result.output, result.output
+
+
+def test_a_good_replay_csv_validates(tmp_path):
+    (tmp_path / "klines.csv").write_text(_bars())
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    data["replays"] = [{"asset": "BTC", "csv": "klines.csv"}]
+    file = tmp_path / "ok.yaml"
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = CliRunner().invoke(app, ["validate", str(file)])
+    assert result.exit_code == 0, result.output
+
+
+# --- scenarios too big for the machine: refused at validation, never a MemoryError ---------------
+BIG_CASES = [(k, text) for k, _ in enumerate(BASE["populations"])
+             for text in ("1e9", "1000000000", "1.0e+12", "1e15")]
+
+
+@pytest.mark.parametrize(("k", "text"), BIG_CASES,
+                         ids=[f"populations[{k}].count={t}" for k, t in BIG_CASES])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_scenario_too_big_for_memory_gets_one_line(tmp_path, monkeypatch, k, text, command):
+    from simulator.config import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16 * 2**30)
+    file = tmp_path / "bad.yaml"
+    file.write_text(_with(("populations", k, "count"), text))
+    args = [command, str(file)] + (["--out", str(tmp_path / "out")] if command == "run" else [])
+    result = CliRunner().invoke(app, args)
+    _check(result, f"populations[{k}].count = ", "(--no-memory-check to run anyway)")
+    assert not (tmp_path / "out").exists()

@@ -275,7 +275,8 @@ LAYERS = {
         {"venue", "funding"},
         {"liquidation"},
     ],
-    "simulator": [{"errors", "config"}, {"run"}, {"sweep"}, {"charts"}, {"report"}, {"cli"}],
+    "simulator": [{"errors", "config"}, {"run"}, {"sweep"}, {"charts"}, {"report"},
+                  {"cli", "cli_checks"}],
 }
 
 

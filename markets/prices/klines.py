@@ -67,8 +67,16 @@ def read_klines(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise KlineError(f"{p}: file not found")
-    with p.open("r", encoding="utf-8-sig") as fh:
-        first_line = fh.readline().strip()
+    try:
+        with p.open("r", encoding="utf-8-sig") as fh:
+            first_line = fh.readline().strip()
+            fh.read()  # the whole file must be text, not only its first line
+    except UnicodeDecodeError:
+        raise KlineError(f"{p}: not a text CSV file (not valid UTF-8)") from None
+    except OSError as exc:
+        raise KlineError(f"{p}: cannot read file: {exc.strerror}") from None
+    if "\x00" in first_line:
+        raise KlineError(f"{p}: not a text CSV file (it holds NUL bytes)")
     if not first_line:
         raise KlineError(f"{p}: file is empty")
     has_header = not _is_number(first_line.split(",")[0].strip())
@@ -85,8 +93,12 @@ def read_klines(path: str | Path) -> pd.DataFrame:
             na_filter=False,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise KlineError(f"{p}: cannot parse CSV ({exc})") from exc
+        problem = " ".join(str(exc).split())
+        raise KlineError(f"{p}: cannot parse CSV ({problem})") from None
 
+    if not isinstance(raw.index, pd.RangeIndex):  # pandas made the extra fields an index
+        raise KlineError(f"{p}: cannot parse CSV (data rows have more fields than the header "
+                         f"has columns)")
     if has_header:
         raw.columns = [_normalise(c) for c in raw.columns]
         missing = [c for c in REQUIRED if c not in raw.columns]
@@ -114,14 +126,27 @@ def read_klines(path: str | Path) -> pd.DataFrame:
             row = int(np.argmax(bad))
             cell = text.iloc[row]
             blank = pd.isna(cell) or not str(cell).strip()
-            what = "missing value" if blank else f"non-numeric value {str(cell)!r}"
+            what = ("missing value" if blank else
+                    f"non-finite value {str(cell).strip()!r}" if _is_number(str(cell)) else
+                    f"non-numeric value {str(cell)!r}")
             raise KlineError(f"{p}: {what} in column '{col}' at data row {row + 1}")
-        out[col] = values.to_numpy(dtype=float)
+        values = values.to_numpy(dtype=float)
+        infinite = ~np.isfinite(values)
+        if infinite.any():
+            row = int(np.argmax(infinite))
+            raise KlineError(f"{p}: non-finite value {str(text.iloc[row]).strip()!r} in column "
+                             f"'{col}' at data row {row + 1}")
+        out[col] = values
 
     t = out["open_time"]
     if np.any(t != np.floor(t)):
         row = int(np.argmax(t != np.floor(t)))
         raise KlineError(f"{p}: open_time {t[row]} at data row {row + 1} is not an integer")
+    huge = np.abs(t) >= 2.0**62
+    if huge.any():
+        row = int(np.argmax(huge))
+        raise KlineError(f"{p}: open_time {t[row]:g} at data row {row + 1} is out of range "
+                         "(milliseconds or microseconds since 1970)")
     # Re-parse as integers: float64 is exact to 2**53, but int64 keeps µs values honest too.
     times = pd.to_numeric(raw["open_time"]).to_numpy().astype(np.int64)
     times = np.where(times > _MICROSECOND_THRESHOLD, times // 1000, times)

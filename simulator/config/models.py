@@ -9,6 +9,7 @@ anything; it only describes.
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -300,10 +301,25 @@ class Notional(Strict):
     minimum: PositiveFloat = 500.0  # pareto scale
 
 
+def _whole_number(value: object) -> object:
+    """A count written in scientific notation ("1e6", which YAML reads as a string) is the
+    integer it names; anything else is left for the integer check (and its message)."""
+    if isinstance(value, str) and "e" in value.lower():
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a finite number")
+        if number == int(number):
+            return int(number)
+    return value
+
+
 class Population(Strict):
     name: str = Field(min_length=1)
     venue: str
-    count: int = Field(ge=0)
+    count: Annotated[int, BeforeValidator(_whole_number)] = Field(ge=0)
     notional: Notional = Notional()
     leverage: dict[float, NonNegativeFloat] = {5: 0.3, 10: 0.3, 20: 0.25, 50: 0.15}
     long_share: Fraction = Field(default=0.5, ge=0, le=1)
