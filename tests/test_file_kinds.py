@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from simulator.cli import app
-from simulator.cli_checks import document_kind
+from simulator.cli.checks import document_kind
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "simulator" / "config" / "scenarios" / "default.yaml"

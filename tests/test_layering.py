@@ -276,7 +276,7 @@ LAYERS = {
         {"liquidation"},
     ],
     "simulator": [{"errors", "config"}, {"run"}, {"sweep"}, {"charts"}, {"report"},
-                  {"cli", "cli_checks"}],
+                  {"cli"}],
 }
 
 

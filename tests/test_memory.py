@@ -15,8 +15,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from simulator import cli_checks
 from simulator.cli import app
+from simulator.cli import checks as cli_checks
 from simulator.config import ScenarioError, memory, parse_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
