@@ -1,6 +1,22 @@
 """Shared test helpers."""
 
+from typer.testing import CliRunner
+
 import agents.liquidation_engine
+from simulator.cli import app
+
+
+def invoke(*args: str):
+    """Run ``liqsim`` with ``args``; no traceback may reach the output."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    assert "Traceback" not in (result.stderr or "")
+    return result
+
+
+def flat(text: str) -> str:
+    """Undo the console's line wrapping, so messages can be searched whole."""
+    return " ".join(text.split())
 
 
 def fail_after(monkeypatch, n: int, exc: Exception) -> dict:

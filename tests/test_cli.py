@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import fail_after
+from conftest import fail_after, flat, invoke
 from typer.testing import CliRunner
 
 from simulator.cli import app
@@ -29,18 +29,6 @@ RUN_FILES = (
     "run.json", "summary.json", "events.parquet", "timeseries.parquet", "accounts.parquet",
     "cascade_edges.parquet", "cascade.graphml", "exposure.graphml",
 )
-
-
-def invoke(*args: str):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    assert "Traceback" not in (result.stderr or "")
-    return result
-
-
-def flat(text: str) -> str:
-    """Undo the console's line wrapping, so messages can be searched whole."""
-    return " ".join(text.split())
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 
+from conftest import flat, invoke
 from typer.testing import CliRunner
 
 import simulator.config.scenarios as builtins
@@ -17,18 +18,6 @@ from simulator.config.presets import DESCRIPTIONS, PRESETS
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments" / "scenarios"
 SHIPPED = ("flash_crash", "isolated_margin", "short_squeeze", "replay_2025_10_10")
-
-
-def invoke(*args: str):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    assert "Traceback" not in (result.stderr or "")
-    return result
-
-
-def flat(text: str) -> str:
-    """Undo the console's line wrapping, so text can be searched whole."""
-    return " ".join(text.split())
 
 
 # ------------------------------------------------------------------------------- --version
