@@ -77,3 +77,35 @@ def test_touching_a_flat_account_changes_nothing():
     assert index.unchanged(np.array([100.0, 20.0]))
     index.touch([8])
     assert not index.unchanged(np.array([100.0, 20.0]))
+
+
+def test_the_limit_counts_accounts_not_entries():
+    """An account in several markets has an entry in each; the rebuild limit is on accounts.
+    60 accounts, each in both markets, all within reach after a large move: 120 entries but
+    60 accounts, under a limit of 64, so the index answers instead of asking for a rebuild."""
+    acc = world(5)
+    acc.pos[60:] = 0.0
+    acc.pos[:60] = np.where(acc.pos[:60] == 0, 1.0, acc.pos[:60])
+    acc.isolated[:] = False
+    acc.iso_margin[:] = 0.0
+    index = RiskIndex(acc, min_limit=64)
+    assert index.limit == 64
+    mult = np.ones(acc.n)
+    marks = np.array([100.0, 20.0])
+    eligible = (acc.pos != 0).any(axis=1)
+    index.rebuild(marks, mult, eligible)
+    moved = marks * 0.5
+    rows = index.candidates(moved)
+    assert rows is not None
+    assert rows.tolist() == list(range(60))
+    assert breached(acc, moved, mult) <= set(rows.tolist())
+
+
+def test_more_accounts_than_the_limit_ask_for_a_rebuild():
+    acc = world(5)
+    acc.isolated[:] = False
+    acc.iso_margin[:] = 0.0
+    index = RiskIndex(acc, min_limit=64)
+    marks = np.array([100.0, 20.0])
+    index.rebuild(marks, np.ones(acc.n), (acc.pos != 0).any(axis=1))
+    assert index.candidates(marks * 0.5) is None

@@ -165,12 +165,14 @@ class RiskIndex:
         self._quiet_next = np.zeros_like(moves)  # until this pass completes, nothing is quiet
         self._dirty_rows = self._dirty_rows[self.dirty[self._dirty_rows]]
         parts = [self._dirty_rows]
-        total = self._dirty_rows.size
         nxt = np.empty_like(moves)
         for m, entries in enumerate(self._entries):
             rows, nxt[m] = entries.below(float(reach[m]), self._ver)
-            total += rows.size
-            if total > self.limit:
+            # One market holds an account at most once per version, so more rows than the
+            # limit there is already too many (asking for a rebuild is always safe, only
+            # slower). The sum over markets is not: an account in several markets is in each
+            # of their entries, so the limit is compared after de-duplication.
+            if rows.size > self.limit:
                 return None
             parts.append(rows)
         rows = np.unique(np.concatenate(parts))
