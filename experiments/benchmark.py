@@ -7,38 +7,48 @@ Usage::
     python experiments/benchmark.py --repeat 5       # override the repeats of every size
     python experiments/benchmark.py --sweep 200      # the sweep machinery: 1 vs 2 workers
 
-Standard sizes and targets (wall time of ``simulator.run``: build + simulate + collect; charts
-and saving are not part of it):
+Every figure is a ratio to a **reference measured in the same process**: 1,000,000
+``yield env.timeout(1)`` in one SimPy process (its best of a run before and one after the
+measured run). The machines are shared and noisy, so seconds alone mean little; a ratio moves
+with the machine. ``cpu x`` (CPU time of ``run()`` over the reference's CPU time) is the one
+the targets use, since it does not count time the process spent waiting for a busy machine;
+``wall x`` is beside it. ``ms/liq`` is the CPU cost of one liquidation in reference-ms (one
+thousandth of the reference's CPU time): it should not grow with the world.
+
+Standard sizes (``run()``: build + simulate + collect; charts and saving are not part of it):
 
 =============  ==========================================================  ==================
-size           what                                                        target
+size           what                                                        target (cpu x)
 =============  ==========================================================  ==================
-default        the built-in default: 10,000 accounts, 2 markets, 15         wall < 3 s
+default        the built-in default: 10,000 accounts, 2 markets, 15         <= 1.0
                simulated minutes, a flash crash (BTC -12% in 30 s)
-hour-100k      the default world with 10x the traders (retail 99,800 +     wall < 5 s,
-               whales 200), 1 simulated hour at 1 s oracle ticks,          peak RSS < 1 GB
+hour-100k      the default world with 10x the traders (retail 99,800 +     <= 2.5, RSS < 1 GB
+               whales 200), 1 simulated hour at 1 s oracle ticks,
                10 s samples, no shock (an ordinary hour of correlated
                GBM); book depth and insurance fund x10, so depth relative
                to open interest is the default's
-crash-100k     the same 100k world for 10 simulated minutes with the        none (informative)
-               default's flash crash kept
+crash-20k      the default world at 2x, 10 simulated minutes with the       none (the family)
+               default's flash crash
+crash-100k     the same at 10x                                             <= 5
+crash-200k     the same at 20x                                             none (the family)
+crash-1M       the same at 100x (optional: ``--only crash-1M``)             <= 60, RSS < 2 GB
 =============  ==========================================================  ==================
+
+For the crash family the table is followed by the fitted exponent of CPU time in accounts
+(least squares on log-log over the crash sizes measured) and the ratio of the cost per
+liquidation at 200k to that at 20k (target <= 1.5: a cascade at linear cost).
 
 Every run happens in its own fresh Python process (``--child``), so one size's memory or
 warm caches cannot flatter or burden another; the child times ``run()`` and reads its own
 peak resident set size with ``resource.getrusage`` (imports and the scenario included, since
 that is what a user's process holds too). Sizes run ``--repeat`` times (default 3 for
-``default``, 1 for the 100k sizes).
-
-Reading the output: one row per size. ``wall`` is the best (fastest) run and ``median`` the
-median over the repeats; ``simulate`` is the SimPy part of the best run (``build`` draws the
-world, ``collect`` builds the tables and summary). ``SimPy ev/s`` is SimPy events processed per
-second of simulate time; ``events`` is the number of event-log rows and ``liqs`` the
-liquidations (both identical across repeats: the runs are seeded). ``peak RSS`` is the largest
-over the repeats. ``result`` is PASS when the best wall time and the peak RSS meet the targets.
+``default``, 1 for the others); the best run (lowest CPU ratio) is reported, ``median`` is the
+median CPU ratio over the repeats. ``events`` is the number of event-log rows and ``liqs`` the
+liquidations (identical across repeats: the runs are seeded). ``peak RSS`` is the largest over
+the repeats. ``result`` is PASS when the best CPU ratio and the peak RSS meet the targets.
 The same figures (and every individual run) are written to ``results/benchmark.json``; the
 exit status is 1 when a size misses its target. A note under the table flags a busy machine
-(1-minute load average above half the CPUs during a run), whose times are inflated.
+(1-minute load average above half the CPUs during a run), whose wall ratios are inflated.
 """
 
 from __future__ import annotations
@@ -68,9 +78,10 @@ class Size:
     name: str
     what: str
     repeat: int
-    max_wall_s: float | None
+    max_cpu_ratio: float | None  # CPU time of run() over the reference's CPU time
     max_rss_bytes: int | None
     build: Callable[[], object]  # -> Scenario (imports happen in the child)
+    optional: bool = False  # run only when named with --only
 
 
 def _default():
@@ -105,20 +116,35 @@ def _hour_100k():
     return _scaled_world(COUNTS_100K, 10, ["duration=1h", "clock.sample_interval=10s", "shocks=[]"])
 
 
-def _crash_100k():
-    return _scaled_world(COUNTS_100K, 10, ["duration=10m", "clock.sample_interval=10s"])
+def _crash(factor: int) -> Callable[[], object]:
+    """The default world at ``factor`` times its traders, depth and fund: 10 minutes with its
+    flash crash kept (the crash family: the same cascade at growing sizes)."""
+    counts = {"retail": 9_980 * factor, "whales": 20 * factor}
+    return lambda: _scaled_world(counts, factor, ["duration=10m", "clock.sample_interval=10s"])
 
+
+# The reference: the cost of SimPy's own machinery, measured in each child before and after
+# its run (the best of the two), so a ratio compares like with like on the same machine.
+REFERENCE_TIMEOUTS = 1_000_000
 
 SIZES = {
     s.name: s for s in (
         Size("default", "built-in default: 10k accounts, 2 markets, 15 min, flash crash", 3,
-             3.0, None, _default),
+             1.0, None, _default),
         Size("hour-100k", "100k accounts, 2 markets, 1 h of 1 s ticks, no shock", 1,
-             5.0, 1 * GB, _hour_100k),
+             2.5, 1 * GB, _hour_100k),
+        Size("crash-20k", "20k accounts, 2 markets, 10 min, the default's flash crash", 1,
+             None, None, _crash(2)),
         Size("crash-100k", "100k accounts, 2 markets, 10 min, the default's flash crash", 1,
-             None, None, _crash_100k),
+             5.0, None, _crash(10)),
+        Size("crash-200k", "200k accounts, 2 markets, 10 min, the default's flash crash", 1,
+             None, None, _crash(20)),
+        Size("crash-1M", "1M accounts, 2 markets, 10 min, the default's flash crash", 1,
+             60.0, 2 * GB, _crash(100), optional=True),
     )
 }
+CRASH_FAMILY = ("crash-20k", "crash-100k", "crash-200k", "crash-1M")
+MAX_COST_GROWTH = 1.5  # cost per liquidation at 200k over that at 20k
 
 
 # --- the child: one run in a fresh process ------------------------------------------------------
@@ -129,18 +155,46 @@ def _peak_rss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KB on Linux
 
 
+def reference() -> tuple[float, float]:
+    """(wall s, CPU s) of ``REFERENCE_TIMEOUTS`` ``yield env.timeout(1)`` in one process."""
+    import simpy
+
+    def ticker(env):
+        for _ in range(REFERENCE_TIMEOUTS):
+            yield env.timeout(1)
+
+    env = simpy.Environment()
+    env.process(ticker(env))
+    w0, c0 = time.perf_counter(), time.process_time()
+    env.run()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
 def child(name: str) -> dict:
     from simulator import run
 
     scenario = SIZES[name].build()
     accounts = len(scenario.accounts) + sum(p.count for p in scenario.populations)
+    ref_before = reference()
     rss_before = _peak_rss_bytes()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = run(scenario)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    ref_after = reference()
+    ref_wall = min(ref_before[0], ref_after[0])
+    ref_cpu = min(ref_before[1], ref_after[1])
     timings = result.meta["timings"]
+    liquidations = int(result.summary["liquidations"])
+    cpu_ratio = cpu / ref_cpu
     return {
+        "reference_wall_s": ref_wall,
+        "reference_cpu_s": ref_cpu,
+        "wall_ratio": wall / ref_wall,
+        "cpu_ratio": cpu_ratio,
+        # CPU per liquidation in reference-ms (a thousandth of the reference's CPU time)
+        "cost_per_liquidation_ref_ms": cpu_ratio * 1000 / liquidations if liquidations else None,
+        "cpu_s": cpu,
         "wall_s": wall,
         "build_s": timings["build_s"],
         "simulate_s": timings["simulate_s"],
@@ -148,7 +202,7 @@ def child(name: str) -> dict:
         "simpy_events": int(timings["simpy_events"]),
         "simpy_events_per_s": timings["simpy_events"] / max(timings["simulate_s"], 1e-12),
         "event_rows": int(timings["events"]),
-        "liquidations": int(result.summary["liquidations"]),
+        "liquidations": liquidations,
         "accounts": int(accounts),
         "markets": sum(len(v.markets) for v in scenario.venues),
         "simulated_ms": int(result.meta["simulated_ms"]),
@@ -177,25 +231,26 @@ def measure(size: Size, repeat: int, say: Callable[[str], None]) -> dict:
     for k in range(repeat):
         say(f"{size.name}: run {k + 1}/{repeat} ...")
         runs.append(_spawn(size.name))
-    best = min(runs, key=lambda r: r["wall_s"])
+    best = min(runs, key=lambda r: r["cpu_ratio"])
     peak = max(r["peak_rss_bytes"] for r in runs)
-    wall_ok = size.max_wall_s is None or best["wall_s"] < size.max_wall_s
+    cpu_ok = size.max_cpu_ratio is None or best["cpu_ratio"] <= size.max_cpu_ratio
     rss_ok = size.max_rss_bytes is None or peak < size.max_rss_bytes
-    has_target = size.max_wall_s is not None or size.max_rss_bytes is not None
+    has_target = size.max_cpu_ratio is not None or size.max_rss_bytes is not None
     complete = all(r["status"] == "complete" for r in runs)
     return {
         "what": size.what,
         "repeat": repeat,
-        "target": {"max_wall_s": size.max_wall_s, "max_peak_rss_bytes": size.max_rss_bytes},
+        "target": {"max_cpu_ratio": size.max_cpu_ratio,
+                   "max_peak_rss_bytes": size.max_rss_bytes},
         "best": best,
         "median": {
             key: statistics.median(r[key] for r in runs)
-            for key in ("wall_s", "build_s", "simulate_s", "collect_s", "simpy_events_per_s",
-                        "peak_rss_bytes")
+            for key in ("cpu_ratio", "wall_ratio", "wall_s", "cpu_s", "build_s", "simulate_s",
+                        "collect_s", "simpy_events_per_s", "peak_rss_bytes")
         },
         "peak_rss_bytes": peak,
         "result": ("FAIL" if not complete else
-                   ("PASS" if wall_ok and rss_ok else "FAIL") if has_target else "n/a"),
+                   ("PASS" if cpu_ok and rss_ok else "FAIL") if has_target else "n/a"),
         "runs": runs,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -203,8 +258,8 @@ def measure(size: Size, repeat: int, say: Callable[[str], None]) -> dict:
 
 def _target_text(size: Size) -> str:
     parts = []
-    if size.max_wall_s is not None:
-        parts.append(f"wall < {size.max_wall_s:g} s")
+    if size.max_cpu_ratio is not None:
+        parts.append(f"cpu x <= {size.max_cpu_ratio:g}")
     if size.max_rss_bytes is not None:
         parts.append(f"RSS < {size.max_rss_bytes / GB:g} GB")
     return ", ".join(parts) or "none"
@@ -213,26 +268,48 @@ def _target_text(size: Size) -> str:
 def table(figures: dict[str, dict]):
     from rich.table import Table
 
-    t = Table(title="liqsim benchmark: one run() per fresh process (best of repeats)",
-              title_justify="left")
-    for col in ("size", "accounts", "sim time", "wall", "median", "simulate", "build",
-                "collect", "SimPy ev/s", "events", "liqs", "peak RSS", "target", "result"):
+    t = Table(title="liqsim benchmark: one run() per fresh process, as ratios to the in-process "
+                    "SimPy reference (best of repeats)", title_justify="left")
+    for col in ("size", "accounts", "sim time", "cpu x", "median", "wall x", "ms/liq", "wall",
+                "cpu", "ref cpu", "events", "liqs", "peak RSS", "target", "result"):
         t.add_column(col, justify="left" if col in ("size", "target", "result") else "right")
     for name, f in figures.items():
         b = f["best"]
         colour = {"PASS": "green", "FAIL": "red"}.get(f["result"], "dim")
+        cost = b.get("cost_per_liquidation_ref_ms")
         t.add_row(
             name, f"{b['accounts']:,}", f"{b['simulated_ms'] / 60_000:g} min",
-            f"{b['wall_s']:.2f} s", f"{f['median']['wall_s']:.2f} s", f"{b['simulate_s']:.2f} s",
-            f"{b['build_s']:.2f} s", f"{b['collect_s']:.2f} s",
-            f"{b['simpy_events_per_s']:,.0f}", f"{b['event_rows']:,}", f"{b['liquidations']:,}",
-            f"{f['peak_rss_bytes'] / 2**20:,.0f} MB", _target_text(SIZES[name]),
-            f"[{colour}]{f['result']}[/]",
+            f"{b['cpu_ratio']:.2f}", f"{f['median']['cpu_ratio']:.2f}", f"{b['wall_ratio']:.2f}",
+            "–" if cost is None else f"{cost:.2f}", f"{b['wall_s']:.2f} s",
+            f"{b['cpu_s']:.2f} s", f"{b['reference_cpu_s']:.3f} s", f"{b['event_rows']:,}",
+            f"{b['liquidations']:,}", f"{f['peak_rss_bytes'] / 2**20:,.0f} MB",
+            _target_text(SIZES[name]), f"[{colour}]{f['result']}[/]",
         )
     return t
 
 
-def write_json(figures: dict[str, dict], path: Path = OUT) -> None:
+def crash_family(figures: dict[str, dict]) -> dict | None:
+    """How the crash family's cost grows: the least-squares exponent of CPU ratio in accounts
+    (log-log) and the cost per liquidation at 200k over that at 20k."""
+    import numpy as np
+
+    measured = [figures[n]["best"] for n in CRASH_FAMILY if n in figures]
+    if len(measured) < 2:
+        return None
+    accounts = np.log([b["accounts"] for b in measured])
+    cpu = np.log([b["cpu_ratio"] for b in measured])
+    exponent = float(np.polyfit(accounts, cpu, 1)[0])
+    out: dict = {"sizes": [n for n in CRASH_FAMILY if n in figures], "exponent": exponent}
+    if "crash-20k" in figures and "crash-200k" in figures:
+        small = figures["crash-20k"]["best"]["cost_per_liquidation_ref_ms"]
+        big = figures["crash-200k"]["best"]["cost_per_liquidation_ref_ms"]
+        if small and big:
+            out["cost_growth_20k_to_200k"] = big / small
+            out["cost_growth_result"] = "PASS" if big / small <= MAX_COST_GROWTH else "FAIL"
+    return out
+
+
+def write_json(figures: dict[str, dict], path: Path = OUT, family: dict | None = None) -> None:
     """Merge into ``path`` (sizes not run this time keep their earlier figures); atomic."""
     from simulator.run.provenance import provenance
 
@@ -245,11 +322,14 @@ def write_json(figures: dict[str, dict], path: Path = OUT) -> None:
     sizes = data.get("sizes", {}) if isinstance(data.get("sizes"), dict) else {}
     sizes.update(figures)
     data = {
-        "question": "how fast is one run at standard sizes (wall time of run(), peak RSS)",
+        "question": "how fast is one run at standard sizes (CPU and wall time of run() as "
+                    "ratios to an in-process SimPy reference, cost per liquidation, peak RSS)",
+        "reference": f"{REFERENCE_TIMEOUTS:,} yield env.timeout(1) in one SimPy process",
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
                     "cpus": os.cpu_count()},
         **provenance(),
         "sizes": sizes,
+        "crash_family": family if family is not None else data.get("crash_family"),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -267,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=sorted(SIZES), action="append",
                         help="run only this size (repeatable)")
-    parser.add_argument("--repeat", type=int, help="runs per size (default: 3 / 1 / 1)")
+    parser.add_argument("--repeat", type=int, help="runs per size (default: 3 for default, "
+                                                   "1 for the others)")
     parser.add_argument("--child", choices=sorted(SIZES), help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=OUT, help=f"output (default {OUT})")
     parser.add_argument("--sweep", type=int, metavar="N",
@@ -287,21 +368,30 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)  # piped or redirected: don't squeeze the table into 80 columns
-    names = args.only or list(SIZES)
+    names = args.only or [n for n, size in SIZES.items() if not size.optional]
     figures = {}
     for name in names:
         size = SIZES[name]
         figures[name] = measure(size, args.repeat or size.repeat,
                                 lambda text: console.print(f"[dim]{text}[/]", highlight=False))
     console.print(table(figures))
+    family = crash_family(figures)
+    if family is not None:
+        growth = family.get("cost_growth_20k_to_200k")
+        grown = ("" if growth is None else
+                 f"; cost per liquidation 200k / 20k = {growth:.2f} (target <= "
+                 f"{MAX_COST_GROWTH:g}): {family['cost_growth_result']}")
+        console.print(f"crash family ({', '.join(family['sizes'])}): CPU time grows as "
+                      f"accounts^{family['exponent']:.2f}{grown}", highlight=False)
     busy = max(r["load_average_1min"] for f in figures.values() for r in f["runs"])
     cpus = os.cpu_count() or 1
     if busy > 0.5 * cpus:
         console.print(f"[yellow]note:[/] the machine was busy (1-minute load average up to "
                       f"{busy:.1f} on {cpus} CPUs): times may be inflated", highlight=False)
-    write_json(figures, args.json)
+    write_json(figures, args.json, family)
     console.print(f"figures written to {args.json}", highlight=False)
-    return 0 if all(f["result"] != "FAIL" for f in figures.values()) else 1
+    failed = any(f["result"] == "FAIL" for f in figures.values())
+    return 1 if failed or (family or {}).get("cost_growth_result") == "FAIL" else 0
 
 
 def _sweep(runs: int, path: Path) -> int:
