@@ -127,6 +127,12 @@ class BreachDetector:
         if rows.size == 0:
             index.settle(marks, watched)
             return _NOTHING
+        return self._evaluate(now_ms, marks, rows, watched)
+
+    def _evaluate(
+        self, now_ms: int, marks: np.ndarray, rows: np.ndarray, watched: np.ndarray,
+    ) -> Detection:
+        """The exact margin state of ``rows`` (sorted): their breaches and margin calls."""
         acc = self.accounts
         state = acc.margin_state(rows, marks)
         cross, iso = acc.slack_of(rows, state)
@@ -134,7 +140,7 @@ class BreachDetector:
         mult = self._multiplier(rows)
         armed_cross, armed_iso = acc.slack_of(rows, state, mult)
         armed_iso = np.where(self.queued_iso[rows], np.inf, armed_iso)
-        index.remember(rows, marks, armed_cross, armed_iso, mult)
+        self._remember(rows, marks, armed_cross, armed_iso, mult)
         scopes: list[tuple[int, int]] = []  # (row position, scope)
         for k in np.nonzero(cross < 0)[0]:
             scopes.append((int(k), CROSS))
@@ -142,7 +148,7 @@ class BreachDetector:
             scopes.append((int(k), int(m)))
         breached = np.zeros(rows.size, dtype=bool)
         breached[[k for k, _ in scopes]] = True
-        index.settle(marks, watched if not scopes else _without(watched, rows[breached]))
+        self._settle(marks, watched if not scopes else _without(watched, rows[breached]))
         armed = self.call_armed[rows] & ~breached
         pick = np.nonzero(armed & ((armed_cross < 0) | (armed_iso < 0).any(axis=1)))[0]
         if not scopes and not pick.size:
@@ -154,6 +160,12 @@ class BreachDetector:
             calls = self._calls(rows[pick], armed_cross[pick], armed_iso[pick],
                                 [a[pick] for a in state], levels)
         return Detection(breaches, calls)
+
+    def _remember(self, rows, marks, armed_cross, armed_iso, mult) -> None:
+        self.index.remember(rows, marks, armed_cross, armed_iso, mult)
+
+    def _settle(self, marks: np.ndarray, watched: np.ndarray) -> None:
+        self.index.settle(marks, watched)
 
     def _multiplier(self, rows) -> np.ndarray:
         return np.where(self.call_armed[rows], 1.0 / self.margin_call_level, 1.0)
@@ -215,3 +227,21 @@ def margin_ratio(cross_eq, cross_mm, iso_eq, iso_mm) -> np.ndarray:
 def _without(rows: np.ndarray, drop: np.ndarray) -> np.ndarray:
     """``rows`` minus ``drop`` (a subset), keeping order."""
     return rows[~np.isin(rows, drop, assume_unique=True)]
+
+
+class ExactScanDetector(BreachDetector):
+    """The brute-force check: every eligible account evaluated exactly at every check, no
+    index. Slow (O(accounts) per check) and kept only to prove the fast path exact: a run
+    with it must give the same event log as a run with ``BreachDetector``."""
+
+    def check(self, now_ms: int, marks: np.ndarray) -> Detection:
+        rows = np.nonzero(self._eligible())[0]
+        if rows.size == 0:
+            return _NOTHING
+        return self._evaluate(now_ms, marks, rows, rows)
+
+    def _remember(self, rows, marks, armed_cross, armed_iso, mult) -> None:
+        pass  # nothing to remember: the next check evaluates everyone again
+
+    def _settle(self, marks: np.ndarray, watched: np.ndarray) -> None:
+        pass
