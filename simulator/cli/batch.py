@@ -64,12 +64,10 @@ def sweep(
                               scheduler=scheduler, dask_local=dask_local)
         except ScenarioError as exc:  # e.g. Dask asked for but not installed
             raise fail(str(exc)) from None
-    failed = int((frame["status"] != "complete").sum())
+    failed = _failed(frame)
     console.print(f"{len(frame)} runs, {failed} failed; results in "
                   f"[bold]{folder / 'runs.parquet'}[/]", highlight=False)
-    if failed:
-        raise fail(f"{failed} of {len(frame)} runs failed (errors in "
-                    f"{folder / 'manifest.json'} and runs.parquet)", 1)
+    _exit_if_failed(failed, len(frame), folder)
 
 
 @app.command()
@@ -147,13 +145,23 @@ def compare(
                                     dask_local=dask_local)
         except ScenarioError as exc:  # e.g. Dask asked for but not installed
             raise fail(str(exc)) from None
-    failed = int((result.runs["status"] != "complete").sum())
+    failed = _failed(result.runs)
     if failed < len(result.runs):
         metrics = available_metrics(result.runs, DEFAULT_METRICS + ADL_METRICS)
         summary = summarize(result.runs, metrics, result.baseline)
         console.print(rich_table(means_table(summary, result.baseline)))
     console.print(f"{len(result.runs)} runs ({result.skipped} skipped, {result.ran} run), "
                   f"{failed} failed; results in [bold]{folder}[/]", highlight=False)
+    _exit_if_failed(failed, len(result.runs), folder)
+
+
+def _failed(runs) -> int:
+    """How many rows of a sweep's runs table did not complete."""
+    return int((runs["status"] != "complete").sum())
+
+
+def _exit_if_failed(failed: int, total: int, folder: Path) -> None:
+    """Exit 1 when some runs failed, saying where their errors are."""
     if failed:
-        raise fail(f"{failed} of {len(result.runs)} runs failed (errors in "
-                    f"{folder / 'manifest.json'} and runs.parquet)", 1)
+        raise fail(f"{failed} of {total} runs failed (errors in {folder / 'manifest.json'} "
+                   "and runs.parquet)", 1)

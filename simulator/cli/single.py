@@ -68,7 +68,7 @@ def run(
             result, code = exc.result, 1
         except MemoryError:
             raise fail("the run ran out of memory (lower the account counts, or see what "
-                        "`liqsim validate` estimates)") from None
+                       "`liqsim validate` estimates)") from None
     if not result.ok:
         code = 1
     result.meta["label"] = label
@@ -85,7 +85,7 @@ def run(
                   f"results in [bold]{folder}[/]", highlight=False)
     if code:
         raise fail(f"the run stopped early: {result.meta.get('error')} "
-                    f"(what it recorded is in {folder})", code)
+                   f"(what it recorded is in {folder})", code)
 
 
 @app.command()
