@@ -121,8 +121,6 @@ def test_queued_and_disarmed_scopes_stay_silent_until_touched():
     assert det.check(3, MARKS) == detection.Detection((Breach(1, CROSS, 1, 3, ()),))
 
 
-@pytest.mark.xfail(strict=True, reason="invalidate() re-arms calls but keeps the index's exact "
-                   "slack remembered at the disarmed level, so re-armed accounts are skipped")
 def test_invalidate_calls_every_account_below_the_call_line_again():
     det = hand_detector()
     found = det.check(0, MARKS)
@@ -135,8 +133,6 @@ def test_invalidate_calls_every_account_below_the_call_line_again():
     assert [c.account for c in det.check(2, MARKS).calls] == [2, 5, 8]
 
 
-@pytest.mark.xfail(strict=True, reason="a row with one scope breached leaves the watched set; "
-                   "its other scopes are not checked on a quiet tick until something changes")
 def test_second_isolated_position_of_a_queued_account_is_found():
     acc = Accounts(1, TIERS)
     # Isolated long 10 @ 100 with margin 15 (mm 10) and short 100 @ 20 with margin 123.1: the
@@ -163,10 +159,10 @@ def generated(seed: int, n: int = 1500) -> Accounts:
     acc.entry[:] = MARKS * np.exp(rng.normal(0, 0.03, (n, 2)))
     lev = rng.choice([2, 5, 10, 20, 40], n)
     margin = (np.abs(acc.pos) * acc.entry).sum(axis=1) / lev
-    # An isolated account holds one position: with two scopes, one queued, the other could be
-    # missed on a quiet tick (see the xfail above), which a brute-force match would trip on.
+    # Some isolated accounts hold one position; the others hold two isolated scopes.
     iso = rng.random(n) < 0.3
-    acc.pos[iso, rng.integers(0, 2, n)[iso]] = 0.0
+    one = iso & (rng.random(n) < 0.5)
+    acc.pos[one, rng.integers(0, 2, n)[one]] = 0.0
     acc.isolated[:] = iso[:, None] & (acc.pos != 0)
     acc.iso_margin[:] = np.where(acc.isolated, np.abs(acc.pos) * acc.entry / lev[:, None], 0)
     acc.wallet[:] = np.where(acc.isolated.any(axis=1), 10.0, margin)
@@ -222,6 +218,42 @@ def test_matches_brute_force_as_prices_move(seed):
         seen_breaches += len(found.breaches)
         seen_calls += len(found.calls)
     assert seen_breaches > 20 and seen_calls > 20  # the walk did exercise both
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_matches_brute_force_when_breaches_are_served_and_margins_invalidated(seed):
+    """Rebounds, served breaches (unqueued without a separate touch), partial closes and a
+    margin rescale midway: every check still finds exactly what a full scan finds."""
+    rng = np.random.default_rng(200 + seed)
+    acc = generated(seed)
+    marks = MARKS.copy()
+    det = BreachDetector(acc, CALL_LEVEL, lambda: marks[None, :], lambda *a: [])
+    queued: list[Breach] = []
+    served = calls = 0
+    for step in range(60):
+        if queued and step % 3 == 0:  # the engine serves a few: half of each position goes
+            served += len(queued[:5])
+            for b in queued[:5]:
+                cols = [b.scope] if b.scope != CROSS else list(range(2))
+                acc.pos[b.account, cols] *= 0.5
+                acc.wallet[b.account] += 50.0
+                det.set_queued(b, False)
+            queued = queued[5:]
+        if step == 30:
+            acc.set_maintenance_multiplier(1, 1.5)
+            det.invalidate()
+        marks = marks * np.exp(rng.normal(0, 0.015, 2) + (0.01 if step > 40 else -0.004))
+        want_breaches, want_calls = brute_force(det, marks)
+        found = det.check(step, marks)
+        assert {(b.account, b.scope) for b in found.breaches} == want_breaches, step
+        assert {c.account: (c.scope, c.ratio) for c in found.calls} == want_calls, step
+        for b in found.breaches:
+            det.set_queued(b, True)
+            queued.append(b)
+        calls += len(found.calls)
+        for c in found.calls:
+            det.disarm(c.account)
+    assert served > 30 and calls > 20
 
 
 def test_detection_knows_no_venue_and_no_liquidation():

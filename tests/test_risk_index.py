@@ -32,80 +32,122 @@ def breached(acc: Accounts, marks: np.ndarray, mult: np.ndarray) -> set[int]:
     return set(np.nonzero((cross < 0) | (iso < 0).any(axis=1))[0].tolist())
 
 
+def evaluate(index: RiskIndex, acc: Accounts, rows: np.ndarray, marks, mult, bulk=False):
+    """What the detector does with due rows: evaluate them exactly and remember the slack."""
+    cross, iso = acc.slack(rows, marks, mult[rows])
+    index.remember(rows, marks, cross, iso, mult[rows], bulk)
+
+
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 10_000), moves=st.lists(
-    st.tuples(st.floats(-0.08, 0.08), st.floats(-0.1, 0.1)), min_size=1, max_size=6),
-    touch=st.lists(st.integers(0, 299), max_size=10))
-def test_no_breach_is_ever_hidden(seed, moves, touch):
+    st.tuples(st.floats(-0.08, 0.08), st.floats(-0.1, 0.1)), min_size=1, max_size=8),
+    touch=st.lists(st.integers(0, 299), max_size=10),
+    armed=st.floats(0.0, 1.0))
+def test_no_breach_is_ever_hidden(seed, moves, touch, armed):
+    """After any path of moves (both ways, both markets at once) and touches, every account
+    past its threshold is due: the triggers are a conservative bound."""
     acc = world(seed)
-    index = RiskIndex(acc, min_limit=64)
-    mult = np.full(acc.n, 1.25)  # margin calls armed everywhere: the tighter threshold
-    eligible = (acc.pos != 0).any(axis=1)
+    rng = np.random.default_rng(seed)
+    mult = np.where(rng.random(acc.n) < armed, 1.25, 1.0)
+    index = RiskIndex(acc)
     marks = np.array([100.0, 20.0])
-    index.rebuild(marks, mult, eligible)
-    for k, (a, b) in enumerate(moves):
-        marks = marks * np.array([1 + a, 1 + b])
-        if k == 1 and touch:  # an account changes: more collateral is withdrawn
-            acc.wallet[touch] *= 0.5
+    index.clear()
+    evaluate(index, acc, np.arange(acc.n), marks, mult, bulk=True)
+    for step, (a, b) in enumerate(moves):
+        if touch and step % 2:
+            acc.wallet[touch] *= 0.5  # a change the index only hears of through touch
             index.touch(touch)
-        truth = breached(acc, marks, mult)
-        if index.unchanged(marks) and index.quiet(marks):
-            assert not truth & set(index.watched.tolist()) and not truth
-            continue
-        rows = index.candidates(marks)
-        if rows is None:
-            index.rebuild(marks, mult, eligible)
-            rows = index.candidates(marks)
-        if rows is None:
-            continue  # the caller then checks every eligible account
-        assert truth <= set(rows.tolist())
-        need = rows[index.needs_exact(rows, marks)]
-        assert truth <= set(need.tolist())
-        cross, iso = acc.slack(need, marks, mult[need])
-        index.remember(need, marks, cross, iso, mult[need])
-        index.settle(marks, rows)
+        marks = marks * np.exp([a, b])
+        due = index.due(marks)
+        assert breached(acc, marks, mult) <= set(due.tolist()), step
+        assert due.tolist() == sorted(set(due.tolist()))
+        evaluate(index, acc, due, marks, mult)
+
+
+def test_a_quiet_check_finds_nothing_and_a_move_only_the_accounts_it_reaches():
+    """Account 0: long 1 @ 100, wallet 10, mmr 0.5% (maintenance 0.5 at 100). Its slack at
+    100 is 9.5 less the float margin; a fall of d costs it at most d, so it is due below
+    about 90.5 and never on a rise (its maintenance grows slower than its equity). Account 1:
+    short 1 @ 100 with the same wallet: a rise of d costs it at most d (1 + 5%), 5% being the
+    market's top tier rate, so it is due above 100 + 9.5 / 1.05 = 109.05, never on a fall."""
+    acc = Accounts(2, TIERS)
+    acc.pos[:, 0] = [1.0, -1.0]
+    acc.entry[:, 0] = 100.0
+    acc.wallet[:] = 10.0
+    index = RiskIndex(acc)
+    mult = np.ones(2)
+    marks = np.array([100.0, 20.0])
+    index.clear()
+    evaluate(index, acc, np.arange(2), marks, mult, bulk=True)
+    assert index.due(marks).size == 0
+    assert index.due(np.array([90.6, 20.0])).size == 0
+    assert index.due(np.array([109.0, 3.0])).size == 0  # market 1: no position, no trigger
+    assert index.due(np.array([90.4, 20.0])).tolist() == [0]
+    assert index.due(np.array([90.4, 20.0])).size == 0  # consumed: paid for once
+    assert index.due(np.array([109.1, 20.0])).tolist() == [1]
+    assert index.entries() == 0
+
+
+def test_a_consumed_trigger_is_renewed_around_the_new_price():
+    acc = Accounts(1, TIERS)
+    acc.pos[0, 0], acc.entry[0, 0], acc.wallet[0] = 1.0, 100.0, 10.0
+    index = RiskIndex(acc)
+    mult = np.ones(1)
+    index.clear()
+    evaluate(index, acc, np.arange(1), np.array([100.0, 20.0]), mult, bulk=True)
+    due = index.due(np.array([95.0, 20.0]))  # past the first trigger? no: it is at ~90.5
+    assert due.size == 0
+    acc.wallet[0] = 6.0  # withdrew 4: due now whatever the price
+    index.touch(0)
+    at = np.array([95.0, 20.0])
+    assert index.due(at).tolist() == [0]
+    evaluate(index, acc, np.arange(1), at, mult)
+    # slack at 95: 6 - 5 - 0.475 = 0.525: the new trigger sits just under 94.475
+    assert index.due(np.array([94.48, 20.0])).size == 0
+    assert index.due(np.array([94.47, 20.0])).tolist() == [0]
+
+
+def test_below_threshold_rows_are_due_again_and_forgotten_rows_are_not():
+    acc = Accounts(3, TIERS)
+    acc.pos[:, 0], acc.entry[:, 0] = 1.0, 100.0
+    acc.wallet[:] = [0.2, 10.0, 10.0]  # row 0 is below maintenance (0.5) at 100
+    index = RiskIndex(acc)
+    mult = np.ones(3)
+    marks = np.array([100.0, 20.0])
+    index.clear()
+    evaluate(index, acc, np.arange(3), marks, mult, bulk=True)
+    assert index.due(marks * [1.05, 1.0]).tolist() == [0]  # even though the price rose
+    index.touch([1, 2])
+    index.forget(np.array([2]))
+    assert index.due(marks).tolist() == [1]
 
 
 def test_touching_a_flat_account_changes_nothing():
-    acc = world(1)
+    acc = world(3)
     acc.pos[7] = 0.0
     index = RiskIndex(acc)
-    marks = np.array([100.0, 20.0])
-    index.rebuild(marks, np.ones(acc.n), (acc.pos != 0).any(axis=1))
-    index.settle(marks, index.candidates(marks))
+    index.clear()
     index.touch([7])
-    assert index.unchanged(np.array([100.0, 20.0]))
+    assert index.due(np.array([100.0, 20.0])).size == 0
     index.touch([8])
-    assert not index.unchanged(np.array([100.0, 20.0]))
+    assert index.due(np.array([100.0, 20.0])).tolist() == [8]
 
 
-def test_the_limit_counts_accounts_not_entries():
-    """An account in several markets has an entry in each; the rebuild limit is on accounts.
-    60 accounts, each in both markets, all within reach after a large move: 120 entries but
-    60 accounts, under a limit of 64, so the index answers instead of asking for a rebuild."""
-    acc = world(5)
-    acc.pos[60:] = 0.0
-    acc.pos[:60] = np.where(acc.pos[:60] == 0, 1.0, acc.pos[:60])
+def test_merging_the_buffer_keeps_every_trigger():
+    """More fresh entries than the buffer holds: the merge (insertion into the sorted keys)
+    loses none and keeps the keys sorted."""
+    acc = world(11, n=2_000)
     acc.isolated[:] = False
     acc.iso_margin[:] = 0.0
-    index = RiskIndex(acc, min_limit=64)
-    assert index.limit == 64
+    index = RiskIndex(acc)
     mult = np.ones(acc.n)
     marks = np.array([100.0, 20.0])
-    eligible = (acc.pos != 0).any(axis=1)
-    index.rebuild(marks, mult, eligible)
-    moved = marks * 0.5
-    rows = index.candidates(moved)
-    assert rows is not None
-    assert rows.tolist() == list(range(60))
-    assert breached(acc, moved, mult) <= set(rows.tolist())
-
-
-def test_more_accounts_than_the_limit_ask_for_a_rebuild():
-    acc = world(5)
-    acc.isolated[:] = False
-    acc.iso_margin[:] = 0.0
-    index = RiskIndex(acc, min_limit=64)
-    marks = np.array([100.0, 20.0])
-    index.rebuild(marks, np.ones(acc.n), (acc.pos != 0).any(axis=1))
-    assert index.candidates(marks * 0.5) is None
+    index.clear()
+    rows = np.arange(acc.n)
+    evaluate(index, acc, rows[: acc.n // 2], marks, mult, bulk=True)
+    for part in np.array_split(rows[acc.n // 2 :], 10):  # 1,000 fresh rows: past the buffer
+        evaluate(index, acc, part, marks, mult)
+    for side in (*index._down, *index._up):
+        assert np.all(np.diff(side.key[side.start :]) >= 0)
+    moved = marks * 0.6
+    assert breached(acc, moved, mult) <= set(index.due(moved).tolist())

@@ -4,9 +4,10 @@ A check at the trigger prices finds every eligible account (liquidatable, not fl
 scope not already queued) whose equity is below maintenance: a *breach* of its cross part
 (scope ``CROSS``) or of one isolated position (scope = that market). Accounts whose margin
 call is armed are also checked against the stricter margin-call level (maintenance /
-``margin_call_level``); those past it but not breached get a *call*. The check is vectorised
-through the risk index, so after a small move only the few accounts that may have crossed are
-evaluated exactly.
+``margin_call_level``); those past it but not breached get a *call*. The first check (and the
+first after ``invalidate``) evaluates every account in one vectorised pass; later checks
+evaluate exactly only the accounts the risk index says are due (changed, or with a trigger
+price passed), so a check after one liquidation costs O(accounts affected).
 
 Each breach carries its cascade generation (one more than the first counterfactual price level,
 prices with only generations ``<= j`` traded, at which it breaches) and its causes (the forced
@@ -89,12 +90,14 @@ class BreachDetector:
 
     # --- changes ----------------------------------------------------------------------------
     def touch(self, rows: int | np.ndarray) -> None:
-        """Accounts changed: re-arm their margin calls and check them exactly from now on."""
+        """Accounts changed: re-arm their margin calls and check them exactly at the next
+        check."""
         self.call_armed[rows] = True
         self.index.touch(rows)
 
     def invalidate(self) -> None:
-        """Every account's margin changed: rebuild the index and re-arm every margin call."""
+        """Every account's margin changed: the next check evaluates every account and
+        re-arms every margin call."""
         self.stale = True
         self.call_armed[:] = True
 
@@ -103,36 +106,39 @@ class BreachDetector:
         self.call_armed[i] = False
 
     def set_queued(self, breach: Breach, queued: bool) -> None:
-        """A queued scope is skipped until it is served."""
+        """A queued scope is skipped until it is served; a served one is checked again."""
         if breach.scope == CROSS:
             self.queued_cross[breach.account] = queued
         else:
             self.queued_iso[breach.account, breach.scope] = queued
+        if not queued:
+            self.index.touch(breach.account)
 
     # --- the check --------------------------------------------------------------------------
     def check(self, now_ms: int, marks: np.ndarray) -> Detection:
         """Breaches and calls at trigger prices ``marks``; changes only the index's memory."""
-        index = self.index
         if self.stale:
-            index.rebuild(marks, self._multiplier(slice(None)), self._eligible())
+            # Everyone afresh, in one vectorised pass that also rebuilds the index.
+            self.index.clear()
             self.stale = False
-            watched = self._watch(marks)
-        elif index.unchanged(marks):
-            if index.quiet(marks):
-                return _NOTHING  # nothing changed and nothing moved far enough to matter
-            watched = index.watched
-        else:
-            watched = self._watch(marks)
-        rows = watched[index.needs_exact(watched, marks)]
+            rows = np.nonzero(self._eligible())[0]
+            return self._evaluate(now_ms, marks, rows, bulk=True)
+        rows = self.index.due(marks)
         if rows.size == 0:
-            index.settle(marks, watched)
             return _NOTHING
-        return self._evaluate(now_ms, marks, rows, watched)
+        eligible = self._eligible(rows)
+        if not eligible.all():
+            self.index.forget(rows[~eligible])
+            rows = rows[eligible]
+            if rows.size == 0:
+                return _NOTHING
+        return self._evaluate(now_ms, marks, rows)
 
     def _evaluate(
-        self, now_ms: int, marks: np.ndarray, rows: np.ndarray, watched: np.ndarray,
+        self, now_ms: int, marks: np.ndarray, rows: np.ndarray, bulk: bool = False,
     ) -> Detection:
-        """The exact margin state of ``rows`` (sorted): their breaches and margin calls."""
+        """The exact margin state of ``rows`` (sorted, eligible): their breaches and margin
+        calls."""
         acc = self.accounts
         state = acc.margin_state(rows, marks)
         cross, iso = acc.slack_of(rows, state)
@@ -140,19 +146,19 @@ class BreachDetector:
         mult = self._multiplier(rows)
         armed_cross, armed_iso = acc.slack_of(rows, state, mult)
         armed_iso = np.where(self.queued_iso[rows], np.inf, armed_iso)
-        self._remember(rows, marks, armed_cross, armed_iso, mult)
-        scopes: list[tuple[int, int]] = []  # (row position, scope)
-        for k in np.nonzero(cross < 0)[0]:
-            scopes.append((int(k), CROSS))
-        for k, m in zip(*np.nonzero(iso < 0), strict=True):
-            scopes.append((int(k), int(m)))
-        breached = np.zeros(rows.size, dtype=bool)
-        breached[[k for k, _ in scopes]] = True
-        self._settle(marks, watched if not scopes else _without(watched, rows[breached]))
+        self._remember(rows, marks, armed_cross, armed_iso, mult, bulk)
+        breached_cross = cross < 0
+        breached_iso = iso < 0
+        breached = breached_cross | breached_iso.any(axis=1)
         armed = self.call_armed[rows] & ~breached
         pick = np.nonzero(armed & ((armed_cross < 0) | (armed_iso < 0).any(axis=1)))[0]
-        if not scopes and not pick.size:
+        if not breached.any() and not pick.size:
             return _NOTHING
+        scopes: list[tuple[int, int]] = []  # (row position, scope): cross first, then isolated
+        for k in np.nonzero(breached_cross)[0]:
+            scopes.append((int(k), CROSS))
+        for k, m in zip(*np.nonzero(breached_iso), strict=True):
+            scopes.append((int(k), int(m)))
         levels = self.level_marks()
         breaches = self._breaches(rows, scopes, levels, now_ms) if scopes else ()
         calls = ()
@@ -161,11 +167,8 @@ class BreachDetector:
                                 [a[pick] for a in state], levels)
         return Detection(breaches, calls)
 
-    def _remember(self, rows, marks, armed_cross, armed_iso, mult) -> None:
-        self.index.remember(rows, marks, armed_cross, armed_iso, mult)
-
-    def _settle(self, marks: np.ndarray, watched: np.ndarray) -> None:
-        self.index.settle(marks, watched)
+    def _remember(self, rows, marks, armed_cross, armed_iso, mult, bulk) -> None:
+        self.index.remember(rows, marks, armed_cross, armed_iso, mult, bulk)
 
     def _multiplier(self, rows) -> np.ndarray:
         return np.where(self.call_armed[rows], 1.0 / self.margin_call_level, 1.0)
@@ -173,19 +176,6 @@ class BreachDetector:
     def _eligible(self, rows=slice(None)) -> np.ndarray:
         acc = self.accounts
         return acc.liquidatable[rows] & ~self.queued_cross[rows] & (acc.pos[rows] != 0).any(axis=1)
-
-    def _watch(self, marks: np.ndarray) -> np.ndarray:
-        """Eligible accounts that may be past a threshold (rebuilding the index if needed)."""
-        rows = self.index.candidates(marks)
-        if rows is None:
-            eligible = self._eligible()
-            self.index.rebuild(marks, self._multiplier(slice(None)), eligible)
-            rows = self.index.candidates(marks)
-            if rows is None:
-                rows = np.nonzero(eligible)[0]
-        eligible = self._eligible(rows)
-        self.index.forget(rows[~eligible])
-        return rows[eligible]
 
     def _breaches(
         self, rows: np.ndarray, scopes: list[tuple[int, int]], levels: np.ndarray, now_ms: int,
@@ -224,11 +214,6 @@ def margin_ratio(cross_eq, cross_mm, iso_eq, iso_mm) -> np.ndarray:
         return np.where(eq > 0, mm / eq, np.inf)
 
 
-def _without(rows: np.ndarray, drop: np.ndarray) -> np.ndarray:
-    """``rows`` minus ``drop`` (a subset), keeping order."""
-    return rows[~np.isin(rows, drop, assume_unique=True)]
-
-
 class ExactScanDetector(BreachDetector):
     """The brute-force check: every eligible account evaluated exactly at every check, no
     index. Slow (O(accounts) per check) and kept only to prove the fast path exact: a run
@@ -238,10 +223,7 @@ class ExactScanDetector(BreachDetector):
         rows = np.nonzero(self._eligible())[0]
         if rows.size == 0:
             return _NOTHING
-        return self._evaluate(now_ms, marks, rows, rows)
+        return self._evaluate(now_ms, marks, rows)
 
-    def _remember(self, rows, marks, armed_cross, armed_iso, mult) -> None:
+    def _remember(self, rows, marks, armed_cross, armed_iso, mult, bulk) -> None:
         pass  # nothing to remember: the next check evaluates everyone again
-
-    def _settle(self, marks: np.ndarray, watched: np.ndarray) -> None:
-        pass
