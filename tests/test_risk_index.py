@@ -151,3 +151,32 @@ def test_merging_the_buffer_keeps_every_trigger():
         assert np.all(np.diff(side.key[side.start :]) >= 0)
     moved = marks * 0.6
     assert breached(acc, moved, mult) <= set(index.due(moved).tolist())
+
+
+def test_the_scalar_path_gives_the_vectorised_triggers():
+    """A handful of rows take a scalar path; it must give the same triggers as arrays do."""
+    acc = world(21)
+    mult = np.where(np.arange(acc.n) % 3 == 0, 1.25, 1.0)
+    marks = np.array([101.0, 19.5])
+    acc.wallet[::7] = -1.0  # some rows below: due again, no triggers
+    cross, iso = acc.slack(slice(None), marks, mult)
+
+    def triggers(index):
+        out = []
+        for side in (*index._down, *index._up):
+            keys = np.concatenate((side.key[side.start:], side._bk[: side._n]))
+            rows = np.concatenate((side.row[side.start:], side._br[: side._n]))
+            out.append(sorted(zip(rows.tolist(), keys.tolist(), strict=True)))
+        return out, sorted(np.nonzero(index.dirty)[0].tolist())
+
+    few, arrays = RiskIndex(acc), RiskIndex(acc)
+    for start in range(0, 60, 3):
+        rows = np.arange(start, start + 3)
+        few.remember(rows, marks, cross[rows], iso[rows], mult[rows])  # scalar path
+    rows = np.arange(60)
+    arrays.remember(rows, marks, cross[rows], iso[rows], mult[rows])  # array path
+    (a, da), (b, db) = triggers(few), triggers(arrays)
+    assert da == db and any(da)
+    for x, y in zip(a, b, strict=True):
+        assert [r for r, _ in x] == [r for r, _ in y]
+        np.testing.assert_allclose([k for _, k in x], [k for _, k in y], rtol=1e-12)

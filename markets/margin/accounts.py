@@ -38,6 +38,16 @@ class Accounts:
         self.mm_mult = np.ones(m)  # per-market maintenance multiplier (volatility controls)
         self.max_mmr = np.array([t.max_mmr for t in self.tiers])
         self._oi: np.ndarray | None = None  # open interest, kept up to date by trade()
+        # Every market's tier table padded to one width (floors past a market's last tier are
+        # inf), so maintenance over all markets is one gather instead of a loop over markets.
+        width = max((len(t.floors) for t in self.tiers), default=1)
+        self._floors = np.full((m, width), np.inf)
+        self._mmr = np.zeros((m, width))
+        self._cum = np.zeros((m, width))
+        for k, t in enumerate(self.tiers):
+            n = len(t.floors)
+            self._floors[k, :n], self._mmr[k, :n], self._cum[k, :n] = t.floors, t.mmr, t.cum
+        self._columns = np.arange(m)
 
     @property
     def n(self) -> int:
@@ -53,9 +63,13 @@ class Accounts:
         return self._maintenance(np.abs(self.pos[rows]) * marks)
 
     def _maintenance(self, notional: np.ndarray) -> np.ndarray:
-        out = np.empty_like(notional)
-        for m, tiers in enumerate(self.tiers):
-            out[..., m] = tiers.maintenance(notional[..., m])
+        """``MarginTiers.maintenance`` of every market's column at once (the same arithmetic:
+        the tier is the count of floors at or below the notional, less one)."""
+        if self._floors.shape[1] == 1:
+            out = notional * self._mmr[:, 0] - self._cum[:, 0]
+        else:
+            k = (notional[..., None] >= self._floors).sum(axis=-1) - 1
+            out = notional * self._mmr[self._columns, k] - self._cum[self._columns, k]
         if (self.mm_mult != 1.0).any():
             out *= self.mm_mult
         return out
