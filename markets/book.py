@@ -24,7 +24,10 @@ import numpy as np
 
 BUY = 1
 SELL = -1
-_PREFIX = 256  # levels sized at a time when walking
+_PREFIX = 256  # levels read at a time when observing the book
+# Levels sized at a time when walking (grown 4x while the order is larger): most walks touch a
+# few levels, and sizing a level does not depend on how many are sized with it.
+_WALK_PREFIX = 32
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class DepthProfile:
         return np.interp(x, self._xs, self._cs)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Walk:
     """A market order's path through one side of the book (a preview until applied)."""
 
@@ -173,7 +176,7 @@ class OrderBook:
         """Walk ``qty`` through the side opposite to ``side`` without changing the book."""
         if qty < 0:
             raise ValueError("order quantity must be non-negative")
-        levels = min(_PREFIX, self.n_levels)
+        levels = min(_WALK_PREFIX, self.n_levels)
         while True:
             target = self.target(mid, levels)
             quoted = self._quoted(side, target)
@@ -203,10 +206,10 @@ class OrderBook:
         is_sell = walk.side == SELL
         depletion = self.bid_depletion if is_sell else self.ask_depletion
         k = walk.levels_consumed
-        with np.errstate(divide="ignore", invalid="ignore"):
-            left = np.where(walk.target > 0, (walk.quoted - walk.sizes) / walk.target, 0.0)
+        live = walk.target > 0
+        left = np.where(live, (walk.quoted - walk.sizes) / np.where(live, walk.target, 1.0), 0.0)
         touched = depletion.copy()
-        touched[:n] = 1.0 - np.clip(left, 0.0, 1.0)
+        touched[:n] = 1.0 - np.minimum(np.maximum(left, 0.0), 1.0)
         # Consumed levels leave the ladder; the far end gets fresh, full quotes.
         shifted = np.concatenate((touched[k:], np.zeros(k)))
         if is_sell:

@@ -129,3 +129,31 @@ def test_credit_goes_to_the_right_pocket():
     acc.credit(0, 0, 7.0)
     acc.credit(0, None, 1.0)
     assert acc.iso_margin[0, 1] == 5.0 and acc.wallet[0] == 8.0
+
+
+@pytest.mark.parametrize("isolated_share", [0.0, 0.4])
+def test_slack_pair_is_slack_of_at_both_thresholds(isolated_share):
+    """The detector's fused evaluation gives bit for bit what two ``slack_of`` calls give, and
+    the padded tier gather gives each market's own ``MarginTiers.maintenance``."""
+    rng = np.random.default_rng(5)
+    tiers = [MarginTiers.from_table([0, 5_000, 50_000], [0.005, 0.01, 0.05], [100, 50, 10]),
+             MarginTiers.flat(0.02, 25),
+             MarginTiers.from_table([0, 1_000], [0.01, 0.02], [50, 25])]
+    acc = Accounts(400, tiers)
+    acc.pos[:] = rng.normal(0, 50, (400, 3)) * (rng.random((400, 3)) < 0.6)
+    acc.entry[:] = 100 * np.exp(rng.normal(0, 0.05, (400, 3)))
+    acc.isolated[:] = (rng.random((400, 3)) < isolated_share) & (acc.pos != 0)
+    acc.iso_margin[:] = np.where(acc.isolated, 300.0, 0.0)
+    acc.wallet[:] = rng.uniform(-100, 2_000, 400)
+    marks = np.array([101.0, 97.0, 103.0])
+    rows = np.arange(400)
+    mult = np.where(rng.random(400) < 0.5, 1.25, 1.0)
+    state = acc.margin_state(rows, marks)
+    got = acc.slack_pair(rows, state, mult)
+    want = (*acc.slack_of(rows, state), *acc.slack_of(rows, state, mult))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    notional = np.abs(acc.pos) * marks
+    for m, t in enumerate(tiers):
+        np.testing.assert_array_equal(acc.maintenance(rows, marks)[:, m],
+                                      t.maintenance(notional[:, m]))

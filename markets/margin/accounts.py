@@ -132,6 +132,25 @@ class Accounts:
         iso = np.where(iso_live, iso_eq - iso_mult * iso_mm, np.inf)
         return cross, iso
 
+    def slack_pair(
+        self, rows: np.ndarray, state: tuple[np.ndarray, ...], multiplier: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``slack_of`` at the liquidation threshold and at ``multiplier`` x maintenance, from
+        one ``margin_state``: (cross, isolated, cross at multiplier, isolated at multiplier)."""
+        cross_eq, cross_mm, iso_eq, iso_mm = state
+        pos, isolated = self.pos[rows], self.isolated[rows]
+        live = pos != 0
+        has_cross = (live & ~isolated).any(axis=1)
+        iso_live = isolated & live
+        cross = np.where(has_cross, cross_eq - cross_mm, np.inf)
+        armed_cross = np.where(has_cross, cross_eq - multiplier * cross_mm, np.inf)
+        if not iso_live.any():
+            inf = np.full(pos.shape, np.inf)
+            return cross, inf, armed_cross, inf
+        iso = np.where(iso_live, iso_eq - iso_mm, np.inf)
+        armed_iso = np.where(iso_live, iso_eq - multiplier[:, None] * iso_mm, np.inf)
+        return cross, iso, armed_cross, armed_iso
+
     def slack_levels(
         self, rows: np.ndarray, scopes: np.ndarray, level_marks: np.ndarray, multiplier: float,
     ) -> np.ndarray:

@@ -141,11 +141,12 @@ class BreachDetector:
         calls."""
         acc = self.accounts
         state = acc.margin_state(rows, marks)
-        cross, iso = acc.slack_of(rows, state)
-        iso = np.where(self.queued_iso[rows], np.inf, iso)
         mult = self._multiplier(rows)
-        armed_cross, armed_iso = acc.slack_of(rows, state, mult)
-        armed_iso = np.where(self.queued_iso[rows], np.inf, armed_iso)
+        cross, iso, armed_cross, armed_iso = acc.slack_pair(rows, state, mult)
+        queued = self.queued_iso[rows]
+        if queued.any():
+            iso = np.where(queued, np.inf, iso)
+            armed_iso = np.where(queued, np.inf, armed_iso)
         self._remember(rows, marks, armed_cross, armed_iso, mult, bulk)
         breached_cross = cross < 0
         breached_iso = iso < 0
