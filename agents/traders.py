@@ -4,7 +4,8 @@ Each account has a response kind and a reaction delay drawn by its population (o
 explicit account). A call starts one small SimPy process that waits the delay and then acts,
 unless the account was liquidated or went flat meanwhile. A top-up deposits enough to bring
 the margin ratio (maintenance / equity) down to ``top_up_to``; a reduction closes
-``reduce_fraction`` of the called positions through the book. The reduction's price impact
+``reduce_fraction`` of the called positions through the book, as one batch of orders checked
+once after its last order. The reduction's price impact
 carries the call's generation: forced by the cascade, it can cause the next generation.
 
 SimPy glue over the venue's public interface.
@@ -55,8 +56,7 @@ class MarginCallResponder:
                 need = iso_mm[0, scope] / self.top_up_to[i] - iso_eq[0, scope]
                 venue.deposit(i, need, now, cause=seq, market=scope)
             return
-        for m in markets:
-            if scope != CROSS and venue.queued_iso[i, m]:
-                continue
-            qty = -self.reduce_fraction[i] * acc.pos[i, m]
-            venue.market_order(i, m, qty, now, generation=generation, cause=seq)
+        # One batch: its orders share one margin check after the last of them.
+        orders = [(m, -self.reduce_fraction[i] * float(acc.pos[i, m])) for m in markets
+                  if scope == CROSS or not venue.queued_iso[i, m]]
+        venue.market_orders(i, orders, now, generation=generation, cause=seq)

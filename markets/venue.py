@@ -272,16 +272,27 @@ class Venue:
         self, i: int, m: int, qty: float, now_ms: int, generation: int = 0, cause: int = -1,
     ) -> bool:
         """A voluntary market order; False when refused (trading halt or open-interest cap)."""
-        if qty == 0:
-            return False
-        if not self._order_allowed(i, m, qty, now_ms):
-            return False
-        self.walk_book(i, m, qty, now_ms, generation, cause, Reason.ORDER)
-        if self.accounts.isolated[i, m] and self.accounts.pos[i, m] == 0:
-            self.release_isolated(i, m)
-        self.touch(i)
-        self.detect(now_ms)
-        return True
+        return self.market_orders(i, [(m, qty)], now_ms, generation, cause) == 1
+
+    def market_orders(
+        self, i: int, orders: list[tuple[int, float]], now_ms: int, generation: int = 0,
+        cause: int = -1,
+    ) -> int:
+        """Account ``i``'s batch of market orders ``(market, signed qty)``, executed in order
+        and margin-checked once after the last (as a venue checks a batch order); returns
+        how many were executed (a halt or an open-interest cap refuses an order)."""
+        done = 0
+        for m, qty in orders:
+            if qty == 0 or not self._order_allowed(i, m, qty, now_ms):
+                continue
+            self.walk_book(i, m, qty, now_ms, generation, cause, Reason.ORDER)
+            if self.accounts.isolated[i, m] and self.accounts.pos[i, m] == 0:
+                self.release_isolated(i, m)
+            done += 1
+        if done:
+            self.touch(i)
+            self.detect(now_ms)
+        return done
 
     def deposit(
         self, i: int, amount: float, now_ms: int, cause: int = -1, market: int | None = None,

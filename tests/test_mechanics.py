@@ -121,3 +121,47 @@ def test_latency_and_throughput_pace_the_queue():
     assert liq["time_ms"].tolist() == [1200, 1300, 1400]
     assert liq["account"].tolist() == [1, 2, 3]
     assert res.summary["peak_liquidation_queue"] == 3
+
+
+def test_a_reduce_response_is_one_batch_with_one_margin_check(monkeypatch):
+    """A cross account called on two positions reduces both as one batch: both trades, then
+    one margin check (not a check between the legs)."""
+    import markets.venue
+
+    scenario = world([{
+        "name": "R", "venue": "v", "collateral": 22.0,
+        "positions": [{"market": "X-PERP", "qty": 1, "entry": 100},
+                      {"market": "Y-PERP", "qty": 1, "entry": 100}],
+        "response": {"none": 0, "reduce": 1, "delay": "500ms", "delay_sigma": 0,
+                     "reduce_fraction": 0.5},
+    }])
+    scenario["assets"].append({"name": "Y", "price": 100, "volatility": 0})
+    scenario["shocks"].append({"asset": "Y", "at": "0s", "move": "-10%"})
+    second = {**scenario["venues"][0]["markets"][0], "name": "Y-PERP", "asset": "Y"}
+    scenario["venues"][0]["markets"].append(second)
+    batches = []
+    checks = {"n": 0}
+    detect, batch = markets.venue.Venue.detect, markets.venue.Venue.market_orders
+
+    def counting_detect(self, *args, **kwargs):
+        checks["n"] += 1
+        return detect(self, *args, **kwargs)
+
+    def spying_batch(self, i, orders, *args, **kwargs):
+        before = checks["n"]
+        done = batch(self, i, orders, *args, **kwargs)
+        batches.append((len(orders), done, checks["n"] - before))
+        return done
+
+    monkeypatch.setattr(markets.venue.Venue, "detect", counting_detect)
+    monkeypatch.setattr(markets.venue.Venue, "market_orders", spying_batch)
+    _, ev, acc = go(scenario)
+    # At 90 and 90: equity 22 - 20 = 2.0 against maintenance 0.9 + 0.9 = 1.8, a ratio of 0.9
+    # (called at 0.8, not liquidated); half of each position is sold at 89.95 after 500 ms.
+    trades = ev[ev["kind"] == "trade"]
+    assert batches == [(2, 2, 1)]
+    assert sorted(trades["market"]) == ["X-PERP", "Y-PERP"]
+    assert set(trades["time_ms"]) == {1500}
+    assert acc.loc["R", "qty.X-PERP"] == pytest.approx(0.5)
+    assert acc.loc["R", "qty.Y-PERP"] == pytest.approx(0.5)
+    assert not (ev["kind"] == "liquidation").any()
