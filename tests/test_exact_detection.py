@@ -50,3 +50,24 @@ def test_a_cascade_is_detected_at_the_same_ticks(preset, monkeypatch):
     assert len(liquidations) > 50  # a real cascade, not a quiet run
     assert (fast["kind"] == "margin_call").any()
     pd.testing.assert_frame_equal(fast, exact)
+
+
+def test_three_venues_of_ten_markets_match_a_brute_force_scan(monkeypatch):
+    """Cross accounts in several markets, isolated positions and three venues: a small
+    day-3x10 world, its BTC move brought forward to 30 min, gives the brute-force scan's event
+    log."""
+    import sys
+    from pathlib import Path
+
+    from simulator.config import parse_scenario
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import benchmark
+
+    data = benchmark.day_3x10_data(accounts=800)
+    data["duration"] = "40m"
+    data["shocks"][0]["at"] = "30m"
+    data["clock"]["oracle_interval"] = "5s"
+    fast, exact = both(parse_scenario(data), 7, monkeypatch)
+    assert (fast["kind"] == "liquidation").sum() > 50 and (fast["kind"] == "margin_call").any()
+    pd.testing.assert_frame_equal(fast, exact)

@@ -19,7 +19,7 @@ import simpy
 from agents.funding_clock import funding_process
 from agents.holders import auction_clock, unwinder
 from agents.liquidation_engine import liquidation_engine, margin_poller
-from agents.market_maker import market_maker
+from agents.market_maker import MarketMaker, market_makers
 from agents.traders import MarginCallResponder
 from agents.wakeup import Wakeup
 from markets.events import EventKind
@@ -92,10 +92,12 @@ def _start_processes(
         venue.enqueued.subscribe(engine_wake)
         env.process(liquidation_engine(env, venue, engine_wake))
         _start_mechanism(env, venue)
+        makers = []
         for m, mc in enumerate(vc.markets):
             asset = next(a for a in sc.assets if a.name == mc.asset)
-            env.process(market_maker(env, venue, m, withdrawal_rule(mc), vc.maker_interval,
-                                     asset.volatility))
+            makers.append(MarketMaker(venue, m, withdrawal_rule(mc), vc.maker_interval,
+                                      asset.volatility))
+        env.process(market_makers(env, makers, vc.maker_interval))
         responder = MarginCallResponder(env, venue, behaviour.kind, behaviour.delay_ms,
                                         behaviour.top_up_to, behaviour.reduce_fraction)
         venue.margin_called.subscribe(responder.on_call)
