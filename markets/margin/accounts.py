@@ -38,16 +38,17 @@ class Accounts:
         self.mm_mult = np.ones(m)  # per-market maintenance multiplier (volatility controls)
         self.max_mmr = np.array([t.max_mmr for t in self.tiers])
         self._oi: np.ndarray | None = None  # open interest, kept up to date by trade()
-        # Every market's tier table padded to one width (floors past a market's last tier are
-        # inf), so maintenance over all markets is one gather instead of a loop over markets.
-        width = max((len(t.floors) for t in self.tiers), default=1)
-        self._floors = np.full((m, width), np.inf)
-        self._mmr = np.zeros((m, width))
-        self._cum = np.zeros((m, width))
+        # Markets sharing one tier table (often all of a venue's) get their tiers from one
+        # searchsorted over all their columns, instead of one per market.
+        self._tier_groups: list[tuple[np.ndarray, MarginTiers]] = []
         for k, t in enumerate(self.tiers):
-            n = len(t.floors)
-            self._floors[k, :n], self._mmr[k, :n], self._cum[k, :n] = t.floors, t.mmr, t.cum
-        self._columns = np.arange(m)
+            for cols, table in self._tier_groups:
+                if _same_table(table, t):
+                    cols.append(k)
+                    break
+            else:
+                self._tier_groups.append(([k], t))
+        self._tier_groups = [(np.array(cols), t) for cols, t in self._tier_groups]
 
     @property
     def n(self) -> int:
@@ -63,13 +64,18 @@ class Accounts:
         return self._maintenance(np.abs(self.pos[rows]) * marks)
 
     def _maintenance(self, notional: np.ndarray) -> np.ndarray:
-        """``MarginTiers.maintenance`` of every market's column at once (the same arithmetic:
-        the tier is the count of floors at or below the notional, less one)."""
-        if self._floors.shape[1] == 1:
-            out = notional * self._mmr[:, 0] - self._cum[:, 0]
+        """``MarginTiers.maintenance`` of every market's column, one tier table at a time (the
+        same arithmetic: the tier is ``searchsorted(floors, notional, "right") - 1``)."""
+        if len(self._tier_groups) == 1:
+            t = self._tier_groups[0][1]
+            k = np.searchsorted(t.floors, notional, side="right") - 1
+            out = notional * t.mmr[k] - t.cum[k]
         else:
-            k = (notional[..., None] >= self._floors).sum(axis=-1) - 1
-            out = notional * self._mmr[self._columns, k] - self._cum[self._columns, k]
+            out = np.empty_like(notional)
+            for cols, t in self._tier_groups:
+                part = notional[..., cols]
+                k = np.searchsorted(t.floors, part, side="right") - 1
+                out[..., cols] = part * t.mmr[k] - t.cum[k]
         if (self.mm_mult != 1.0).any():
             out *= self.mm_mult
         return out
@@ -269,3 +275,8 @@ class Accounts:
 
     def recount(self) -> None:
         self._oi = np.where(self.pos > 0, self.pos, 0.0).sum(axis=0)
+
+
+def _same_table(a: MarginTiers, b: MarginTiers) -> bool:
+    return (a.floors.shape == b.floors.shape and bool((a.floors == b.floors).all())
+            and bool((a.mmr == b.mmr).all()) and bool((a.cum == b.cum).all()))
