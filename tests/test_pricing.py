@@ -90,3 +90,27 @@ def test_drawdown_of_the_traded_price():
     p.add_impact(1, -11.0)  # 110 -> 99: 10% below the peak
     p.on_oracle(2, 120.0)
     assert p.max_drawdown == pytest.approx(0.10)
+
+
+@pytest.mark.parametrize("half_life", [20_000.0, 0.0])
+def test_the_one_level_ema_is_the_levels_ema_bit_for_bit(half_life):
+    """Before any forced trade the basis EMA is updated on scalars; it must give exactly what
+    the per-level arrays give (the event log depends on the last bit of the mark)."""
+    rng = np.random.default_rng(3)
+    one = MarketPrices(100.0, MarkRule("median", half_life, 0.05), 60_000.0, index_share=0.3)
+    levels = MarketPrices(100.0, MarkRule("median", half_life, 0.05), 60_000.0, index_share=0.3)
+    for k in range(1, 400):
+        dlog = float(rng.normal(0, 0.002))
+        for p in (one, levels):
+            p.add_log_impact(0, dlog)  # ordinary flow: still one level
+        now, fundamental = 1_000 * k, 100.0 * math.exp(rng.normal(0, 0.01))
+        one.on_oracle(now, fundamental)
+        levels.advance(now)
+        levels.fundamental = float(fundamental)
+        alpha = (1.0 - math.exp(-1_000 * math.log(2.0) / half_life)) if half_life > 0 else None
+        levels._ema_levels(alpha)
+        levels._t_ema = now
+        levels.mark = levels._actual_mark()
+        assert one.max_generation == 0
+        assert one.ema.tobytes() == levels.ema.tobytes(), k
+        assert one.mark == levels.mark

@@ -142,19 +142,40 @@ class MarketPrices:
         self.fundamental = float(fundamental)
         dt = now_ms - self._t_ema
         if dt > 0:
-            top = self.max_generation + 1
-            levels = np.cumsum(self.d[:top])
-            f = self.fundamental
-            basis = f * np.exp(levels) - f * np.exp(self.index_share * levels)  # mid - index
-            if self.rule.ema_half_life_ms > 0:
-                alpha = 1.0 - math.exp(-dt * math.log(2.0) / self.rule.ema_half_life_ms)
-                self.ema[:top] += alpha * (basis - self.ema[:top])
+            alpha = (1.0 - math.exp(-dt * math.log(2.0) / self.rule.ema_half_life_ms)
+                     if self.rule.ema_half_life_ms > 0 else None)
+            if self.max_generation == 0:
+                self._ema_one_level(alpha)
             else:
-                self.ema[:top] = basis
-            self.ema[top:] = self.ema[top - 1]
+                self._ema_levels(alpha)
         self._t_ema = now_ms
         self.mark = self._actual_mark()
         self._track()
+
+    def _ema_levels(self, alpha: float | None) -> None:
+        """The basis EMA of every counterfactual level moves ``alpha`` of the way to the basis
+        (None: no smoothing, the EMA is the basis)."""
+        top = self.max_generation + 1
+        levels = np.cumsum(self.d[:top])
+        f = self.fundamental
+        basis = f * np.exp(levels) - f * np.exp(self.index_share * levels)  # mid - index
+        if alpha is not None:
+            self.ema[:top] += alpha * (basis - self.ema[:top])
+        else:
+            self.ema[:top] = basis
+        self.ema[top:] = self.ema[top - 1]
+
+    def _ema_one_level(self, alpha: float | None) -> None:
+        """``_ema_levels`` while there is one level (no forced trade yet), on scalars: the same
+        operations in the same order. np.exp, not math.exp: the C library's exp can differ from
+        numpy's in the last bit."""
+        f, level = self.fundamental, float(self.d[0])
+        basis = f * np.exp(level) - f * np.exp(self.index_share * level)
+        if alpha is not None:
+            ema = float(self.ema[0])
+            self.ema.fill(ema + alpha * (basis - ema))
+        else:
+            self.ema.fill(basis)
 
     # --- impact ----------------------------------------------------------------------------
     def add_impact(self, generation: int, delta: float) -> float:
