@@ -68,8 +68,9 @@ def test_a_quiet_check_finds_nothing_and_a_move_only_the_accounts_it_reaches():
     """Account 0: long 1 @ 100, wallet 10, mmr 0.5% (maintenance 0.5 at 100). Its slack at
     100 is 9.5 less the float margin; a fall of d costs it at most d, so it is due below
     about 90.5 and never on a rise (its maintenance grows slower than its equity). Account 1:
-    short 1 @ 100 with the same wallet: a rise of d costs it at most d (1 + 5%), 5% being the
-    market's top tier rate, so it is due above 100 + 9.5 / 1.05 = 109.05, never on a fall."""
+    short 1 @ 100 with the same wallet: up to a doubling of the price, a rise of d costs it at
+    most d (1 + 0.5%), 0.5% being the rate of the tier holding twice its notional, so it is due
+    above 100 + 9.5 / 1.005 = 109.45, never on a fall."""
     acc = Accounts(2, TIERS)
     acc.pos[:, 0] = [1.0, -1.0]
     acc.entry[:, 0] = 100.0
@@ -81,10 +82,10 @@ def test_a_quiet_check_finds_nothing_and_a_move_only_the_accounts_it_reaches():
     evaluate(index, acc, np.arange(2), marks, mult, bulk=True)
     assert index.due(marks).size == 0
     assert index.due(np.array([90.6, 20.0])).size == 0
-    assert index.due(np.array([109.0, 3.0])).size == 0  # market 1: no position, no trigger
+    assert index.due(np.array([109.4, 3.0])).size == 0  # market 1: no position, no trigger
     assert index.due(np.array([90.4, 20.0])).tolist() == [0]
     assert index.due(np.array([90.4, 20.0])).size == 0  # consumed: paid for once
-    assert index.due(np.array([109.1, 20.0])).tolist() == [1]
+    assert index.due(np.array([109.5, 20.0])).tolist() == [1]
     assert index.entries() == 0
 
 
@@ -180,3 +181,15 @@ def test_the_scalar_path_gives_the_vectorised_triggers():
     for x, y in zip(a, b, strict=True):
         assert [r for r, _ in x] == [r for r, _ in y]
         np.testing.assert_allclose([k for _, k in x], [k for _, k in y], rtol=1e-12)
+
+
+def test_a_rise_bound_holds_up_to_a_doubling_and_fires_there():
+    """A short with a huge wallet: its rise trigger is capped at twice the price (beyond, the
+    rate of a higher tier could apply), so a doubling makes it due whatever its slack."""
+    acc = Accounts(1, TIERS)
+    acc.pos[0, 0], acc.entry[0, 0], acc.wallet[0] = -1.0, 100.0, 1e6
+    index = RiskIndex(acc)
+    index.clear()
+    evaluate(index, acc, np.arange(1), np.array([100.0, 20.0]), np.ones(1), bulk=True)
+    assert index.due(np.array([199.0, 20.0])).size == 0
+    assert index.due(np.array([200.0, 20.0])).tolist() == [0]

@@ -36,6 +36,7 @@ class Accounts:
         self.iso_margin = np.zeros((n, m))
         self.liquidatable = np.ones(n, dtype=bool)
         self.mm_mult = np.ones(m)  # per-market maintenance multiplier (volatility controls)
+        self._scaled = False  # some multiplier differs from 1 (set_maintenance_multiplier)
         self.max_mmr = np.array([t.max_mmr for t in self.tiers])
         self._oi: np.ndarray | None = None  # open interest, kept up to date by trade()
         # Markets sharing one tier table (often all of a venue's) get their tiers from one
@@ -76,9 +77,19 @@ class Accounts:
                 part = notional[..., cols]
                 k = np.searchsorted(t.floors, part, side="right") - 1
                 out[..., cols] = part * t.mmr[k] - t.cum[k]
-        if (self.mm_mult != 1.0).any():
+        if self._scaled:
             out *= self.mm_mult
         return out
+
+    def rate_at(self, cols: np.ndarray, notional: np.ndarray) -> np.ndarray:
+        """The maintenance rate of the tier holding ``notional`` in market ``cols`` (one per
+        entry, volatility multiplier included): maintenance grows no faster than this rate
+        up to that notional, since rates do not fall in higher tiers."""
+        out = np.empty_like(notional)
+        for group, t in self._tier_groups:
+            at = np.isin(cols, group) if len(self._tier_groups) > 1 else slice(None)
+            out[at] = t.mmr[np.searchsorted(t.floors, notional[at], side="right") - 1]
+        return out * self.mm_mult[cols]
 
     def position_maintenance(self, m: int, notional: float) -> float:
         """Maintenance of one position of ``notional`` in market ``m``."""
@@ -87,6 +98,7 @@ class Accounts:
     def set_maintenance_multiplier(self, m: int, factor: float) -> None:
         """Scale market ``m``'s maintenance (a venue raising margins as volatility rises)."""
         self.mm_mult[m] = factor
+        self._scaled = bool((self.mm_mult != 1.0).any())
         self.max_mmr[m] = self.tiers[m].max_mmr * factor
 
     def upnl(self, rows: np.ndarray | slice, marks: np.ndarray) -> np.ndarray:

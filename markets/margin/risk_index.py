@@ -202,12 +202,18 @@ class RiskIndex:
         scale = np.abs(acc.wallet[rows]) + acc.iso_margin[rows].sum(axis=1) \
             + np.bincount(r, notional, minlength=rows.size)
         slack = np.maximum(slack - _SLACK_RTOL * scale[r], 0.0)
-        k = multiplier[r] * acc.max_mmr[c]
         long = q > 0
+        # A rise: within a doubling of the price the maintenance rate is at most the rate at
+        # twice today's notional (the trigger is capped there); a long whose threshold grows
+        # slower than its equity at the top rate never loses slack on a rise.
+        k = multiplier[r] * acc.rate_at(c, 2.0 * notional)
+        never = long & (multiplier[r] * acc.max_mmr[c] < 1.0)
         lose_up = np.where(long, q * np.maximum(k - 1.0, 0.0), -q * (1.0 + k))
         with np.errstate(divide="ignore", invalid="ignore"):
             down = np.where(long, slack / q - price, -np.inf)  # key = -price
-            up = np.where(lose_up > 0, price + slack / lose_up, np.inf)
+            up = np.where(lose_up > 0, np.minimum(price + slack / lose_up, 2.0 * price),
+                          2.0 * price)
+        up[never] = np.inf
         self._ver[rows] += 1
         self.dirty[rows[~below]] = False
         keep = ~below[r]
@@ -227,7 +233,7 @@ class RiskIndex:
         """``remember`` for a handful of rows (most checks after a liquidation), with scalars:
         the same triggers without the fixed cost of a dozen array operations."""
         acc, current = self.accounts, self._ver
-        prices, top_rate = marks.tolist(), acc.max_mmr.tolist()
+        prices, top_rate, mm_mult = marks.tolist(), acc.max_mmr.tolist(), acc.mm_mult.tolist()
         for n, i in enumerate(rows.tolist()):
             qs, on_iso = acc.pos[i].tolist(), acc.isolated[i].tolist()
             open_ = [m for m, q in enumerate(qs) if q != 0.0]
@@ -249,14 +255,15 @@ class RiskIndex:
                 if math.isinf(x):
                     continue
                 x = max(x - _SLACK_RTOL * scale, 0.0)
-                q, p, rate = qs[m], prices[m], k * top_rate[m]
+                q, p = qs[m], prices[m]
                 if q > 0:
                     self._down[m].add_one(x / q - p, i, ver, current)
-                    lose = q * max(rate - 1.0, 0.0)
-                else:
-                    lose = -q * (1.0 + rate)
-                if lose > 0:
-                    self._up[m].add_one(p + x / lose, i, ver, current)
+                    if k * top_rate[m] < 1.0:
+                        continue  # never loses slack on a rise
+                rate = k * acc.tiers[m].rate_and_cum(2.0 * abs(q) * p)[0] * mm_mult[m]
+                lose = q * max(rate - 1.0, 0.0) if q > 0 else -q * (1.0 + rate)
+                up = min(p + x / lose, 2.0 * p) if lose > 0 else 2.0 * p
+                self._up[m].add_one(up, i, ver, current)
 
     # --- the query ----------------------------------------------------------------------------
     def due(self, marks: np.ndarray) -> np.ndarray:
