@@ -194,6 +194,19 @@ def brute_force(det: BreachDetector, marks: np.ndarray):
     return breaches, calls
 
 
+def check_as_a_venue_does(det: BreachDetector, step: int, marks: np.ndarray):
+    """One check, compared with brute force, then acted on: breaches queued, calls disarmed."""
+    want_breaches, want_calls = brute_force(det, marks)
+    found = det.check(step, marks)
+    assert {(b.account, b.scope) for b in found.breaches} == want_breaches, step
+    assert {c.account: (c.scope, c.ratio) for c in found.calls} == want_calls, step
+    for b in found.breaches:
+        det.set_queued(b, True)
+    for c in found.calls:
+        det.disarm(c.account)
+    return found
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_matches_brute_force_as_prices_move(seed):
     rng = np.random.default_rng(100 + seed)
@@ -207,14 +220,7 @@ def test_matches_brute_force_as_prices_move(seed):
             acc.wallet[rows] *= 0.7
             det.touch(rows)
         marks = marks * np.exp(rng.normal(0, 0.01, 2))
-        want_breaches, want_calls = brute_force(det, marks)
-        found = det.check(step, marks)
-        assert {(b.account, b.scope) for b in found.breaches} == want_breaches, step
-        assert {c.account: (c.scope, c.ratio) for c in found.calls} == want_calls, step
-        for b in found.breaches:
-            det.set_queued(b, True)
-        for c in found.calls:
-            det.disarm(c.account)
+        found = check_as_a_venue_does(det, step, marks)
         seen_breaches += len(found.breaches)
         seen_calls += len(found.calls)
     assert seen_breaches > 20 and seen_calls > 20  # the walk did exercise both
@@ -243,16 +249,9 @@ def test_matches_brute_force_when_breaches_are_served_and_margins_invalidated(se
             acc.set_maintenance_multiplier(1, 1.5)
             det.invalidate()
         marks = marks * np.exp(rng.normal(0, 0.015, 2) + (0.01 if step > 40 else -0.004))
-        want_breaches, want_calls = brute_force(det, marks)
-        found = det.check(step, marks)
-        assert {(b.account, b.scope) for b in found.breaches} == want_breaches, step
-        assert {c.account: (c.scope, c.ratio) for c in found.calls} == want_calls, step
-        for b in found.breaches:
-            det.set_queued(b, True)
-            queued.append(b)
+        found = check_as_a_venue_does(det, step, marks)
+        queued += found.breaches
         calls += len(found.calls)
-        for c in found.calls:
-            det.disarm(c.account)
     assert served > 30 and calls > 20
 
 
