@@ -60,7 +60,8 @@ def ranking(venue: Venue, m: int, side: int, now_ms: int, marks: np.ndarray) -> 
     rows = np.nonzero(mask)[0]
     rows = rows[side * (marks[m] - acc.entry[rows, m]) > 0]
     scores = _scores(venue, rows, m, marks)
-    order = rows[np.lexsort((rows, -scores))]
+    # Best score first, ties by row: rows ascend, so a stable sort of the scores alone.
+    order = rows[np.argsort(-scores, kind="stable")]
     venue.adl_rankings[key] = (now_ms, order)
     return order
 
