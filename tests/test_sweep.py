@@ -195,6 +195,29 @@ def test_resume_runs_only_what_is_missing(first_sweep, tmp_path):
     assert calls == []  # everything complete: nothing runs
 
 
+def test_an_interrupted_sweep_keeps_every_finished_run(first_sweep, tmp_path, monkeypatch):
+    """The manifest is rewritten at most every few seconds, and always when the sweep stops:
+    a sweep interrupted after three runs lists those three, and a rerun does only the rest."""
+    src, frame = first_sweep
+    monkeypatch.setattr(execute, "MANIFEST_EVERY_S", 3600.0)  # no write while it runs
+    out = tmp_path / "interrupted"
+    seen = []
+
+    def stop_after_three(run, outcome):
+        seen.append(run.run_key)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        execute.execute(parse_sweep(SMALL_GRID), out, on_run=stop_after_three)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert list(manifest) == seen and {e["status"] for e in manifest.values()} == {"complete"}
+    calls: list[tuple[int, int, int]] = []
+    again = run_sweep(parse_sweep(SMALL_GRID), out, progress=lambda *a: calls.append(a))
+    assert [c[1] for c in calls] == [5] * 5
+    pd.testing.assert_frame_equal(again, frame)
+
+
 def test_a_failing_run_is_recorded(monkeypatch, tmp_path):
     spec = parse_sweep({**SMALL_GRID, "variants": [{"name": "base"}]})  # 4 runs
     bad_seed = plan(spec)[1].seed
