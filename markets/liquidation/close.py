@@ -34,14 +34,6 @@ from markets.rules import ChunkRule
 from markets.venue import Venue
 
 
-def set_queued(venue: Venue, breach: Breach, queued: bool) -> None:
-    """Mark the breach's scope as waiting for (or no longer waiting for) its liquidation."""
-    if breach.scope == CROSS:
-        venue.queued_cross[breach.account] = queued
-    else:
-        venue.queued_iso[breach.account, breach.scope] = queued
-
-
 # --- sizing: in what order, and how much of each position --------------------------------
 class WholePositions:
     """Close every position whole, the largest unrealised profit first."""
@@ -98,7 +90,7 @@ class MarketClose:
         left = venue.scope_markets(i, breach.scope)
         if chunked and left and acc.scope_slack(i, breach.scope, venue.trigger_prices()) < 0:
             # Still breached: the rest waits out the cooldown, then is served again.
-            set_queued(venue, breach, True)
+            venue.detector.set_queued(breach, True)
             venue.enqueue(breach, now_ms + chunk.cooldown_ms)
         elif not left and breach.scope == CROSS:
             after_close(venue, breach, None, now_ms)

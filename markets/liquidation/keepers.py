@@ -14,7 +14,7 @@ import numpy as np
 from markets.book import BUY, SELL
 from markets.events import EventKind, Mechanism, Reason
 from markets.liquidation import auction as dutch
-from markets.liquidation.close import close_position, set_queued
+from markets.liquidation.close import close_position
 from markets.liquidation.record import record_liquidation
 from markets.liquidation.settle import after_close, settle
 from markets.margin.detection import CROSS, Breach
@@ -82,7 +82,7 @@ def step_auctions(venue: Venue, now_ms: int) -> None:
         if not any(b is breach for _, b in running):
             if breach.scope == CROSS and not venue.scope_markets(breach.account, CROSS):
                 after_close(venue, breach, None, now_ms)
-            set_queued(venue, breach, False)
+            venue.detector.set_queued(breach, False)
             venue.touch(breach.account)
             venue.liquidated(venue, breach, now_ms)
     if finished:

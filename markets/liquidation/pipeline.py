@@ -14,7 +14,7 @@ knows SimPy or the simulator; it acts on a ``Venue`` through its public state.
 from __future__ import annotations
 
 from markets.events import EventKind
-from markets.liquidation.close import MarketClose, ToTarget, WholePositions, set_queued
+from markets.liquidation.close import MarketClose, ToTarget, WholePositions
 from markets.liquidation.keepers import start_auctions
 from markets.liquidation.vault import below_backstop, vault_takeover
 from markets.margin.detection import Breach
@@ -27,7 +27,7 @@ __all__ = ["AuctionToKeepers", "BackstopVault", "closer_for", "liquidate"]
 def liquidate(venue: Venue, breach: Breach, now_ms: int) -> None:
     """Serve one breach from the queue at ``now_ms``."""
     acc, i = venue.accounts, breach.account
-    set_queued(venue, breach, False)
+    venue.detector.set_queued(breach, False)
     for m in range(len(venue.markets)):
         venue.sync(m, now_ms)
     prices = venue.trigger_prices()
@@ -53,7 +53,7 @@ class AuctionToKeepers:
     finish (a failed auction falls back to a market close)."""
 
     def close(self, venue: Venue, breach: Breach, positions: list[int], now_ms: int) -> bool:
-        set_queued(venue, breach, True)
+        venue.detector.set_queued(breach, True)
         start_auctions(venue, breach, positions, now_ms)
         return False
 
