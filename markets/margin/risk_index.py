@@ -4,12 +4,14 @@ Every exact evaluation of an account gives each of its positions two *trigger pr
 that market's trigger price may fall, and how far it may rise, from the price it was evaluated
 at before the scope (the cross part, or the isolated position) could be below its threshold.
 The bound is directional and conservative. A fall of ``d`` costs a long at most ``q * d`` of
-slack, since its maintenance falls too, and costs a short nothing. A rise costs a short at most
-``|q| * d * (1 + k * max_mmr)``, where ``k`` is the threshold multiplier (1, or 1 / call level
-while a margin call is armed), and costs a long at most ``q * d * max(k * max_mmr - 1, 0)``.
-Maintenance is continuous and rises with notional at a rate of at most the market's top rate
-``max_mmr``. A cross account splits its slack evenly across its cross positions, so the bound
-holds when several markets move at once.
+slack, since its maintenance falls too, and costs a short nothing. Maintenance is continuous
+and convex in notional (tier rates do not fall), so up to a doubling of the price it grows no
+faster than ``mmr2``, the rate of the tier holding twice today's notional: a rise costs a short
+at most ``|q| * d * (1 + k * mmr2)`` and a long at most ``q * d * max(k * mmr2 - 1, 0)``, where
+``k`` is the threshold multiplier (1, or 1 / call level while a margin call is armed). Rise
+triggers are capped at a doubling; a long whose threshold grows slower than its equity even at
+the market's top rate has none. A cross account splits its slack evenly across its cross
+positions, so the bound holds when several markets move at once.
 
 Triggers are kept per market and direction as sorted keys. A check *consumes* the prefix the
 current price has passed: those accounts are evaluated exactly again, which gives them fresh
@@ -138,7 +140,6 @@ class RiskIndex:
         self._ver = np.zeros(n, dtype=np.int64)
         self.dirty = np.zeros(n, dtype=bool)
         self._dirty_rows: list[np.ndarray] = []
-        self.rebuilds = 0  # full evaluations (``clear``)
 
     # --- changes ----------------------------------------------------------------------------
     def touch(self, rows) -> None:
@@ -170,15 +171,15 @@ class RiskIndex:
         self._dirty_rows = []
         for side in (*self._down, *self._up):
             side.reset(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-        self.rebuilds += 1
 
     def remember(
         self, rows: np.ndarray, marks: np.ndarray, cross: np.ndarray, iso: np.ndarray,
         multiplier: np.ndarray, bulk: bool = False,
     ) -> None:
         """Exact evaluation of ``rows`` at ``marks``: slack (cross per row, isolated per row x
-        market) over the thresholds still armed (``multiplier`` x maintenance). With ``bulk``
-        (after ``clear``) the sorted keys are built at once rather than buffered."""
+        market) over the thresholds still armed (``multiplier`` x maintenance). The rows come
+        from ``due`` (which cleared them) or follow ``clear``; with ``bulk`` (after ``clear``)
+        the sorted keys are built at once rather than buffered."""
         if rows.size <= _FEW and not bulk:
             self._remember_few(rows, marks, cross, iso, multiplier)
             return
@@ -215,7 +216,6 @@ class RiskIndex:
                           2.0 * price)
         up[never] = np.inf
         self._ver[rows] += 1
-        self.dirty[rows[~below]] = False
         keep = ~below[r]
         ids, ver = rows[r], self._ver[rows[r]]
         for sides, keys in ((self._down, down), (self._up, up)):
@@ -246,7 +246,6 @@ class RiskIndex:
                     self.dirty[i] = True
                     self._dirty_rows.append(np.array([i], dtype=np.int64))
                 continue
-            self.dirty[i] = False
             ver = int(current[i])
             scale = abs(float(acc.wallet[i])) + float(acc.iso_margin[i].sum()) \
                 + sum(abs(qs[m]) * prices[m] for m in open_)
