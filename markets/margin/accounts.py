@@ -140,34 +140,21 @@ class Accounts:
         multiplier: np.ndarray | float = 1.0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """``slack`` from an already computed ``margin_state`` of the same rows."""
-        cross_eq, cross_mm, iso_eq, iso_mm = state
-        mult = np.asarray(multiplier, dtype=np.float64)
-        cross = cross_eq - mult * cross_mm
-        has_cross = (~self.isolated[rows] & (self.pos[rows] != 0)).any(axis=1)
-        cross = np.where(has_cross, cross, np.inf)
-        iso_mult = mult[:, None] if mult.ndim == 1 else mult
-        iso_live = self.isolated[rows] & (self.pos[rows] != 0)
-        iso = np.where(iso_live, iso_eq - iso_mult * iso_mm, np.inf)
-        return cross, iso
+        return _slack(state, np.asarray(multiplier, dtype=np.float64), *self._scopes(rows))
 
     def slack_pair(
         self, rows: np.ndarray, state: tuple[np.ndarray, ...], multiplier: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``slack_of`` at the liquidation threshold and at ``multiplier`` x maintenance, from
         one ``margin_state``: (cross, isolated, cross at multiplier, isolated at multiplier)."""
-        cross_eq, cross_mm, iso_eq, iso_mm = state
-        pos, isolated = self.pos[rows], self.isolated[rows]
-        live = pos != 0
-        has_cross = (live & ~isolated).any(axis=1)
-        iso_live = isolated & live
-        cross = np.where(has_cross, cross_eq - cross_mm, np.inf)
-        armed_cross = np.where(has_cross, cross_eq - multiplier * cross_mm, np.inf)
-        if not iso_live.any():
-            inf = np.full(pos.shape, np.inf)
-            return cross, inf, armed_cross, inf
-        iso = np.where(iso_live, iso_eq - iso_mm, np.inf)
-        armed_iso = np.where(iso_live, iso_eq - multiplier[:, None] * iso_mm, np.inf)
-        return cross, iso, armed_cross, armed_iso
+        scopes = self._scopes(rows)
+        return (*_slack(state, np.float64(1.0), *scopes), *_slack(state, multiplier, *scopes))
+
+    def _scopes(self, rows: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, whether it has an open cross position; per (row, market), whether an
+        isolated position is open there."""
+        live, isolated = self.pos[rows] != 0, self.isolated[rows]
+        return (live & ~isolated).any(axis=1), isolated & live
 
     def slack_levels(
         self, rows: np.ndarray, scopes: np.ndarray, level_marks: np.ndarray, multiplier: float,
@@ -292,3 +279,14 @@ class Accounts:
 def _same_table(a: MarginTiers, b: MarginTiers) -> bool:
     return (a.floors.shape == b.floors.shape and bool((a.floors == b.floors).all())
             and bool((a.mmr == b.mmr).all()) and bool((a.cum == b.cum).all()))
+
+
+def _slack(state: tuple[np.ndarray, ...], mult: np.ndarray, has_cross: np.ndarray,
+           iso_live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Equity minus ``mult`` x maintenance of each scope; +inf where there is none."""
+    cross_eq, cross_mm, iso_eq, iso_mm = state
+    cross = np.where(has_cross, cross_eq - mult * cross_mm, np.inf)
+    if not iso_live.any():
+        return cross, np.full(iso_live.shape, np.inf)
+    iso_mult = mult[:, None] if mult.ndim == 1 else mult
+    return cross, np.where(iso_live, iso_eq - iso_mult * iso_mm, np.inf)
