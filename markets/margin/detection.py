@@ -32,6 +32,9 @@ import numpy as np
 from markets.attribution import first_breach_level, needed_share
 from markets.margin.accounts import Accounts
 from markets.margin.risk_index import RiskIndex
+from markets.margin.scalar import ScalarMargin
+
+_FEW = 4  # up to this many due rows, a check is first tried with scalars
 
 __all__ = ["CROSS", "Breach", "BreachDetector", "CausesOf", "Detection", "MarginCall",
            "margin_ratio"]
@@ -83,6 +86,7 @@ class BreachDetector:
         self.level_marks = level_marks
         self.causes = causes
         self.index = RiskIndex(accounts)
+        self._scalar = ScalarMargin(accounts)
         self.stale = True  # the next check rebuilds the index
         self.call_armed = np.ones(n, dtype=bool)
         self.queued_cross = np.zeros(n, dtype=bool)
@@ -126,6 +130,8 @@ class BreachDetector:
         rows = self.index.due(marks)
         if rows.size == 0:
             return _NOTHING
+        if rows.size <= _FEW and self._scalar.usable:
+            return self._check_few(now_ms, marks, rows)
         eligible = self._eligible(rows)
         if not eligible.all():
             self.index.forget(rows[~eligible])
@@ -133,6 +139,37 @@ class BreachDetector:
             if rows.size == 0:
                 return _NOTHING
         return self._evaluate(now_ms, marks, rows)
+
+    def _check_few(self, now_ms: int, marks: np.ndarray, rows: np.ndarray) -> Detection:
+        """``check`` of a few due rows with scalars. Most such checks find nothing: those
+        only remember the rows' triggers; one that finds something is redone by the array
+        path, which gives the same slack bit for bit (``markets.margin.scalar``)."""
+        acc, scalar = self.accounts, self._scalar
+        keep: list[int] = []
+        drop: list[int] = []
+        for i in rows.tolist():
+            if acc.liquidatable[i] and not self.queued_cross[i] and acc.pos[i].any():
+                keep.append(i)
+            else:
+                drop.append(i)
+        if drop:
+            self.index.forget(drop)
+            if not keep:
+                return _NOTHING
+        prices, call_mult = marks.tolist(), 1.0 / self.margin_call_level
+        found = []
+        for i in keep:
+            armed = bool(self.call_armed[i])
+            mult = call_mult if armed else 1.0
+            cross, iso, cross_at, iso_at = scalar.slack_pair(i, prices, mult,
+                                                             self.queued_iso[i].tolist())
+            breached = cross < 0 or any(x < 0 for x in iso)
+            if breached or (armed and (cross_at < 0 or any(x < 0 for x in iso_at))):
+                return self._evaluate(now_ms, marks, np.array(keep, dtype=np.int64))
+            found.append((i, prices, cross_at, iso_at, mult))
+        for args in found:
+            self.index.remember_row(*args)
+        return _NOTHING
 
     def _evaluate(
         self, now_ms: int, marks: np.ndarray, rows: np.ndarray, bulk: bool = False,

@@ -232,37 +232,43 @@ class RiskIndex:
     def _remember_few(self, rows, marks, cross, iso, multiplier) -> None:
         """``remember`` for a handful of rows (most checks after a liquidation), with scalars:
         the same triggers without the fixed cost of a dozen array operations."""
-        acc, current = self.accounts, self._ver
-        prices, top_rate, mm_mult = marks.tolist(), acc.max_mmr.tolist(), acc.mm_mult.tolist()
+        prices = marks.tolist()
         for n, i in enumerate(rows.tolist()):
-            qs, on_iso = acc.pos[i].tolist(), acc.isolated[i].tolist()
-            open_ = [m for m, q in enumerate(qs) if q != 0.0]
-            n_cross = sum(1 for m in open_ if not on_iso[m])
-            per_cross = float(cross[n]) / max(n_cross, 1)
-            slacks = [float(iso[n, m]) if on_iso[m] else per_cross for m in open_]
-            current[i] += 1
-            if any(x < 0 for x in slacks):
-                if not self.dirty[i]:
-                    self.dirty[i] = True
-                    self._dirty_rows.append(np.array([i], dtype=np.int64))
+            self.remember_row(i, prices, float(cross[n]), iso[n].tolist(), float(multiplier[n]))
+
+    def remember_row(self, i: int, prices: list[float], cross: float, iso: list[float],
+                     k: float) -> None:
+        """``remember`` of the single row ``i``: its cross slack, isolated slack per market
+        and threshold multiplier ``k``, as Python floats."""
+        acc, current = self.accounts, self._ver
+        qs, on_iso = acc.pos[i].tolist(), acc.isolated[i].tolist()
+        open_ = [m for m, q in enumerate(qs) if q != 0.0]
+        n_cross = sum(1 for m in open_ if not on_iso[m])
+        per_cross = cross / max(n_cross, 1)
+        slacks = [iso[m] if on_iso[m] else per_cross for m in open_]
+        current[i] += 1
+        if any(x < 0 for x in slacks):
+            if not self.dirty[i]:
+                self.dirty[i] = True
+                self._dirty_rows.append(np.array([i], dtype=np.int64))
+            return
+        ver = int(current[i])
+        scale = abs(float(acc.wallet[i])) + float(acc.iso_margin[i].sum()) \
+            + sum(abs(qs[m]) * prices[m] for m in open_)
+        top_rate, mm_mult = acc.max_mmr, acc.mm_mult
+        for m, x in zip(open_, slacks, strict=True):
+            if math.isinf(x):
                 continue
-            ver = int(current[i])
-            scale = abs(float(acc.wallet[i])) + float(acc.iso_margin[i].sum()) \
-                + sum(abs(qs[m]) * prices[m] for m in open_)
-            k = float(multiplier[n])
-            for m, x in zip(open_, slacks, strict=True):
-                if math.isinf(x):
-                    continue
-                x = max(x - _SLACK_RTOL * scale, 0.0)
-                q, p = qs[m], prices[m]
-                if q > 0:
-                    self._down[m].add_one(x / q - p, i, ver, current)
-                    if k * top_rate[m] < 1.0:
-                        continue  # never loses slack on a rise
-                rate = k * acc.tiers[m].rate_and_cum(2.0 * abs(q) * p)[0] * mm_mult[m]
-                lose = q * max(rate - 1.0, 0.0) if q > 0 else -q * (1.0 + rate)
-                up = min(p + x / lose, 2.0 * p) if lose > 0 else 2.0 * p
-                self._up[m].add_one(up, i, ver, current)
+            x = max(x - _SLACK_RTOL * scale, 0.0)
+            q, p = qs[m], prices[m]
+            if q > 0:
+                self._down[m].add_one(x / q - p, i, ver, current)
+                if k * float(top_rate[m]) < 1.0:
+                    continue  # never loses slack on a rise
+            rate = k * acc.tiers[m].rate_and_cum(2.0 * abs(q) * p)[0] * float(mm_mult[m])
+            lose = q * max(rate - 1.0, 0.0) if q > 0 else -q * (1.0 + rate)
+            up = min(p + x / lose, 2.0 * p) if lose > 0 else 2.0 * p
+            self._up[m].add_one(up, i, ver, current)
 
     # --- the query ----------------------------------------------------------------------------
     def due(self, marks: np.ndarray) -> np.ndarray:
