@@ -22,6 +22,7 @@ SLUG_CHARS = 80  # the label's part of a folder name; the hash beside it keeps n
 _LIBRARIES = ("simpy", "numpy", "pandas", "networkx", "pydantic", "matplotlib", "pyarrow")
 
 
+@cache  # installed versions do not change while a process runs; a sweep asks per run
 def _version(name: str) -> str:
     try:
         return metadata.version(name)
