@@ -141,9 +141,9 @@ class BreachDetector:
         return self._evaluate(now_ms, marks, rows)
 
     def _check_few(self, now_ms: int, marks: np.ndarray, rows: np.ndarray) -> Detection:
-        """``check`` of a few due rows with scalars. Most such checks find nothing: those
-        only remember the rows' triggers; one that finds something is redone by the array
-        path, which gives the same slack bit for bit (``markets.margin.scalar``)."""
+        """``check`` of a few due rows with scalars, which give the array path's slack bit
+        for bit (``markets.margin.scalar``). Most such checks find nothing and only remember
+        the rows' triggers; one that finds something reports it as the array path does."""
         acc, scalar = self.accounts, self._scalar
         keep: list[int] = []
         drop: list[int] = []
@@ -157,19 +157,23 @@ class BreachDetector:
             if not keep:
                 return _NOTHING
         prices, call_mult = marks.tolist(), 1.0 / self.margin_call_level
-        found = []
+        slacks, hit = [], False
         for i in keep:
             armed = bool(self.call_armed[i])
             mult = call_mult if armed else 1.0
             cross, iso, cross_at, iso_at = scalar.slack_pair(i, prices, mult,
                                                              self.queued_iso[i].tolist())
-            breached = cross < 0 or any(x < 0 for x in iso)
-            if breached or (armed and (cross_at < 0 or any(x < 0 for x in iso_at))):
-                return self._evaluate(now_ms, marks, np.array(keep, dtype=np.int64))
-            found.append((i, prices, cross_at, iso_at, mult))
-        for args in found:
-            self.index.remember_row(*args)
-        return _NOTHING
+            hit = hit or cross < 0 or any(x < 0 for x in iso) or (
+                armed and (cross_at < 0 or any(x < 0 for x in iso_at)))
+            slacks.append((cross, iso, cross_at, iso_at, mult))
+        if not hit:
+            for i, (_, _, cross_at, iso_at, mult) in zip(keep, slacks, strict=True):
+                self.index.remember_row(i, prices, cross_at, iso_at, mult)
+            return _NOTHING
+        # Something found: report it from these slacks as the array path would.
+        cross, iso, cross_at, iso_at, mult = (np.array(col) for col in zip(*slacks, strict=True))
+        return self._report(now_ms, marks, np.array(keep, dtype=np.int64), cross, iso, cross_at,
+                            iso_at, mult)
 
     def _evaluate(
         self, now_ms: int, marks: np.ndarray, rows: np.ndarray, bulk: bool = False,
@@ -184,6 +188,16 @@ class BreachDetector:
         if queued.any():
             iso = np.where(queued, np.inf, iso)
             armed_iso = np.where(queued, np.inf, armed_iso)
+        return self._report(now_ms, marks, rows, cross, iso, armed_cross, armed_iso, mult, bulk,
+                            state)
+
+    def _report(
+        self, now_ms: int, marks: np.ndarray, rows: np.ndarray, cross: np.ndarray,
+        iso: np.ndarray, armed_cross: np.ndarray, armed_iso: np.ndarray, mult: np.ndarray,
+        bulk: bool = False, state: tuple[np.ndarray, ...] | None = None,
+    ) -> Detection:
+        """Remember ``rows``' slack (queued isolated scopes already +inf) and report their
+        breaches and calls; ``state`` is their ``margin_state``, computed here if needed."""
         self._remember(rows, marks, armed_cross, armed_iso, mult, bulk)
         breached_cross = cross < 0
         breached_iso = iso < 0
@@ -201,8 +215,9 @@ class BreachDetector:
         breaches = self._breaches(rows, scopes, levels, now_ms) if scopes else ()
         calls = ()
         if pick.size:
-            calls = self._calls(rows[pick], armed_cross[pick], armed_iso[pick],
-                                [a[pick] for a in state], levels)
+            picked = (self.accounts.margin_state(rows[pick], marks) if state is None
+                      else [a[pick] for a in state])
+            calls = self._calls(rows[pick], armed_cross[pick], armed_iso[pick], picked, levels)
         return Detection(breaches, calls)
 
     def _remember(self, rows, marks, armed_cross, armed_iso, mult, bulk) -> None:
