@@ -317,8 +317,9 @@ class Venue:
         the one isolated position."""
         if scope != CROSS:
             return [scope]
-        live = (self.accounts.pos[i] != 0) & ~self.accounts.isolated[i]
-        return [int(m) for m in np.nonzero(live)[0]]
+        acc = self.accounts
+        return [m for m, (q, iso) in enumerate(zip(acc.pos[i].tolist(), acc.isolated[i].tolist(),
+                                                   strict=True)) if q != 0.0 and not iso]
 
     def touch(self, rows) -> None:
         """Accounts changed: re-arm their margin calls and check them exactly from now on."""

@@ -83,3 +83,17 @@ def test_a_flat_account_has_no_scope():
     acc.isolated[5] = False
     got = ScalarMargin(acc).slack_pair(5, marks.tolist(), 1.0, [False] * 3)
     assert got == (np.inf, [np.inf] * 3, np.inf, [np.inf] * 3)
+
+
+def test_one_positions_maintenance_and_rate_are_the_tier_tables():
+    """The scalar tier look-ups equal MarginTiers' searchsorted ones, at and between floors."""
+    acc = Accounts(1, TABLES)
+    acc.set_maintenance_multiplier(1, 1.3)
+    for m, table in enumerate(TABLES):
+        notionals = np.concatenate((table.floors, table.floors * (1 + 1e-12), table.floors * 0.99,
+                                    [0.0, 1.0, 3e4, 7e5, 1e9]))
+        for n in notionals.tolist():
+            want = float(table.maintenance(n)) * float(acc.mm_mult[m])
+            assert acc.position_maintenance(m, n) == want, (m, n)
+            assert acc.position_maintenance(m, np.float64(-n)) == want
+            assert acc.tier_rate(m, n) == table.rate_and_cum(n)[0], (m, n)

@@ -12,6 +12,7 @@ Pure arrays and arithmetic; nothing here knows SimPy, books, generations or even
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 
 import numpy as np
@@ -50,6 +51,9 @@ class Accounts:
             else:
                 self._tier_groups.append(([k], t))
         self._tier_groups = [(np.array(cols), t) for cols, t in self._tier_groups]
+        # Each market's table as Python lists, for the scalar paths (one position, a few rows):
+        # bisect on a list is the same tier as searchsorted, without NumPy's per-call cost.
+        self.tier_lists = [(t.floors.tolist(), t.mmr.tolist(), t.cum.tolist()) for t in self.tiers]
 
     @property
     def n(self) -> int:
@@ -92,8 +96,17 @@ class Accounts:
         return out * self.mm_mult[cols]
 
     def position_maintenance(self, m: int, notional: float) -> float:
-        """Maintenance of one position of ``notional`` in market ``m``."""
-        return float(self.tiers[m].maintenance(notional)) * float(self.mm_mult[m])
+        """Maintenance of one position of ``notional`` in market ``m`` (``MarginTiers.
+        maintenance``'s arithmetic on Python floats)."""
+        floors, rates, cum = self.tier_lists[m]
+        n = abs(float(notional))
+        k = bisect_right(floors, n) - 1
+        return (n * rates[k] - cum[k]) * float(self.mm_mult[m])
+
+    def tier_rate(self, m: int, notional: float) -> float:
+        """The maintenance rate of market ``m``'s tier holding ``notional`` (no multiplier)."""
+        floors, rates, _ = self.tier_lists[m]
+        return rates[bisect_right(floors, abs(notional)) - 1]
 
     def set_maintenance_multiplier(self, m: int, factor: float) -> None:
         """Scale market ``m``'s maintenance (a venue raising margins as volatility rises)."""

@@ -265,7 +265,7 @@ class RiskIndex:
                 self._down[m].add_one(x / q - p, i, ver, current)
                 if k * float(top_rate[m]) < 1.0:
                     continue  # never loses slack on a rise
-            rate = k * acc.tiers[m].rate_and_cum(2.0 * abs(q) * p)[0] * float(mm_mult[m])
+            rate = k * acc.tier_rate(m, 2.0 * abs(q) * p) * float(mm_mult[m])
             lose = q * max(rate - 1.0, 0.0) if q > 0 else -q * (1.0 + rate)
             up = min(p + x / lose, 2.0 * p) if lose > 0 else 2.0 * p
             self._up[m].add_one(up, i, ver, current)

@@ -50,8 +50,6 @@ class ScalarMargin:
 
     def __init__(self, accounts: Accounts) -> None:
         self.accounts = accounts
-        self._tiers = [(t.floors.tolist(), t.mmr.tolist(), t.cum.tolist())
-                       for t in accounts.tiers]
         self.usable = accounts.n_markets <= MAX_TERMS
 
     def slack_pair(
@@ -68,7 +66,7 @@ class ScalarMargin:
             p = prices[m]
             upnl.append(q * (p - entries[m]))
             notional = abs(q) * p
-            floors, rates, cum = self._tiers[m]
+            floors, rates, cum = acc.tier_lists[m]
             k = bisect_right(floors, notional) - 1
             x = notional * rates[k] - cum[k]
             mm.append(x * scale[m] if scale is not None else x)
