@@ -84,3 +84,30 @@ def test_pro_rata():
     # a 20,000 SOL holder pays $200,000, a 10 SOL holder $100.
     shares = pro_rata(np.array([20_000.0, 10.0, 179_990.0]), 2_000_000.0)
     assert shares[:2].tolist() == pytest.approx([200_000.0, 100.0])
+
+
+def test_the_scalar_split_of_a_short_walk_is_the_array_one():
+    """Walks of up to 16 levels are split on Python floats: the same bits as the array path
+    (checked against it on random walks, both sides, funds from none to plenty)."""
+    from markets.liquidation import waterfall
+
+    rng = np.random.default_rng(11)
+    stopped = 0
+    for _ in range(3000):
+        n = int(rng.integers(1, waterfall._FEW_LEVELS + 1))
+        closing_long = bool(rng.random() < 0.5)
+        mid = float(rng.uniform(10, 1e5))
+        step = mid * float(rng.uniform(1e-5, 1e-2))
+        offsets = (np.arange(n) + 0.5) * step
+        prices = mid - offsets if closing_long else mid + offsets
+        sizes = rng.lognormal(0, 1.5, n)
+        bp = mid * float(rng.uniform(0.97, 1.03))
+        fund = float(rng.choice([0.0, rng.lognormal(0, 3)]))
+        want = waterfall.fund_backed_quantity(prices, sizes, closing_long, bp, fund)
+        stopped += want < sizes.sum()
+        old, waterfall._FEW_LEVELS = waterfall._FEW_LEVELS, 0  # force the array path
+        try:
+            assert waterfall.fund_backed_quantity(prices, sizes, closing_long, bp, fund) == want
+        finally:
+            waterfall._FEW_LEVELS = old
+    assert 300 < stopped < 2700  # both outcomes (the fund runs out; it does not) are covered

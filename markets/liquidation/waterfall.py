@@ -17,6 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from markets.margin.scalar import row_sum
+
+_FEW_LEVELS = 16  # walks up to this many levels are split with scalars
+
 
 @dataclass(slots=True)
 class CloseSplit:
@@ -45,6 +49,8 @@ def fund_backed_quantity(
     Fill prices worsen level by level, so cumulative equity is concave in quantity and the
     admissible quantities form an interval starting at zero.
     """
+    if sizes.size <= _FEW_LEVELS:
+        return _fund_backed_few(prices.tolist(), sizes.tolist(), closing_long, bankruptcy, fund)
     per_unit = level_surplus(prices, closing_long, bankruptcy)
     cum = np.cumsum(per_unit * sizes)
     below = np.nonzero(cum < -fund)[0]
@@ -56,6 +62,22 @@ def fund_backed_quantity(
     # Within level j each unit loses -per_unit[j] (> 0 here): stop where the fund runs out.
     extra = (before_eq + fund) / -per_unit[j]
     return before_qty + min(max(extra, 0.0), float(sizes[j]))
+
+
+def _fund_backed_few(
+    prices: list[float], sizes: list[float], closing_long: bool, bankruptcy: float, fund: float,
+) -> float:
+    """``fund_backed_quantity`` of a walk of a few levels on Python floats, in NumPy's order
+    (a running cumulative sum; ``row_sum`` for the sums), so it gives the same bits."""
+    cum = 0.0
+    for j, (p, q) in enumerate(zip(prices, sizes, strict=True)):
+        per_unit = p - bankruptcy if closing_long else bankruptcy - p
+        before_eq = cum
+        cum = per_unit * q if j == 0 else cum + per_unit * q
+        if cum < -fund:
+            extra = float(np.float64(before_eq + fund) / -per_unit)  # NumPy's x / 0, if ever
+            return row_sum(sizes[:j]) + min(max(extra, 0.0), q)
+    return row_sum(sizes)
 
 
 def split_close(
