@@ -51,6 +51,9 @@ class Accounts:
             else:
                 self._tier_groups.append(([k], t))
         self._tier_groups = [(np.array(cols), t) for cols, t in self._tier_groups]
+        self._group_of = np.zeros(m, dtype=np.int64)  # each market's tier group
+        for g, (cols, _) in enumerate(self._tier_groups):
+            self._group_of[cols] = g
         # Each market's table as Python lists, for the scalar paths (one position, a few rows):
         # bisect on a list is the same tier as searchsorted, without NumPy's per-call cost.
         self.tier_lists = [(t.floors.tolist(), t.mmr.tolist(), t.cum.tolist()) for t in self.tiers]
@@ -90,8 +93,9 @@ class Accounts:
         entry, volatility multiplier included): maintenance grows no faster than this rate
         up to that notional, since rates do not fall in higher tiers."""
         out = np.empty_like(notional)
-        for group, t in self._tier_groups:
-            at = np.isin(cols, group) if len(self._tier_groups) > 1 else slice(None)
+        groups = self._group_of[cols] if len(self._tier_groups) > 1 else None
+        for g, (_, t) in enumerate(self._tier_groups):
+            at = slice(None) if groups is None else groups == g
             out[at] = t.mmr[np.searchsorted(t.floors, notional[at], side="right") - 1]
         return out * self.mm_mult[cols]
 
