@@ -18,7 +18,7 @@ nothing here knows SimPy, accounts, generations or who sent an order.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,14 +74,22 @@ class Walk:
     exhausted: bool  # the ladder ran out; the rest was filled at the last level's price
     quoted: np.ndarray  # what each touched level held before the walk
     target: np.ndarray  # the maker's target size of each touched level
+    # A walk's arrays are never changed once made, so its totals are computed once: a close
+    # asks for them several times (split, record, trade, settlement).
+    _qty: float | None = field(default=None, repr=False, compare=False)
+    _notional: float | None = field(default=None, repr=False, compare=False)
 
     @property
     def qty(self) -> float:
-        return float(self.sizes.sum())
+        if self._qty is None:
+            self._qty = float(self.sizes.sum())
+        return self._qty
 
     @property
     def notional(self) -> float:
-        return float(self.prices @ self.sizes)
+        if self._notional is None:
+            self._notional = float(self.prices @ self.sizes)
+        return self._notional
 
     @property
     def vwap(self) -> float:
