@@ -5,7 +5,7 @@ import pytest
 
 from markets.margin.accounts import Accounts
 from markets.margin.formulas import MarginTiers
-from markets.margin.scalar import MAX_TERMS, ScalarMargin, row_sum
+from markets.margin.scalar import MAX_TERMS, row_slack_pair, row_sum
 
 TABLES = [MarginTiers.from_table([0, 5_000, 50_000], [0.005, 0.01, 0.05], [100, 50, 10]),
           MarginTiers.flat(0.02, 25),
@@ -67,12 +67,12 @@ def test_scalar_slack_equals_the_array_path(m, scaled):
     cross, iso, cross_at, iso_at = acc.slack_pair(rows, state, mult)
     iso = np.where(queued, np.inf, iso)
     iso_at = np.where(queued, np.inf, iso_at)
-    scalar, prices = ScalarMargin(acc), marks.tolist()
+    prices = marks.tolist()
     assert acc.isolated.any() and (~acc.isolated & (acc.pos != 0)).any()
     if m > 1:  # rows with both cross and isolated positions are covered
         assert (acc.isolated.any(axis=1) & (~acc.isolated & (acc.pos != 0)).any(axis=1)).any()
     for i in rows.tolist():
-        got = scalar.slack_pair(i, prices, float(mult[i]), queued[i].tolist())
+        got = row_slack_pair(acc, i, prices, float(mult[i]), queued[i].tolist())
         assert got[0] == cross[i] and got[2] == cross_at[i], i
         assert got[1] == iso[i].tolist() and got[3] == iso_at[i].tolist(), i
 
@@ -81,7 +81,7 @@ def test_a_flat_account_has_no_scope():
     acc, marks = world(1, 3)
     acc.pos[5] = 0.0
     acc.isolated[5] = False
-    got = ScalarMargin(acc).slack_pair(5, marks.tolist(), 1.0, [False] * 3)
+    got = row_slack_pair(acc, 5, marks.tolist(), 1.0, [False] * 3)
     assert got == (np.inf, [np.inf] * 3, np.inf, [np.inf] * 3)
 
 

@@ -73,7 +73,7 @@ def _fund_backed_few(
     for j, (p, q) in enumerate(zip(prices, sizes, strict=True)):
         per_unit = p - bankruptcy if closing_long else bankruptcy - p
         before_eq = cum
-        cum = per_unit * q if j == 0 else cum + per_unit * q
+        cum += per_unit * q
         if cum < -fund:
             extra = float(np.float64(before_eq + fund) / -per_unit)  # NumPy's x / 0, if ever
             return row_sum(sizes[:j]) + min(max(extra, 0.0), q)

@@ -32,7 +32,7 @@ import numpy as np
 from markets.attribution import first_breach_level, needed_share
 from markets.margin.accounts import Accounts
 from markets.margin.risk_index import RiskIndex
-from markets.margin.scalar import ScalarMargin
+from markets.margin.scalar import MAX_TERMS, row_slack_pair
 
 _FEW = 4  # up to this many due rows, a check is first tried with scalars
 
@@ -86,7 +86,7 @@ class BreachDetector:
         self.level_marks = level_marks
         self.causes = causes
         self.index = RiskIndex(accounts)
-        self._scalar = ScalarMargin(accounts)
+        self._few_in_scalars = m <= MAX_TERMS  # row_sum reproduces NumPy's sums that far
         self.stale = True  # the next check rebuilds the index
         self.call_armed = np.ones(n, dtype=bool)
         self.queued_cross = np.zeros(n, dtype=bool)
@@ -130,50 +130,38 @@ class BreachDetector:
         rows = self.index.due(marks)
         if rows.size == 0:
             return _NOTHING
-        if rows.size <= _FEW and self._scalar.usable:
-            return self._check_few(now_ms, marks, rows)
         eligible = self._eligible(rows)
         if not eligible.all():
             self.index.forget(rows[~eligible])
             rows = rows[eligible]
             if rows.size == 0:
                 return _NOTHING
+        if rows.size <= _FEW and self._few_in_scalars:
+            return self._check_few(now_ms, marks, rows)
         return self._evaluate(now_ms, marks, rows)
 
     def _check_few(self, now_ms: int, marks: np.ndarray, rows: np.ndarray) -> Detection:
-        """``check`` of a few due rows with scalars, which give the array path's slack bit
-        for bit (``markets.margin.scalar``). Most such checks find nothing and only remember
-        the rows' triggers; one that finds something reports it as the array path does."""
-        acc, scalar = self.accounts, self._scalar
-        keep: list[int] = []
-        drop: list[int] = []
-        for i in rows.tolist():
-            if acc.liquidatable[i] and not self.queued_cross[i] and acc.pos[i].any():
-                keep.append(i)
-            else:
-                drop.append(i)
-        if drop:
-            self.index.forget(drop)
-            if not keep:
-                return _NOTHING
+        """``check`` of a few due, eligible rows with scalars, which give the array path's
+        slack bit for bit (``markets.margin.scalar``). Most such checks find nothing and only
+        remember the rows' triggers; one that finds something reports it as the array path
+        does."""
         prices, call_mult = marks.tolist(), 1.0 / self.margin_call_level
-        slacks, hit = [], False
-        for i in keep:
+        ids, slacks, hit = rows.tolist(), [], False
+        for i in ids:
             armed = bool(self.call_armed[i])
             mult = call_mult if armed else 1.0
-            cross, iso, cross_at, iso_at = scalar.slack_pair(i, prices, mult,
-                                                             self.queued_iso[i].tolist())
+            cross, iso, cross_at, iso_at = row_slack_pair(self.accounts, i, prices, mult,
+                                                          self.queued_iso[i].tolist())
             hit = hit or cross < 0 or any(x < 0 for x in iso) or (
                 armed and (cross_at < 0 or any(x < 0 for x in iso_at)))
             slacks.append((cross, iso, cross_at, iso_at, mult))
         if not hit:
-            for i, (_, _, cross_at, iso_at, mult) in zip(keep, slacks, strict=True):
+            for i, (_, _, cross_at, iso_at, mult) in zip(ids, slacks, strict=True):
                 self.index.remember_row(i, prices, cross_at, iso_at, mult)
             return _NOTHING
         # Something found: report it from these slacks as the array path would.
         cross, iso, cross_at, iso_at, mult = (np.array(col) for col in zip(*slacks, strict=True))
-        return self._report(now_ms, marks, np.array(keep, dtype=np.int64), cross, iso, cross_at,
-                            iso_at, mult)
+        return self._report(now_ms, marks, rows, cross, iso, cross_at, iso_at, mult)
 
     def _evaluate(
         self, now_ms: int, marks: np.ndarray, rows: np.ndarray, bulk: bool = False,

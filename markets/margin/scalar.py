@@ -12,7 +12,6 @@ Pure arithmetic over ``Accounts``; nothing here knows the risk index, venues or 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 
 from markets.margin.accounts import Accounts
 
@@ -45,49 +44,34 @@ def row_sum(values: list[float]) -> float:
     return total
 
 
-class ScalarMargin:
-    """``Accounts.slack_pair`` for a single row, on the same accounts."""
-
-    def __init__(self, accounts: Accounts) -> None:
-        self.accounts = accounts
-        self.usable = accounts.n_markets <= MAX_TERMS
-
-    def slack_pair(
-        self, i: int, prices: list[float], mult: float, queued_iso: list[bool],
-    ) -> tuple[float, list[float], float, list[float]]:
-        """Row ``i``'s slack at maintenance and at ``mult`` x maintenance: (cross, isolated
-        per market, cross at mult, isolated at mult); +inf where there is no such scope or
-        the isolated scope is queued."""
-        acc = self.accounts
-        qs, entries, on_iso = acc.pos[i].tolist(), acc.entry[i].tolist(), acc.isolated[i].tolist()
-        scale = acc.mm_mult.tolist() if acc._scaled else None
-        upnl, mm = [], []
-        for m, q in enumerate(qs):
-            p = prices[m]
-            upnl.append(q * (p - entries[m]))
-            notional = abs(q) * p
-            floors, rates, cum = acc.tier_lists[m]
-            k = bisect_right(floors, notional) - 1
-            x = notional * rates[k] - cum[k]
-            mm.append(x * scale[m] if scale is not None else x)
-        inf = math.inf
-        n = len(qs)
-        if not any(on_iso):
-            eq, req = float(acc.wallet[i]) + row_sum(upnl), row_sum(mm)
-            has_cross = any(q != 0.0 for q in qs)
-            if not has_cross:
-                return inf, [inf] * n, inf, [inf] * n
-            return eq - req, [inf] * n, eq - mult * req, [inf] * n
-        # Cross sums over every column with the isolated ones zeroed, as the array path does.
-        weight = [0.0 if s else 1.0 for s in on_iso]
-        eq = float(acc.wallet[i]) + row_sum([u * w for u, w in zip(upnl, weight, strict=True)])
-        req = row_sum([x * w for x, w in zip(mm, weight, strict=True)])
-        has_cross = any(q != 0.0 and not s for q, s in zip(qs, on_iso, strict=True))
-        cross, cross_at = (eq - req, eq - mult * req) if has_cross else (inf, inf)
-        margin = acc.iso_margin[i].tolist()
-        iso, iso_at = [inf] * n, [inf] * n
-        for m in range(n):
-            if on_iso[m] and qs[m] != 0.0 and not queued_iso[m]:
-                own = margin[m] + upnl[m]
-                iso[m], iso_at[m] = own - mm[m], own - mult * mm[m]
-        return cross, iso, cross_at, iso_at
+def row_slack_pair(
+    acc: Accounts, i: int, prices: list[float], mult: float, queued_iso: list[bool],
+) -> tuple[float, list[float], float, list[float]]:
+    """``Accounts.slack_pair`` of the single row ``i``: its slack at maintenance and at
+    ``mult`` x maintenance, as (cross, isolated per market, cross at mult, isolated at mult);
+    +inf where there is no such scope or the isolated scope is queued."""
+    qs, entries, on_iso = acc.pos[i].tolist(), acc.entry[i].tolist(), acc.isolated[i].tolist()
+    upnl = [q * (p - e) for q, p, e in zip(qs, prices, entries, strict=True)]
+    # The array path multiplies by the volatility multiplier only when one differs from 1;
+    # x * 1.0 is x, so multiplying always gives the same bits.
+    mm = [acc.position_maintenance(m, abs(q) * prices[m]) for m, q in enumerate(qs)]
+    inf = math.inf
+    n = len(qs)
+    if not any(on_iso):
+        if not any(q != 0.0 for q in qs):
+            return inf, [inf] * n, inf, [inf] * n
+        eq, req = float(acc.wallet[i]) + row_sum(upnl), row_sum(mm)
+        return eq - req, [inf] * n, eq - mult * req, [inf] * n
+    # Cross sums over every column with the isolated ones zeroed, as the array path does.
+    weight = [0.0 if s else 1.0 for s in on_iso]
+    eq = float(acc.wallet[i]) + row_sum([u * w for u, w in zip(upnl, weight, strict=True)])
+    req = row_sum([x * w for x, w in zip(mm, weight, strict=True)])
+    has_cross = any(q != 0.0 and not s for q, s in zip(qs, on_iso, strict=True))
+    cross, cross_at = (eq - req, eq - mult * req) if has_cross else (inf, inf)
+    margin = acc.iso_margin[i].tolist()
+    iso, iso_at = [inf] * n, [inf] * n
+    for m in range(n):
+        if on_iso[m] and qs[m] != 0.0 and not queued_iso[m]:
+            own = margin[m] + upnl[m]
+            iso[m], iso_at[m] = own - mm[m], own - mult * mm[m]
+    return cross, iso, cross_at, iso_at
