@@ -5,7 +5,9 @@ and are then served one at a time in due order, each taking ``1000 / throughput_
 engine capacity. Time has millisecond resolution: a breach is served in the millisecond in
 which the engine becomes free, so above 1,000/s several are served within one millisecond.
 While a circuit breaker pauses liquidations the engine waits. Real engines are not
-instantaneous, and the queue is part of the cascade. A venue that polls margin
+instantaneous, and the queue is part of the cascade. A move that reaches a venue from another
+(cross impact, index weights) wakes that venue's check at the same instant, after the step
+that made it. A venue that polls margin
 (``check_ms`` > 0) checks on a clock instead of on every mark update. Thin SimPy glue: the
 closing itself is ``markets.liquidation.pipeline`` (the venue's closer).
 """
@@ -47,6 +49,15 @@ def liquidation_engine(env: simpy.Environment, venue: Venue, wake: Wakeup) -> Ge
             continue
         liquidate(venue, venue.pop_breach(), env.now)
         free_at = max(free_at, float(env.now)) + service_ms
+
+
+def margin_on_moves(env: simpy.Environment, venue: Venue, wake: Wakeup) -> Generator:
+    """Check margins at the instant another venue's move reaches one of this venue's prices
+    (a cross-venue cross impact or index weight); ``wake`` is subscribed to ``moved``."""
+    while True:
+        yield wake.event
+        wake.reset()
+        venue.detect(env.now)
 
 
 def margin_poller(env: simpy.Environment, venue: Venue) -> Generator:

@@ -1,10 +1,26 @@
-"""The market graph: venues, markets and assets, and the edges a price move travels along.
+"""The market graph: what a world is made of, and the edges a price move travels along.
 
-Nodes are ``venue:<v>``, ``market:<v>:<m>`` and ``asset:<a>``. Edges: venue -> market
-(``lists``), market -> asset (``underlying``), market -> market ``cross_impact`` (a beta of a
-move passes on) and ``arbitrage`` between markets on the same asset on different venues.
-Built once from the scenario, for analysis and for wiring; never queried per tick.
-Pure networkx; nothing here knows SimPy or the simulator.
+One networkx ``DiGraph`` per run, built from the scenario when the world is built; it is the
+source of truth for the wiring (``markets.wiring`` compiles it into the links the venues use),
+so editing it changes the run. Nodes, by ``kind``:
+
+- ``venue:<v>``, ``market:<v>:<m>`` (attributes ``venue``, ``name``, ``asset``),
+  ``asset:<a>``;
+- ``index:<v>:<m>``: the index price market ``m`` of venue ``v`` reads (``venue``, ``market``,
+  ``asset``);
+- ``collateral:<c>``: a collateral asset (today every venue takes USD only);
+- ``group:<v>:<g>``: one account group of a venue (a population, the explicit accounts, the
+  maker, the venue's own rows).
+
+Edges, by ``kind``: ``lists`` (venue -> market), ``underlying`` (market -> asset),
+``cross_impact`` (market -> market, ``beta``: that share of the source's log move passes to
+the target, possibly on another venue), ``index_weight`` (market -> index, ``weight``: that
+share of the market's log displacement is in the index), ``index_of`` (index -> the market
+that reads it), ``collateral`` (collateral asset -> venue, ``haircut``), and ``exposure``
+(group -> market: ``long`` and ``short`` USD notional at the start; group -> collateral:
+``amount``). Attributes are plain numbers and strings, so the graph writes as GraphML.
+
+Pure networkx; nothing here knows SimPy, accounts' storage or the simulator.
 """
 
 from __future__ import annotations
@@ -13,31 +29,73 @@ from collections.abc import Iterable
 
 import networkx as nx
 
+# The edge kinds the wiring reads; the others describe the world and drive nothing.
+DRIVING_EDGES = ("cross_impact", "index_weight", "index_of")
+
 
 def market_node(venue: str, market: str) -> str:
     return f"market:{venue}:{market}"
 
 
+def index_node(venue: str, market: str) -> str:
+    return f"index:{venue}:{market}"
+
+
 def build_market_graph(
-    markets: Iterable[tuple[str, str, str]], cross_impacts: Iterable[tuple[str, str, str, float]],
+    markets: Iterable[tuple[str, str, str]],
+    cross_impacts: Iterable[tuple[str, str, str, str, float]] = (),
+    index_weights: Iterable[tuple[str, str, str, str, float]] = (),
+    exposures: Iterable[tuple[str, str, str, float, float]] = (),
+    collateral: Iterable[tuple[str, str, float]] = (),
 ) -> nx.DiGraph:
-    """``markets``: (venue, market, asset); ``cross_impacts``: (venue, source, target, beta)."""
+    """Build the graph from plain tuples.
+
+    ``markets``: (venue, market, asset). ``cross_impacts``: (source venue, source market,
+    target venue, target market, beta). ``index_weights``: (venue, market whose index it is,
+    source venue, source market, weight). ``exposures``: (venue, group, market, long USD,
+    short USD). ``collateral``: (venue, group, USD amount); every venue takes USD at no
+    haircut."""
     g = nx.DiGraph()
-    by_asset: dict[str, list[str]] = {}
+    g.add_node("collateral:USD", kind="collateral", name="USD")
     for venue, market, asset in markets:
         node = market_node(venue, market)
-        g.add_node(f"venue:{venue}", kind="venue", name=venue)
+        if f"venue:{venue}" not in g:
+            g.add_node(f"venue:{venue}", kind="venue", name=venue)
+            g.add_edge("collateral:USD", f"venue:{venue}", kind="collateral", haircut=0.0)
         g.add_node(f"asset:{asset}", kind="asset", name=asset)
         g.add_node(node, kind="market", venue=venue, name=market, asset=asset)
         g.add_edge(f"venue:{venue}", node, kind="lists")
         g.add_edge(node, f"asset:{asset}", kind="underlying")
-        by_asset.setdefault(asset, []).append(node)
-    for venue, source, target, beta in cross_impacts:
-        g.add_edge(market_node(venue, source), market_node(venue, target), kind="cross_impact",
-                   beta=beta)
-    for nodes in by_asset.values():
-        for a in nodes:
-            for b in nodes:
-                if a != b and g.nodes[a]["venue"] != g.nodes[b]["venue"]:
-                    g.add_edge(a, b, kind="arbitrage")
+        index = index_node(venue, market)
+        g.add_node(index, kind="index", venue=venue, market=market, asset=asset)
+        g.add_edge(index, node, kind="index_of")
+    for sv, sm, tv, tm, beta in cross_impacts:
+        _need(g, market_node(sv, sm), market_node(tv, tm))
+        g.add_edge(market_node(sv, sm), market_node(tv, tm), kind="cross_impact",
+                   beta=float(beta))
+    for venue, market, sv, sm, weight in index_weights:
+        _need(g, market_node(sv, sm), index_node(venue, market))
+        g.add_edge(market_node(sv, sm), index_node(venue, market), kind="index_weight",
+                   weight=float(weight))
+    for venue, group, market, long, short in exposures:
+        node = _group(g, venue, group)
+        _need(g, market_node(venue, market))
+        g.add_edge(node, market_node(venue, market), kind="exposure", long=float(long),
+                   short=float(short))
+    for venue, group, amount in collateral:
+        g.add_edge(_group(g, venue, group), "collateral:USD", kind="exposure",
+                   amount=float(amount))
     return g
+
+
+def _group(g: nx.DiGraph, venue: str, group: str) -> str:
+    node = f"group:{venue}:{group}"
+    if node not in g:
+        g.add_node(node, kind="account_group", venue=venue, name=group)
+    return node
+
+
+def _need(g: nx.DiGraph, *nodes: str) -> None:
+    missing = [n for n in nodes if n not in g]
+    if missing:
+        raise ValueError(f"market graph: an edge names unknown node(s) {', '.join(missing)}")

@@ -14,9 +14,9 @@ are continuous in time and applied lazily whenever a market is touched.
 
 Time is a number passed in; nothing here knows SimPy (the engine process is
 ``agents.liquidation_engine``, the funding clock ``agents.funding_clock``), agents or the
-simulator. Signals let others react: ``enqueued`` (a
-breach was queued), ``margin_called`` (account, scope, generation, event seq),
-``auction_started``, and ``liquidating`` / ``liquidated`` around each served breach; the
+simulator. Signals let others react: ``enqueued`` (a breach was queued), ``moved`` (another
+venue's move reached one of its prices), ``margin_called`` (account, scope, generation, event
+seq), ``auction_started``, and ``liquidating`` / ``liquidated`` around each served breach; the
 simulator's run wiring subscribes the listeners, in one place.
 """
 
@@ -40,7 +40,7 @@ from markets.prices.marks import MarketPrices
 from markets.risk_controls import CircuitBreaker, VolatilityMargin, open_interest_allows
 from markets.rules import LiquidationRules
 
-__all__ = ["Closer", "LiquidationRules", "Market", "Venue", "VenueRows"]
+__all__ = ["Closer", "LiquidationRules", "Link", "Market", "Venue", "VenueRows"]
 
 
 @dataclass
@@ -51,11 +51,23 @@ class Market:
     book: OrderBook
     prices: MarketPrices
     max_leverage: float
-    cross_impacts: list[tuple[int, float]] = field(default_factory=list)  # (market, beta)
+    # Compiled from the market graph when the world is built (``markets.wiring``):
+    cross_impacts: list[Link] = field(default_factory=list)  # a share of this mid's moves
+    index_consumers: list[Link] = field(default_factory=list)  # indices this mid is part of
     fund: int = 0  # which of the venue's insurance funds backs this market
     open_interest_cap: float | None = None  # USD at mark
     volatility_margin: VolatilityMargin | None = None
     breaker: CircuitBreaker | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    """One compiled edge out of a market: ``weight`` of its log moves reaches ``venue``'s
+    market ``market`` (a cross-impact beta, or an index weight)."""
+
+    venue: Venue
+    market: int
+    weight: float
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,7 @@ class Venue:
         self.margin_called = Signal()  # (account, scope, generation, event seq)
         self.liquidating = Signal()  # (venue, breach) before a served breach is closed
         self.liquidated = Signal()  # (venue, breach, now_ms) after it was closed
+        self.moved = Signal()  # () another venue's move reached a price here: check margins
         # The dynamic risk controls observe the starting marks at time 0; otherwise a jump on
         # the first oracle tick would be their first observation and could neither trip the
         # breaker nor count as volatility.
@@ -171,16 +184,41 @@ class Venue:
         self.premium_n += 1
         self.detect(now_ms)
 
+    # --- impact and where it travels (the wiring is compiled from the market graph) ----------
     def _move_mid(self, m: int, delta: float, generation: int, seq: int, now_ms: int) -> None:
-        """Book impact of a trade in ``m``, passed on along cross-impact edges (same tag)."""
-        mk = self.markets[m]
-        dlog = mk.prices.add_impact(generation, delta)
+        """Book impact of a trade in ``m``, passed on along its cross-impact links (same tag),
+        to this venue's markets or another venue's (one hop)."""
+        dlog = self.markets[m].prices.add_impact(generation, delta)
+        self._moved(m, generation, dlog, seq, now_ms)
+        for link in self.markets[m].cross_impacts:
+            link.venue.receive_impact(link.market, generation, link.weight * dlog, seq, now_ms)
+            if link.venue is not self:
+                link.venue.moved()
+
+    def receive_impact(self, m: int, generation: int, dlog: float, seq: int, now_ms: int) -> None:
+        """A move elsewhere passed on to market ``m``'s mid (a cross-impact link)."""
+        tp = self.markets[m].prices
+        tp.advance(now_ms)
+        tp.add_log_impact(generation, dlog)
+        self._moved(m, generation, dlog, seq, now_ms)
+
+    def _moved(self, m: int, generation: int, dlog: float, seq: int, now_ms: int) -> None:
+        """Market ``m``'s mid moved: record the source, and republish the indices it is part
+        of (on this venue or others)."""
         self.ledger.record(m, seq, generation, dlog, now_ms)
-        for target, beta in mk.cross_impacts:
-            tp = self.markets[target].prices
-            tp.advance(now_ms)
-            tp.add_log_impact(generation, beta * dlog)
-            self.ledger.record(target, seq, generation, beta * dlog, now_ms)
+        for link in self.markets[m].index_consumers:
+            link.venue.follow_index(link.market, generation, link.weight * dlog, seq, now_ms)
+            if link.venue is not self:
+                link.venue.moved()
+
+    def follow_index(self, m: int, generation: int, dlog: float, seq: int, now_ms: int) -> None:
+        """A source of market ``m``'s index moved its (log) index by ``dlog``."""
+        prices = self.markets[m].prices
+        prices.advance(now_ms)
+        prices.follow_index(generation)
+        # The ledger names causes by the moves of the account's markets' prices: this one
+        # moved the index, and through it the mark.
+        self.ledger.record(m, seq, generation, dlog, now_ms)
 
     def walk_book(
         self, i: int, m: int, qty: float, now_ms: int, generation: int, cause: int, reason: Reason,

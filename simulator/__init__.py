@@ -14,9 +14,9 @@ from simulator.config import Scenario, ScenarioError, load_scenario
 from simulator.config.scenarios import builtin_scenarios, default_scenario, load_builtin
 from simulator.errors import RunFailed, SimulationError
 from simulator.run.result import RunResult
-from simulator.run.runner import run
+from simulator.run.runner import market_graph, run
 
 __all__ = [
     "RunFailed", "RunResult", "Scenario", "ScenarioError", "SimulationError", "builtin_scenarios",
-    "default_scenario", "load_builtin", "load_scenario", "run",
+    "default_scenario", "load_builtin", "load_scenario", "market_graph", "run",
 ]

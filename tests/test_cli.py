@@ -27,7 +27,7 @@ SMALL = DATA / "scenario_small.yaml"
 FIGURES = ("price_paths", "liquidated_notional", "insurance_fund", "generations")
 RUN_FILES = (
     "run.json", "summary.json", "events.parquet", "timeseries.parquet", "accounts.parquet",
-    "cascade_edges.parquet", "cascade.graphml", "exposure.graphml",
+    "cascade_edges.parquet", "cascade.graphml", "exposure.graphml", "market_graph.graphml",
 )
 
 

@@ -195,7 +195,7 @@ def test_save_leaves_no_temporary_files(saved):
     names = sorted(p.name for p in saved.iterdir())
     assert [n for n in names if n.startswith(".")] == []
     assert set(names) == {f"{t}.parquet" for t in TABLES} | {
-        "run.json", "summary.json", "cascade.graphml", "exposure.graphml",
+        "run.json", "summary.json", "cascade.graphml", "exposure.graphml", "market_graph.graphml",
     }
 
 

@@ -9,6 +9,12 @@ counterfactual "prices had only generations <= j traded" is exact: the mid, inde
 are applied per level, and the EMA of the basis is kept per level, so counterfactual marks
 are what the venue would really have published.
 
+The index is ``fundamental * exp(index_log)``: ``index_log`` is the market's own displacement
+times its ``index_share`` plus, for an index that several venues' prices make up, each other
+source market's displacement (as it stands now, read without advancing the source) times its
+weight, a geometric weighting of the venues' mids. Generations are global, so a source's level
+``j`` lines up with this market's.
+
 Pure arithmetic on numbers; nothing here knows SimPy, accounts, books or events.
 """
 
@@ -91,6 +97,8 @@ class MarketPrices:
         self.rule = rule
         self.recentre_ms = recentre_ms  # None: impact is permanent
         self.index_share = float(index_share)
+        # Other markets whose mids make up part of this index: (their prices, weight).
+        self.index_sources: list[tuple[MarketPrices, float]] = []
         self.d = np.zeros(capacity)  # log displacement of the mid, per generation
         self.displacement = 0.0  # sum(d), kept alongside
         self.ema = np.zeros(capacity)  # EMA of the basis at each counterfactual level
@@ -133,7 +141,7 @@ class MarketPrices:
         if now_ms > self._t and displacement != 0.0:
             displacement *= self.decay_factor(now_ms - self._t)
         mid = self.fundamental * math.exp(displacement)
-        index = self.fundamental * math.exp(self.index_share * displacement)
+        index = self.fundamental * math.exp(self._index_log(displacement, now_ms))
         return mid, index, self.rule.mark(index, mid, float(self.ema[-1]))
 
     def on_oracle(self, now_ms: int, fundamental: float) -> None:
@@ -158,7 +166,7 @@ class MarketPrices:
         top = self.max_generation + 1
         levels = np.cumsum(self.d[:top])
         f = self.fundamental
-        basis = f * np.exp(levels) - f * np.exp(self.index_share * levels)  # mid - index
+        basis = f * np.exp(levels) - f * np.exp(self._index_levels(levels))  # mid - index
         if alpha is not None:
             self.ema[:top] += alpha * (basis - self.ema[:top])
         else:
@@ -170,7 +178,7 @@ class MarketPrices:
         operations in the same order. np.exp, not math.exp: the C library's exp can differ from
         numpy's in the last bit."""
         f, level = self.fundamental, float(self.d[0])
-        basis = f * np.exp(level) - f * np.exp(self.index_share * level)
+        basis = f * np.exp(level) - f * np.exp(self._index_log(level))
         if alpha is not None:
             ema = float(self.ema[0])
             self.ema.fill(ema + alpha * (basis - ema))
@@ -187,16 +195,62 @@ class MarketPrices:
 
     def add_log_impact(self, generation: int, dlog: float) -> None:
         """Move the mid by ``dlog`` in log space, tagged with ``generation``."""
-        if generation >= len(self.d):
-            grow = max(generation + 1, 2 * len(self.d)) - len(self.d)
-            self.d = np.concatenate((self.d, np.zeros(grow)))
-            # Levels above the highest generation equal the actual state; extend with it.
-            self.ema = np.concatenate((self.ema, np.full(grow, self.ema[-1])))
+        self._reserve(generation)
         self.d[generation] += dlog
         self.displacement += dlog
         self.max_generation = max(self.max_generation, generation)
         self.mark = self._actual_mark()
         self._track()
+
+    def follow_index(self, generation: int) -> None:
+        """A source of this index moved (tagged ``generation``): republish the mark, and keep
+        counterfactual levels up to that generation."""
+        self._reserve(generation)
+        self.max_generation = max(self.max_generation, generation)
+        self.mark = self._actual_mark()
+
+    def _reserve(self, generation: int) -> None:
+        if generation >= len(self.d):
+            grow = max(generation + 1, 2 * len(self.d)) - len(self.d)
+            self.d = np.concatenate((self.d, np.zeros(grow)))
+            # Levels above the highest generation equal the actual state; extend with it.
+            self.ema = np.concatenate((self.ema, np.full(grow, self.ema[-1])))
+
+    def _index_log(self, own: float, at_ms: int | None = None) -> float:
+        """The index's log displacement, from ``own`` (this market's) and its other sources
+        as they stand at ``at_ms`` (default: this market's time)."""
+        log = self.index_share * own
+        if self.index_sources:
+            at = self._t if at_ms is None else at_ms
+            for src, weight in self.index_sources:
+                log += weight * src.displacement_at(at)
+        return log
+
+    def _index_levels(self, levels: np.ndarray) -> np.ndarray:
+        """``_index_log`` at every counterfactual level, from this market's ``levels``."""
+        log = self.index_share * levels
+        if self.index_sources:
+            n = levels.size
+            for src, weight in self.index_sources:
+                log = log + weight * src.levels_at(self._t, n)
+        return log
+
+    def displacement_at(self, now_ms: int) -> float:
+        """The mid's log displacement as it stands at ``now_ms``, without advancing."""
+        if now_ms > self._t and self.displacement != 0.0:
+            return self.displacement * self.decay_factor(now_ms - self._t)
+        return self.displacement
+
+    def levels_at(self, now_ms: int, n: int) -> np.ndarray:
+        """Cumulative displacement at levels ``0..n-1`` as they stand at ``now_ms`` (levels
+        above this market's highest generation equal its actual state)."""
+        k = min(n, len(self.d))
+        levels = np.cumsum(self.d[:k])
+        if now_ms > self._t:
+            levels = levels * self.decay_factor(now_ms - self._t)
+        if k < n:
+            levels = np.concatenate((levels, np.full(n - k, levels[-1])))
+        return levels
 
     def _actual_mark(self) -> float:
         return self.rule.mark(self.index, self.mid, float(self.ema[-1]))
@@ -218,7 +272,7 @@ class MarketPrices:
         n = min(top, len(self.d) - 1) + 1
         levels = np.cumsum(self.d[:n])
         f = self.fundamental
-        marks = self.rule.apply(f * np.exp(self.index_share * levels), f * np.exp(levels),
+        marks = self.rule.apply(f * np.exp(self._index_levels(levels)), f * np.exp(levels),
                                 self.ema[:n])
         if n <= top:
             marks = np.concatenate((marks, np.full(top + 1 - n, marks[-1])))
@@ -238,4 +292,4 @@ class MarketPrices:
 
     @property
     def index(self) -> float:
-        return self.fundamental * math.exp(self.index_share * self.displacement)
+        return self.fundamental * math.exp(self._index_log(self.displacement))

@@ -27,6 +27,7 @@ from simulator.config.models import (
     Asset,
     Clock,
     CrossImpact,
+    IndexWeights,
     Population,
     Replay,
     Shock,
@@ -55,6 +56,7 @@ class Scenario(Strict):
     replays: list[Replay] = []
     venues: list[Venue] = Field(min_length=1)
     cross_impact: list[CrossImpact] = []
+    index_weights: list[IndexWeights] = []
     accounts: list[Account] = []
     populations: list[Population] = []
 
@@ -95,9 +97,24 @@ class Scenario(Strict):
                 _known(f"venues[{v_idx}].markets[{m_idx}].asset", m.asset, assets)
         for k, c in enumerate(self.cross_impact):
             _known(f"cross_impact[{k}].venue", c.venue, list(venues))
-            names = [m.name for m in venues[c.venue].markets]
-            _known(f"cross_impact[{k}].source", c.source, names)
-            _known(f"cross_impact[{k}].target", c.target, names)
+            _known(f"cross_impact[{k}].source", c.source, [m.name for m in venues[c.venue].markets])
+            target = c.target_venue or c.venue
+            _known(f"cross_impact[{k}].target_venue", target, list(venues))
+            _known(f"cross_impact[{k}].target", c.target, [m.name for m in venues[target].markets])
+            if target == c.venue and c.target == c.source:
+                raise ValueError(f"cross_impact[{k}]: a market cannot move itself")
+        _unique("index_weights (venue, asset)",
+                [f"{w.venue}/{w.asset}" for w in self.index_weights])
+        for k, w in enumerate(self.index_weights):
+            _known(f"index_weights[{k}].venue", w.venue, list(venues))
+            for name in (w.venue, *w.weights):
+                _known(f"index_weights[{k}].weights", name, list(venues))
+                listing = [m.name for m in venues[name].markets if m.asset == w.asset]
+                if len(listing) != 1:
+                    raise ValueError(
+                        f"index_weights[{k}]: venue {name!r} lists {len(listing)} markets on "
+                        f"{w.asset!r}; an index weight needs exactly one"
+                    )
         for k, a in enumerate(self.accounts):
             _known(f"accounts[{k}].venue", a.venue, list(venues))
             markets = {m.name: m for m in venues[a.venue].markets}

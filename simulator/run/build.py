@@ -2,9 +2,10 @@
 
 Draws the exogenous price paths, builds every venue (markets with their books and prices,
 accounts from the explicit list and the population generators, the insurance fund), and the
-market graph. Randomness comes from the run's named streams: ``prices`` for the paths,
-``population:<name>`` and ``behaviour:<name>`` per population, so variants of a scenario
-that differ only in mechanism see the same world. Nothing here advances time.
+market graph, which then wires the venues (cross impacts, indices). Randomness comes from the
+run's named streams: ``prices`` for the paths, ``population:<name>`` and ``behaviour:<name>``
+per population, so variants of a scenario that differ only in mechanism see the same world.
+Nothing here advances time.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from markets.events import EventSink
 from markets.insurance_fund import InsuranceFund
 from markets.liquidation.pipeline import closer_for
 from markets.margin.accounts import Accounts
-from markets.market_graph import build_market_graph
+from markets.market_graph import build_market_graph, market_node
 from markets.prices.klines import kline_replay_series, read_klines
 from markets.prices.marks import MarketPrices, MarkRule
 from markets.prices.paths import Jumps, PricePaths, Replay, Shock, build_paths
@@ -38,7 +39,8 @@ from markets.rules import (
     UnwindRule,
 )
 from markets.venue import Market, Venue, VenueRows
-from simulator.config import Scenario
+from markets.wiring import WiringError, compile_wiring, wire
+from simulator.config import Scenario, ScenarioError
 from simulator.config import models as cfg
 from simulator.run.rng import RunRandom
 
@@ -91,7 +93,11 @@ def build_paths_for(scenario: Scenario, rng: np.random.Generator) -> PricePaths:
     )
 
 
-def build_world(scenario: Scenario, seed: int, sink: EventSink) -> World:
+def build_world(
+    scenario: Scenario, seed: int, sink: EventSink, graph: nx.DiGraph | None = None,
+) -> World:
+    """The world of ``scenario`` at ``seed``, wired by ``graph`` (default: the scenario's own
+    market graph, ``scenario_graph``)."""
     rnd = RunRandom(seed)
     paths = build_paths_for(scenario, rnd.stream("prices"))
     asset_names = [a.name for a in scenario.assets]
@@ -106,12 +112,59 @@ def build_world(scenario: Scenario, seed: int, sink: EventSink) -> World:
         acc = venue.accounts
         initial.append({"wallet": acc.wallet.copy(), "pos": acc.pos.copy(),
                         "iso_margin": acc.iso_margin.copy()})
-    graph = build_market_graph(
-        [(v.name, m.name, m.asset) for v in scenario.venues for m in v.markets],
-        [(c.venue, c.source, c.target, c.beta) for c in scenario.cross_impact],
-    )
+    accounts = pd.concat(frames, ignore_index=True)
+    if graph is None:
+        graph = scenario_graph(scenario, venues, accounts)
+    try:
+        wire(venues, compile_wiring(graph, [market_node(v.name, m.name) for v in venues
+                                            for m in v.markets]))
+    except WiringError as exc:
+        raise ScenarioError(str(exc)) from None
     return World(scenario, seed, paths, venues, list(scenario.venues), asset_idx, behaviours,
-                 pd.concat(frames, ignore_index=True), graph, initial)
+                 accounts, graph, initial)
+
+
+def scenario_graph(scenario: Scenario, venues: list[Venue], accounts: pd.DataFrame) -> nx.DiGraph:
+    """The market graph the scenario describes, with each account group's starting exposure."""
+    by_name = {vc.name: vc for vc in scenario.venues}
+    index = []
+    for vc in scenario.venues:
+        share = vc.mark.index_impact_share
+        if share > 0:
+            index.extend((vc.name, m.name, vc.name, m.name, share) for m in vc.markets)
+    for w in scenario.index_weights:
+        # The scenario's weights replace the venue's own share for that asset.
+        index = [e for e in index
+                 if not (e[0] == w.venue and _asset(by_name, e[0], e[1]) == w.asset)]
+        for m in (m for m in by_name[w.venue].markets if m.asset == w.asset):
+            for source, weight in w.weights.items():
+                listed = next(s.name for s in by_name[source].markets if s.asset == w.asset)
+                index.append((w.venue, m.name, source, listed, weight))
+    exposures, collateral = [], []
+    for venue in venues:
+        here = accounts[accounts["venue"] == venue.name]
+        acc = venue.accounts
+        price = venue.marks
+        for group, rows in here.groupby("group", sort=False)["account"]:
+            rows = rows.to_numpy()
+            notional = acc.pos[rows] * price
+            for m, mk in enumerate(venue.markets):
+                long = float(notional[:, m].clip(min=0).sum())
+                short = float(-notional[:, m].clip(max=0).sum())
+                if long or short:
+                    exposures.append((venue.name, group, mk.name, long, short))
+            collateral.append((venue.name, group, float(acc.wallet[rows].sum()
+                                                        + acc.iso_margin[rows].sum())))
+    return build_market_graph(
+        [(v.name, m.name, m.asset) for v in scenario.venues for m in v.markets],
+        [(c.venue, c.source, c.target_venue or c.venue, c.target, c.beta)
+         for c in scenario.cross_impact],
+        index, exposures, collateral,
+    )
+
+
+def _asset(venues: dict[str, cfg.Venue], venue: str, market: str) -> str:
+    return next(m.asset for m in venues[venue].markets if m.name == market)
 
 
 def _market(vc: cfg.Venue, mc: cfg.Market, price: float) -> Market:
@@ -185,9 +238,6 @@ def _build_venue(
 ) -> tuple[Venue, Behaviour, pd.DataFrame]:
     markets = [_market(vc, mc, float(p)) for mc, p in zip(vc.markets, prices, strict=True)]
     names = [m.name for m in markets]
-    for c in scenario.cross_impact:
-        if c.venue == vc.name:
-            markets[names.index(c.source)].cross_impacts.append((names.index(c.target), c.beta))
     explicit = [a for a in scenario.accounts if a.venue == vc.name]
     pops = [p for p in scenario.populations if p.venue == vc.name]
     rules = liquidation_rules(vc)

@@ -38,6 +38,7 @@ def collect(world: World, recorder: Recorder, end_ms: int, error: str | None) ->
             "simulated_ms": int(end_ms),
             **provenance(),
         },
+        market_graph=world.market_graph,
     )
     return result
 

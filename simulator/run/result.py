@@ -3,7 +3,9 @@
 Run folder (DESIGN section 8): ``run.json`` (scenario as run, label, seed, versions, git
 commit, date, timings, status and error), ``summary.json`` (the flat figures, then ``units``:
 each figure's unit from ``catalogue``), ``events.parquet``, ``timeseries.parquet``,
-``accounts.parquet``, ``cascade_edges.parquet``, ``cascade.graphml`` and ``exposure.graphml``.
+``accounts.parquet``, ``cascade_edges.parquet``, ``market_graph.graphml`` (the graph that wired
+the run: venues, markets, indices, collateral, account groups; small, always written),
+``cascade.graphml`` and ``exposure.graphml`` (per account).
 Charts (``figures/``) are drawn from a saved run by ``simulator.charts.run.write_figures``,
 never here: this module must not know matplotlib. Every file is written to a temporary name and
 renamed into place, so a reader never sees half a file; ``run.json`` is written first (as
@@ -40,6 +42,7 @@ class RunResult:
     accounts: pd.DataFrame
     cascade_edges: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    market_graph: nx.DiGraph | None = None  # the graph that wired the run
 
     @cached_property
     def cascade(self) -> nx.DiGraph:
@@ -81,6 +84,9 @@ class RunResult:
         for name in TABLES:
             table = getattr(self, name)
             write_atomic(folder / f"{name}.parquet", lambda p, t=table: t.to_parquet(p))
+        if self.market_graph is not None:
+            write_atomic(folder / "market_graph.graphml",
+                         lambda p: nx.write_graphml(self.market_graph, p))
         if graphs:
             write_atomic(folder / "cascade.graphml", lambda p: nx.write_graphml(self.cascade, p))
             write_atomic(folder / "exposure.graphml", lambda p: nx.write_graphml(self.exposure, p))
@@ -93,7 +99,9 @@ class RunResult:
         meta = json.loads((folder / "run.json").read_text())
         summary = stored_figures(json.loads((folder / "summary.json").read_text()))
         tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}
-        return cls(summary=summary, meta=meta, **tables)
+        wiring = folder / "market_graph.graphml"
+        graph = nx.read_graphml(wiring) if wiring.exists() else None
+        return cls(summary=summary, meta=meta, market_graph=graph, **tables)
 
 
 def stored_figures(stored: dict[str, Any]) -> dict[str, Any]:

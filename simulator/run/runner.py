@@ -13,12 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator
 
+import networkx as nx
 import numpy as np
 import simpy
 
 from agents.funding_clock import funding_process
 from agents.holders import auction_clock, unwinder
-from agents.liquidation_engine import liquidation_engine, margin_poller
+from agents.liquidation_engine import liquidation_engine, margin_on_moves, margin_poller
 from agents.market_maker import MarketMaker, market_makers
 from agents.traders import MarginCallResponder
 from agents.wakeup import Wakeup
@@ -36,13 +37,16 @@ Progress = Callable[[int, int], None]  # (simulated ms done, total ms)
 
 def run(
     scenario: Scenario, seed: int | None = None, *, check: bool = False,
-    progress: Progress | None = None,
+    progress: Progress | None = None, graph: nx.DiGraph | None = None,
 ) -> RunResult:
-    """Simulate ``scenario`` with ``seed`` (default: the scenario's own) and collect results."""
+    """Simulate ``scenario`` with ``seed`` (default: the scenario's own) and collect results.
+
+    ``graph`` replaces the scenario's market graph (``market_graph(scenario, seed)`` gives it
+    to edit): its cross-impact and index edges wire the run."""
     seed = scenario.seed if seed is None else int(seed)
     t0 = time.perf_counter()
     recorder = Recorder()
-    world = build_world(scenario, seed, recorder)
+    world = build_world(scenario, seed, recorder, graph)
     t_build = time.perf_counter()
     env = _CountingEnvironment()
     checker = InvariantChecker(world) if check else None
@@ -91,6 +95,10 @@ def _start_processes(
         engine_wake = Wakeup(env)
         venue.enqueued.subscribe(engine_wake)
         env.process(liquidation_engine(env, venue, engine_wake))
+        if _reached_from_elsewhere(venue, world):
+            moved_wake = Wakeup(env)
+            venue.moved.subscribe(moved_wake)
+            env.process(margin_on_moves(env, venue, moved_wake))
         _start_mechanism(env, venue)
         makers = []
         for m, mc in enumerate(vc.markets):
@@ -107,6 +115,19 @@ def _start_processes(
         if vc.funding.enabled:
             env.process(funding_process(env, venue, vc.funding.interval, vc.funding.interest,
                                         vc.funding.cap))
+
+
+def _reached_from_elsewhere(venue, world: World) -> bool:
+    """Another venue's moves reach this venue's prices (cross impact or index weights)."""
+    return any(link.venue is venue for other in world.venues if other is not venue
+               for mk in other.markets for link in (*mk.cross_impacts, *mk.index_consumers))
+
+
+def market_graph(scenario: Scenario, seed: int | None = None) -> nx.DiGraph:
+    """The market graph a run of ``scenario`` at ``seed`` is wired by: edit it and pass it to
+    ``run(..., graph=...)`` to change the wiring (the world itself stays the scenario's)."""
+    seed = scenario.seed if seed is None else int(seed)
+    return build_world(scenario, seed, Recorder()).market_graph
 
 
 def _start_mechanism(env: simpy.Environment, venue) -> None:
