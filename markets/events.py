@@ -69,6 +69,7 @@ class Reason(StrEnum):
     ORDER = "order"
     LIQUIDATION = "liquidation"
     UNWIND = "unwind"
+    ARBITRAGE = "arbitrage"
     # insurance_fund (and venue_loss): what moved the fund's money
     BAD_DEBT = "bad_debt"
     CLAWBACK = "clawback"

@@ -1,8 +1,10 @@
 """The market graph: what a world is made of, and the edges a price move travels along.
 
-One networkx ``DiGraph`` per run, built from the scenario when the world is built; it is the
-source of truth for the wiring (``markets.wiring`` compiles it into the links the venues use),
-so editing it changes the run. Nodes, by ``kind``:
+One networkx ``MultiDiGraph`` per run (edges keyed by their kind, so two markets can be
+linked in two ways at once, e.g. by cross impact and by an arbitrageur), built from the
+scenario when the world is built; it is the source of truth for the wiring
+(``markets.wiring`` compiles it into the links the venues use), so editing it changes the
+run. Nodes, by ``kind``:
 
 - ``venue:<v>``, ``market:<v>:<m>`` (attributes ``venue``, ``name``, ``asset``),
   ``asset:<a>``;
@@ -14,7 +16,9 @@ so editing it changes the run. Nodes, by ``kind``:
 
 Edges, by ``kind``: ``lists`` (venue -> market), ``underlying`` (market -> asset),
 ``cross_impact`` (market -> market, ``beta``: that share of the source's log move passes to
-the target, possibly on another venue), ``index_weight`` (market -> index, ``weight``: that
+the target, possibly on another venue), ``arbitrage`` (market -> market on another venue, the
+same asset: an arbitrageur ``name`` with ``latency_ms``, ``threshold``, ``capital`` and
+``leverage`` trades the two books), ``index_weight`` (market -> index, ``weight``: that
 share of the market's log displacement is in the index), ``index_of`` (index -> the market
 that reads it), ``collateral`` (collateral asset -> venue, ``haircut``), and ``exposure``
 (group -> market: ``long`` and ``short`` USD notional at the start; group -> collateral:
@@ -30,7 +34,7 @@ from collections.abc import Iterable
 import networkx as nx
 
 # The edge kinds the wiring reads; the others describe the world and drive nothing.
-DRIVING_EDGES = ("cross_impact", "index_weight", "index_of")
+DRIVING_EDGES = ("cross_impact", "arbitrage", "index_weight", "index_of")
 
 
 def market_node(venue: str, market: str) -> str:
@@ -47,55 +51,56 @@ def build_market_graph(
     index_weights: Iterable[tuple[str, str, str, str, float]] = (),
     exposures: Iterable[tuple[str, str, str, float, float]] = (),
     collateral: Iterable[tuple[str, str, float]] = (),
-) -> nx.DiGraph:
+    arbitrage: Iterable[tuple[str, str, str, str, str, dict[str, float]]] = (),
+) -> nx.MultiDiGraph:
     """Build the graph from plain tuples.
 
     ``markets``: (venue, market, asset). ``cross_impacts``: (source venue, source market,
     target venue, target market, beta). ``index_weights``: (venue, market whose index it is,
     source venue, source market, weight). ``exposures``: (venue, group, market, long USD,
     short USD). ``collateral``: (venue, group, USD amount); every venue takes USD at no
-    haircut."""
-    g = nx.DiGraph()
+    haircut. ``arbitrage``: (name, venue, market, other venue, other market, attributes)."""
+    g = nx.MultiDiGraph()
     g.add_node("collateral:USD", kind="collateral", name="USD")
     for venue, market, asset in markets:
         node = market_node(venue, market)
         if f"venue:{venue}" not in g:
             g.add_node(f"venue:{venue}", kind="venue", name=venue)
-            g.add_edge("collateral:USD", f"venue:{venue}", kind="collateral", haircut=0.0)
+            _edge(g, "collateral:USD", f"venue:{venue}", "collateral", haircut=0.0)
         g.add_node(f"asset:{asset}", kind="asset", name=asset)
         g.add_node(node, kind="market", venue=venue, name=market, asset=asset)
-        g.add_edge(f"venue:{venue}", node, kind="lists")
-        g.add_edge(node, f"asset:{asset}", kind="underlying")
+        _edge(g, f"venue:{venue}", node, "lists")
+        _edge(g, node, f"asset:{asset}", "underlying")
         index = index_node(venue, market)
         g.add_node(index, kind="index", venue=venue, market=market, asset=asset)
-        g.add_edge(index, node, kind="index_of")
+        _edge(g, index, node, "index_of")
     for sv, sm, tv, tm, beta in cross_impacts:
-        _need(g, market_node(sv, sm), market_node(tv, tm))
-        g.add_edge(market_node(sv, sm), market_node(tv, tm), kind="cross_impact",
-                   beta=float(beta))
+        _edge(g, market_node(sv, sm), market_node(tv, tm), "cross_impact", beta=float(beta))
+    for name, va, ma, vb, mb, attrs in arbitrage:
+        _edge(g, market_node(va, ma), market_node(vb, mb), "arbitrage", name=name,
+              **{k: float(v) for k, v in attrs.items()})
     for venue, market, sv, sm, weight in index_weights:
-        _need(g, market_node(sv, sm), index_node(venue, market))
-        g.add_edge(market_node(sv, sm), index_node(venue, market), kind="index_weight",
-                   weight=float(weight))
+        _edge(g, market_node(sv, sm), index_node(venue, market), "index_weight",
+              weight=float(weight))
     for venue, group, market, long, short in exposures:
-        node = _group(g, venue, group)
-        _need(g, market_node(venue, market))
-        g.add_edge(node, market_node(venue, market), kind="exposure", long=float(long),
-                   short=float(short))
+        _edge(g, _group(g, venue, group), market_node(venue, market), "exposure",
+              long=float(long), short=float(short))
     for venue, group, amount in collateral:
-        g.add_edge(_group(g, venue, group), "collateral:USD", kind="exposure",
-                   amount=float(amount))
+        _edge(g, _group(g, venue, group), "collateral:USD", "exposure", amount=float(amount))
     return g
 
 
-def _group(g: nx.DiGraph, venue: str, group: str) -> str:
+def _edge(g: nx.MultiDiGraph, u: str, v: str, kind: str, **attrs: object) -> None:
+    """An edge keyed by its kind, between nodes that exist."""
+    missing = [n for n in (u, v) if n not in g]
+    if missing:
+        raise ValueError(f"market graph: a {kind} edge names unknown node(s) "
+                         f"{', '.join(missing)}")
+    g.add_edge(u, v, kind, kind=kind, **attrs)
+
+
+def _group(g: nx.MultiDiGraph, venue: str, group: str) -> str:
     node = f"group:{venue}:{group}"
     if node not in g:
         g.add_node(node, kind="account_group", venue=venue, name=group)
     return node
-
-
-def _need(g: nx.DiGraph, *nodes: str) -> None:
-    missing = [n for n in nodes if n not in g]
-    if missing:
-        raise ValueError(f"market graph: an edge names unknown node(s) {', '.join(missing)}")

@@ -15,9 +15,9 @@ are continuous in time and applied lazily whenever a market is touched.
 Time is a number passed in; nothing here knows SimPy (the engine process is
 ``agents.liquidation_engine``, the funding clock ``agents.funding_clock``), agents or the
 simulator. Signals let others react: ``enqueued`` (a breach was queued), ``moved`` (another
-venue's move reached one of its prices), ``margin_called`` (account, scope, generation, event
-seq), ``auction_started``, and ``liquidating`` / ``liquidated`` around each served breach; the
-simulator's run wiring subscribes the listeners, in one place.
+venue's move reached one of its prices), ``mid_moved`` (market), ``margin_called`` (account,
+scope, generation, event seq), ``auction_started``, and ``liquidating`` / ``liquidated``
+around each served breach; the simulator's run wiring subscribes the listeners, in one place.
 """
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ class Venue:
         self.liquidating = Signal()  # (venue, breach) before a served breach is closed
         self.liquidated = Signal()  # (venue, breach, now_ms) after it was closed
         self.moved = Signal()  # () another venue's move reached a price here: check margins
+        self.mid_moved = Signal()  # (market) a market's mid moved (a trade or a cross impact)
         # The dynamic risk controls observe the starting marks at time 0; otherwise a jump on
         # the first oracle tick would be their first observation and could neither trip the
         # breaker nor count as volatility.
@@ -206,6 +207,7 @@ class Venue:
         """Market ``m``'s mid moved: record the source, and republish the indices it is part
         of (on this venue or others)."""
         self.ledger.record(m, seq, generation, dlog, now_ms)
+        self.mid_moved(m)
         for link in self.markets[m].index_consumers:
             link.venue.follow_index(link.market, generation, link.weight * dlog, seq, now_ms)
             if link.venue is not self:

@@ -2,11 +2,12 @@
 
 ``compile_wiring`` reads the graph (``markets.market_graph``) and numbers its markets in the
 run's order: per market, the cross-impact betas out of it and the index weights into the index
-it reads. ``wire`` hands them to the venues as ``Link`` lists (the mid's cross impacts, the
-indices a mid is part of) and as each index's sources. Nothing queries networkx during a run;
-editing the graph before the world is wired changes the run. A graph that cannot drive a run
-(an edge between the wrong kinds of node, a weight out of range, a market the world lacks)
-raises ``WiringError`` naming the edge.
+it reads, and the arbitrage edges. ``wire`` hands the first two to the venues as ``Link``
+lists (the mid's cross impacts, the indices a mid is part of) and as each index's sources;
+``arbitrageurs`` makes the arbitrageurs of the arbitrage edges. Nothing queries networkx
+during a run; editing the graph before the world is wired changes the run. A graph that
+cannot drive a run (an edge between the wrong kinds of node, a weight out of range, a market
+the world lacks) raises ``WiringError`` naming the edge.
 
 Knows venues and prices; nothing here knows SimPy or the simulator.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from markets.arbitrage import ArbitrageRule, Arbitrageur, Leg
 from markets.venue import Link, Venue
 
 Edges = tuple[tuple[int, float], ...]  # (market number, weight), by market number
@@ -28,15 +30,27 @@ class WiringError(ValueError):
 
 
 @dataclass(frozen=True)
+class ArbitrageEdge:
+    name: str
+    a: int  # market numbers
+    b: int
+    latency_ms: int
+    threshold: float
+    capital: float
+    leverage: float
+
+
+@dataclass(frozen=True)
 class Wiring:
     """The driving edges by market number (the order of ``markets``, node ids)."""
 
     markets: tuple[str, ...]
     cross_impact: tuple[Edges, ...]  # per source market: (target, beta)
     index_weight: tuple[Edges, ...]  # per market, the index it reads: (source, weight)
+    arbitrage: tuple[ArbitrageEdge, ...] = ()
 
 
-def compile_wiring(graph: nx.DiGraph, markets: list[str]) -> Wiring:
+def compile_wiring(graph: nx.MultiDiGraph, markets: list[str]) -> Wiring:
     """Number ``markets`` (market node ids, in the run's order) and collect the graph's
     cross-impact and index edges between them."""
     number = {node: k for k, node in enumerate(markets)}
@@ -51,6 +65,7 @@ def compile_wiring(graph: nx.DiGraph, markets: list[str]) -> Wiring:
     impact: list[dict[int, float]] = [{} for _ in markets]
     into_index: dict[str, dict[int, float]] = {}
     read_by: dict[int, str] = {}
+    arbitrage: list[ArbitrageEdge] = []
     for u, v, data in graph.edges(data=True):
         match data.get("kind"):
             case "cross_impact":
@@ -67,13 +82,45 @@ def compile_wiring(graph: nx.DiGraph, markets: list[str]) -> Wiring:
                     raise WiringError(f"market graph: {v} reads two indices "
                                       f"({read_by[number[v]]} and {u})")
                 read_by[number[v]] = u
+            case "arbitrage":
+                arbitrage.append(_arbitrage(graph, u, v, data, number))
     for index, sources in into_index.items():
         total = sum(sources.values())
         if total > 1.0 + 1e-12:
             raise WiringError(f"market graph: the weights into {index} add up to {total:g} "
                               f"(at most 1; the rest is the fundamental)")
     weights = tuple(_sorted(into_index.get(read_by.get(k, ""), {})) for k in range(len(markets)))
-    return Wiring(tuple(markets), tuple(_sorted(e) for e in impact), weights)
+    names = [a.name for a in arbitrage]
+    if len(set(names)) != len(names):
+        raise WiringError("market graph: two arbitrage edges share a name")
+    return Wiring(tuple(markets), tuple(_sorted(e) for e in impact), weights,
+                  tuple(sorted(arbitrage, key=lambda a: a.name)))
+
+
+def arbitrageurs(
+    venues: list[Venue], wiring: Wiring, rows: dict[str, dict[str, int]],
+) -> list[Arbitrageur]:
+    """The arbitrageurs of the graph's arbitrage edges, with their accounts ``rows`` (per
+    name, per venue name). Their collateral is the edge's capital, split equally between the
+    two venues."""
+    flat = [(v, m) for v in venues for m in range(len(v.markets))]
+    made = []
+    for edge in wiring.arbitrage:
+        if edge.name not in rows:
+            raise WiringError(f"market graph: arbitrage edge {edge.name!r} has no accounts "
+                              f"(declare the arbitrageur in the scenario)")
+        legs = []
+        for k in (edge.a, edge.b):
+            venue, m = flat[k]
+            row = rows[edge.name].get(venue.name)
+            if row is None:
+                raise WiringError(f"market graph: arbitrageur {edge.name!r} has no account on "
+                                  f"{venue.name}")
+            venue.accounts.wallet[row] = edge.capital / 2
+            legs.append(Leg(venue, m, row))
+        made.append(Arbitrageur(edge.name, *legs, ArbitrageRule(edge.latency_ms,
+                                                                edge.threshold, edge.leverage)))
+    return made
 
 
 def wire(venues: list[Venue], wiring: Wiring) -> None:
@@ -98,6 +145,28 @@ def wire(venues: list[Venue], wiring: Wiring) -> None:
             sv, sm = flat[source]
             mk.prices.index_sources.append((sv.markets[sm].prices, weight))
             sv.markets[sm].index_consumers.append(Link(venue, m, weight))
+
+
+def _arbitrage(
+    graph: nx.MultiDiGraph, u: str, v: str, data: dict, number: dict[str, int],
+) -> ArbitrageEdge:
+    nodes = graph.nodes
+    if nodes[u].get("kind") != "market" or nodes[v].get("kind") != "market":
+        raise WiringError(f"market graph: an arbitrage edge runs market -> market, not "
+                          f"{u} -> {v}")
+    if nodes[u]["venue"] == nodes[v]["venue"] or nodes[u]["asset"] != nodes[v]["asset"]:
+        raise WiringError(f"market graph: arbitrage {u} -> {v} needs two venues' markets on "
+                          f"one asset")
+    latency = data.get("latency_ms")
+    if not isinstance(latency, int | float) or not 0 <= latency < math.inf:
+        raise WiringError(f"market graph: arbitrage {u} -> {v} needs latency_ms >= 0")
+    capital, leverage = data.get("capital"), data.get("leverage")
+    for key, value in (("capital", capital), ("leverage", leverage)):
+        if not isinstance(value, int | float) or not 0 < value < math.inf:
+            raise WiringError(f"market graph: arbitrage {u} -> {v} needs {key} > 0")
+    threshold = _weight(data, "threshold", u, v, 0.0)
+    return ArbitrageEdge(str(data.get("name", f"{u}->{v}")), number[u], number[v],
+                         int(latency), threshold, float(capital), float(leverage))
 
 
 def _sorted(edges: dict[int, float]) -> Edges:

@@ -50,3 +50,25 @@ def fail_runs_with_seed(monkeypatch, seed: int, exc: Exception | None = None):
 
     monkeypatch.setattr(execute, "run", flaky)
     return real
+
+
+def linked_venues(scenario):
+    """``scenario`` (the default's shape) with a copy of its venue, ``dex``, and its traders:
+    dex's BTC index weights cex's price 0.5 (its own 0.2), 30% of cex's BTC moves pass to
+    dex's ETH, and an arbitrageur with 2M USD trades the two BTC books after 300 ms."""
+    import copy
+
+    from simulator.config import parse_scenario
+
+    data = scenario.to_dict()
+    twin = copy.deepcopy(data["venues"][0])
+    twin["name"] = "dex"
+    data["venues"].append(twin)
+    for pop in copy.deepcopy(data["populations"]):
+        data["populations"].append({**pop, "name": f"{pop['name']}_dex", "venue": "dex"})
+    data["index_weights"] = [{"venue": "dex", "asset": "BTC", "weights": {"cex": 0.5, "dex": 0.2}}]
+    data["cross_impact"].append({"venue": "cex", "source": "BTC-PERP", "target_venue": "dex",
+                                 "target": "ETH-PERP", "beta": 0.3})
+    data["arbitrage"] = [{"name": "btc", "asset": "BTC", "venues": ["cex", "dex"],
+                          "latency": "300ms", "threshold": 0.0005, "capital": 2e6}]
+    return parse_scenario(data)

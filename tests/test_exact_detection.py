@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import linked_venues
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -74,22 +75,11 @@ def test_three_venues_of_ten_markets_match_a_brute_force_scan(monkeypatch):
 
 
 def test_venues_linked_by_index_weights_and_cross_impact_match_a_brute_force_scan(monkeypatch):
-    """Two copies of the default venue: the second's BTC index weights the first's price and
-    the first's BTC moves pass to the second's ETH, so moves arrive from the other venue."""
-    import copy
-
-    from simulator.config import parse_scenario
-
-    data = world(600, -12, None, "6m").to_dict()
-    twin = copy.deepcopy(data["venues"][0])
-    twin["name"] = "dex"
-    data["venues"].append(twin)
-    for pop in copy.deepcopy(data["populations"]):
-        data["populations"].append({**pop, "name": f"{pop['name']}_dex", "venue": "dex"})
-    data["index_weights"] = [{"venue": "dex", "asset": "BTC", "weights": {"cex": 0.5, "dex": 0.2}}]
-    data["cross_impact"].append({"venue": "cex", "source": "BTC-PERP", "target_venue": "dex",
-                                 "target": "ETH-PERP", "beta": 0.3})
-    fast, exact = both(parse_scenario(data), 7, monkeypatch)
+    """Two copies of the default venue: the second's BTC index weights the first's price, the
+    first's BTC moves pass to the second's ETH, and an arbitrageur trades the two BTC books,
+    so moves arrive from the other venue."""
+    fast, exact = both(linked_venues(world(600, -12, None, "6m")), 7, monkeypatch)
     dex = fast[(fast["kind"] == "liquidation") & (fast["venue"] == "dex")]
     assert len(dex) > 20
+    assert (fast["reason"] == "arbitrage").sum() > 10
     pd.testing.assert_frame_equal(fast, exact)

@@ -353,38 +353,6 @@ class Population(Strict):
         return np.array([p[0] for p in pairs], dtype=float), np.array([p[1] for p in pairs])
 
 
-class CrossImpact(Strict):
-    """Part of a move in one market passes to another: ``beta`` of the (log) return of
-    ``venue``'s ``source`` moves ``target``, on ``target_venue`` (default: the same venue)."""
-
-    venue: str
-    source: str
-    target: str
-    target_venue: str | None = None
-    beta: float = Field(ge=-1, le=1)
-
-
-class IndexWeights(Strict):
-    """The index ``venue`` publishes for ``asset``: a weighted (geometric) mean of the venues'
-    prices of the asset. ``weights`` maps a venue listing the asset to its share; what the
-    weights leave of 1 is the fundamental (spot venues outside the model). It replaces the
-    venue's own ``mark.index_impact_share`` for that asset."""
-
-    venue: str
-    asset: str
-    weights: dict[str, Fraction] = Field(min_length=1)
-
-    @field_validator("weights")
-    @classmethod
-    def _shares(cls, weights: dict[str, float]) -> dict[str, float]:
-        bad = [v for v, w in weights.items() if not 0 <= w <= 1]
-        if bad:
-            raise ValueError(f"the weight of {bad[0]} must be between 0 and 1")
-        if sum(weights.values()) > 1 + 1e-12:
-            raise ValueError(f"the weights add up to {sum(weights.values()):g}, more than 1")
-        return weights
-
-
 class Clock(Strict):
     oracle_interval: Duration = Field(default="1s", gt=0)
     sample_interval: Duration = Field(default="10s", gt=0)

@@ -22,12 +22,11 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from markets.prices.paths import PathError, check_correlation
+from simulator.config.links import Arbitrage, CrossImpact, IndexWeights
 from simulator.config.models import (
     Account,
     Asset,
     Clock,
-    CrossImpact,
-    IndexWeights,
     Population,
     Replay,
     Shock,
@@ -57,6 +56,7 @@ class Scenario(Strict):
     venues: list[Venue] = Field(min_length=1)
     cross_impact: list[CrossImpact] = []
     index_weights: list[IndexWeights] = []
+    arbitrage: list[Arbitrage] = []
     accounts: list[Account] = []
     populations: list[Population] = []
 
@@ -115,6 +115,21 @@ class Scenario(Strict):
                         f"index_weights[{k}]: venue {name!r} lists {len(listing)} markets on "
                         f"{w.asset!r}; an index weight needs exactly one"
                     )
+        _unique("arbitrage", [a.name for a in self.arbitrage])
+        for k, arb in enumerate(self.arbitrage):
+            _known(f"arbitrage[{k}].asset", arb.asset, assets)
+            if arb.venues[0] == arb.venues[1]:
+                raise ValueError(f"arbitrage[{k}].venues: two different venues are needed")
+            for name in arb.venues:
+                _known(f"arbitrage[{k}].venues", name, list(venues))
+                listing = [m for m in venues[name].markets if m.asset == arb.asset]
+                if len(listing) != 1:
+                    raise ValueError(f"arbitrage[{k}]: venue {name!r} lists {len(listing)} "
+                                     f"markets on {arb.asset!r}; an arbitrageur needs exactly one")
+                if arb.leverage > listing[0].leverage_limit:
+                    raise ValueError(f"arbitrage[{k}].leverage: {arb.leverage:g}x exceeds the "
+                                     f"maximum leverage {listing[0].leverage_limit:g}x of "
+                                     f"{name}'s {listing[0].name}")
         for k, a in enumerate(self.accounts):
             _known(f"accounts[{k}].venue", a.venue, list(venues))
             markets = {m.name: m for m in venues[a.venue].markets}

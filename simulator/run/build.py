@@ -18,6 +18,7 @@ import pandas as pd
 
 from agents.market_maker import WithdrawalRule
 from agents.population import NONE, PopulationSpec, draw_population, draw_responses
+from markets.arbitrage import Arbitrageur
 from markets.book import DepthProfile, OrderBook
 from markets.events import EventSink
 from markets.insurance_fund import InsuranceFund
@@ -39,12 +40,13 @@ from markets.rules import (
     UnwindRule,
 )
 from markets.venue import Market, Venue, VenueRows
-from markets.wiring import WiringError, compile_wiring, wire
+from markets.wiring import WiringError, arbitrageurs, compile_wiring, wire
 from simulator.config import Scenario, ScenarioError
 from simulator.config import models as cfg
 from simulator.run.rng import RunRandom
 
 MAKER = "maker"
+ARBITRAGE = "arbitrage"  # the account group of arbitrageurs' accounts
 
 
 @dataclass
@@ -67,8 +69,9 @@ class World:
     asset_of_market: list[np.ndarray]  # per venue: asset index of each market
     behaviours: list[Behaviour]
     accounts: pd.DataFrame  # static description of every account (venue, row, label, ...)
-    market_graph: nx.DiGraph
+    market_graph: nx.MultiDiGraph
     initial: list[dict[str, np.ndarray]] = field(default_factory=list)
+    arbitrageurs: list[Arbitrageur] = field(default_factory=list)
 
 
 def build_paths_for(scenario: Scenario, rng: np.random.Generator) -> PricePaths:
@@ -109,19 +112,25 @@ def build_world(
         asset_idx.append(idx)
         behaviours.append(behaviour)
         frames.append(frame)
-        acc = venue.accounts
-        initial.append({"wallet": acc.wallet.copy(), "pos": acc.pos.copy(),
-                        "iso_margin": acc.iso_margin.copy()})
     accounts = pd.concat(frames, ignore_index=True)
     if graph is None:
         graph = scenario_graph(scenario, venues, accounts)
+    arb_rows: dict[str, dict[str, int]] = {}
+    for rec in accounts[accounts["group"] == ARBITRAGE].itertuples(index=False):
+        arb_rows.setdefault(rec.label.removeprefix("arb:"), {})[rec.venue] = int(rec.account)
     try:
-        wire(venues, compile_wiring(graph, [market_node(v.name, m.name) for v in venues
-                                            for m in v.markets]))
+        wiring = compile_wiring(graph, [market_node(v.name, m.name) for v in venues
+                                        for m in v.markets])
+        wire(venues, wiring)
+        arbs = arbitrageurs(venues, wiring, arb_rows)
     except WiringError as exc:
         raise ScenarioError(str(exc)) from None
+    for venue in venues:  # after the wiring: it sets the arbitrageurs' collateral
+        acc = venue.accounts
+        initial.append({"wallet": acc.wallet.copy(), "pos": acc.pos.copy(),
+                        "iso_margin": acc.iso_margin.copy()})
     return World(scenario, seed, paths, venues, list(scenario.venues), asset_idx, behaviours,
-                 accounts, graph, initial)
+                 accounts, graph, initial, arbs)
 
 
 def scenario_graph(scenario: Scenario, venues: list[Venue], accounts: pd.DataFrame) -> nx.DiGraph:
@@ -138,8 +147,8 @@ def scenario_graph(scenario: Scenario, venues: list[Venue], accounts: pd.DataFra
                  if not (e[0] == w.venue and _asset(by_name, e[0], e[1]) == w.asset)]
         for m in (m for m in by_name[w.venue].markets if m.asset == w.asset):
             for source, weight in w.weights.items():
-                listed = next(s.name for s in by_name[source].markets if s.asset == w.asset)
-                index.append((w.venue, m.name, source, listed, weight))
+                index.append((w.venue, m.name, source, _listed(by_name, source, w.asset),
+                              weight))
     exposures, collateral = [], []
     for venue in venues:
         here = accounts[accounts["venue"] == venue.name]
@@ -155,12 +164,24 @@ def scenario_graph(scenario: Scenario, venues: list[Venue], accounts: pd.DataFra
                     exposures.append((venue.name, group, mk.name, long, short))
             collateral.append((venue.name, group, float(acc.wallet[rows].sum()
                                                         + acc.iso_margin[rows].sum())))
+    arbitrage = []
+    for a in scenario.arbitrage:
+        va, vb = a.venues
+        arbitrage.append((a.name, va, _listed(by_name, va, a.asset), vb,
+                          _listed(by_name, vb, a.asset),
+                          {"latency_ms": a.latency, "threshold": a.threshold,
+                           "capital": a.capital, "leverage": a.leverage}))
     return build_market_graph(
         [(v.name, m.name, m.asset) for v in scenario.venues for m in v.markets],
         [(c.venue, c.source, c.target_venue or c.venue, c.target, c.beta)
          for c in scenario.cross_impact],
-        index, exposures, collateral,
+        index, exposures, collateral, arbitrage,
     )
+
+
+def _listed(venues: dict[str, cfg.Venue], venue: str, asset: str) -> str:
+    """The venue's one market on ``asset`` (the scenario checked there is exactly one)."""
+    return next(m.name for m in venues[venue].markets if m.asset == asset)
 
 
 def _asset(venues: dict[str, cfg.Venue], venue: str, market: str) -> str:
@@ -242,7 +263,8 @@ def _build_venue(
     pops = [p for p in scenario.populations if p.venue == vc.name]
     rules = liquidation_rules(vc)
     funds = _funds(vc, markets)
-    traders = 1 + len(explicit) + sum(p.count for p in pops)
+    arbs = [a for a in scenario.arbitrage if vc.name in a.venues]
+    traders = 1 + len(explicit) + sum(p.count for p in pops) + len(arbs)
     own = _venue_rows(rules, len(funds), traders)
     n = traders + int(own.vault is not None) + len(own.funds) + len(own.keepers)
     acc = Accounts(n, [m.tiers for m in markets])
@@ -286,6 +308,12 @@ def _build_venue(
         groups.extend([p.name] * p.count)
         leverage.extend(draw.leverage.tolist())
         row += p.count
+    for a in arbs:  # ordinary accounts, flat at the start; collateral: half the capital
+        acc.wallet[row] = a.capital / 2
+        labels.append(f"arb:{a.name}")
+        groups.append(ARBITRAGE)
+        leverage.append(a.leverage)
+        row += 1
     # Venue-side rows: never liquidated; the vault and keepers start with their capital.
     if own.vault is not None:
         backstop = vc.liquidation.backstop

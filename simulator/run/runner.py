@@ -2,10 +2,10 @@
 
 Wires the SimPy processes: the oracle (exogenous prices -> every venue's index, mark and
 margin check), each venue's liquidation engine, market makers, margin-call responders,
-funding, and the sampler. Processes are plain generators; at one instant SimPy runs them in
-creation order, and the oracle is created first so a tick's prices precede what reacts to
-them. A non-finite number or a broken invariant (with ``check``) stops the run with a message;
-what was recorded up to then is still returned.
+funding, the arbitrageurs, and the sampler. Processes are plain generators; at one instant
+SimPy runs them in creation order, and the oracle is created first so a tick's prices precede
+what reacts to them. A non-finite number or a broken invariant (with ``check``) stops the run
+with a message; what was recorded up to then is still returned.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import networkx as nx
 import numpy as np
 import simpy
 
+from agents.arbitrageur import arbitrage_process
 from agents.funding_clock import funding_process
 from agents.holders import auction_clock, unwinder
 from agents.liquidation_engine import liquidation_engine, margin_on_moves, margin_poller
@@ -115,6 +116,8 @@ def _start_processes(
         if vc.funding.enabled:
             env.process(funding_process(env, venue, vc.funding.interval, vc.funding.interest,
                                         vc.funding.cap))
+    for arb in world.arbitrageurs:
+        env.process(arbitrage_process(env, arb))
 
 
 def _reached_from_elsewhere(venue, world: World) -> bool:

@@ -1,0 +1,149 @@
+"""An arbitrageur between two venues' books of one asset: what it trades, and the tag it carries.
+
+When the two mids differ by more than ``threshold`` in log, the arbitrageur buys on the cheap
+book and sells the same quantity on the rich one: the largest quantity after which the gap is
+still at least ``threshold`` (books move in whole levels, so it is found by bisection on the
+books' previews), within its room. Room: each leg's position may reach ``leverage`` times the
+equity of its account on that venue. Quantities worth less than ``MIN_NOTIONAL`` are not
+traded. An arbitrageur whose account is queued for liquidation on either venue, or whose
+venue has halted trading, does not trade (open-interest caps do not apply to it).
+
+Both legs carry the generation of the move they pass on: the generation whose displacement
+makes most of the gap, and as cause the forced trade whose still-live impact in that
+generation is largest in the market that moved. A liquidation on the other venue that needed
+this trade is then one generation later than the forced sell that started it, with that sell
+as its cause.
+
+Acts on venues' public interface; nothing here knows SimPy or the simulator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from markets.book import BUY, SELL
+from markets.events import Reason
+from markets.venue import Venue
+
+MIN_NOTIONAL = 1.0  # USD: below this an arbitrage trade is dust
+_BISECTIONS = 48
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One side of an arbitrage: the arbitrageur's account ``row`` in ``venue``'s market."""
+
+    venue: Venue
+    market: int
+    row: int
+
+    @property
+    def mid(self) -> float:
+        return self.venue.markets[self.market].prices.mid
+
+
+@dataclass(frozen=True)
+class ArbitrageRule:
+    latency_ms: int
+    threshold: float
+    leverage: float
+
+
+class Arbitrageur:
+    """Trades the gap between two legs; ``act`` is called after its latency."""
+
+    def __init__(self, name: str, a: Leg, b: Leg, rule: ArbitrageRule) -> None:
+        self.name, self.a, self.b, self.rule = name, a, b, rule
+        self.trades = 0
+
+    def gap(self) -> float:
+        """log(mid_a / mid_b)."""
+        return math.log(self.a.mid / self.b.mid)
+
+    def act(self, now_ms: int) -> float:
+        """Trade the gap as it stands now; returns the quantity bought (and sold)."""
+        for leg in (self.a, self.b):
+            leg.venue.sync_book(leg.market, now_ms)
+        gap = self.gap()
+        if abs(gap) <= self.rule.threshold or self._queued() or self._halted(now_ms):
+            return 0.0
+        rich, cheap = (self.a, self.b) if gap > 0 else (self.b, self.a)
+        room = min(self._room(cheap, BUY), self._room(rich, SELL))
+        qty = self._size(rich, cheap, room)
+        if qty * cheap.mid < MIN_NOTIONAL:
+            return 0.0
+        generation, cause = self._tag(rich, cheap, now_ms)
+        cheap.venue.walk_book(cheap.row, cheap.market, qty, now_ms, generation, cause,
+                              Reason.ARBITRAGE)
+        rich.venue.walk_book(rich.row, rich.market, -qty, now_ms, generation, cause,
+                             Reason.ARBITRAGE)
+        self.trades += 1
+        for leg in (cheap, rich):
+            leg.venue.touch(leg.row)
+            leg.venue.detect(now_ms)
+        return qty
+
+    def _halted(self, now_ms: int) -> bool:
+        return any(leg.venue.paused_until(now_ms, "trading") is not None
+                   for leg in (self.a, self.b))
+
+    def _queued(self) -> bool:
+        return any(bool(leg.venue.queued_cross[leg.row]) for leg in (self.a, self.b))
+
+    def _room(self, leg: Leg, side: int) -> float:
+        """How much more the leg's position may grow towards ``side`` (+1 buy, -1 sell)."""
+        venue = leg.venue
+        marks = venue.marks
+        equity = venue.accounts.cross_equity(leg.row, marks)
+        limit = max(equity, 0.0) * self.rule.leverage / marks[leg.market]
+        return max(limit - side * float(venue.accounts.pos[leg.row, leg.market]), 0.0)
+
+    def _size(self, rich: Leg, cheap: Leg, room: float) -> float:
+        """The largest quantity up to ``room`` after which log(rich / cheap) >= threshold."""
+        if room <= 0:
+            return 0.0
+        if self._gap_after(rich, cheap, room) >= self.rule.threshold:
+            return room
+        lo, hi = 0.0, room
+        for _ in range(_BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            if self._gap_after(rich, cheap, mid) >= self.rule.threshold:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    @staticmethod
+    def _gap_after(rich: Leg, cheap: Leg, qty: float) -> float:
+        """log(rich / cheap) after selling ``qty`` on rich and buying it on cheap (the books
+        move a step per consumed level, as ``Venue.walk_book`` applies them)."""
+        mids = []
+        for leg, side in ((rich, SELL), (cheap, BUY)):
+            book, mid = leg.venue.markets[leg.market].book, leg.mid
+            walk = book.preview(side, qty, mid)
+            delta = (walk.levels_consumed if side == BUY else -walk.levels_consumed) * book.step
+            mids.append(mid + max(delta, book.tick - mid))
+        return math.log(mids[0] / mids[1])
+
+    @staticmethod
+    def _tag(rich: Leg, cheap: Leg, now_ms: int) -> tuple[int, int]:
+        """(generation, cause seq) of the move this trade passes on."""
+        d_rich = rich.venue.markets[rich.market].prices.d
+        d_cheap = cheap.venue.markets[cheap.market].prices.d
+        n = max(d_rich.size, d_cheap.size)
+        up = np.zeros(n)  # how much the rich market's rise makes of the gap, per generation
+        down = np.zeros(n)  # and the cheap market's fall
+        up[: d_rich.size] = d_rich
+        down[: d_cheap.size] = -d_cheap
+        g = int(np.argmax(up + down))
+        if g == 0 or up[g] + down[g] <= 0:
+            return 0, -1
+        leg, sign = (cheap, -1.0) if down[g] >= up[g] else (rich, 1.0)
+        prices = leg.venue.markets[leg.market].prices
+        seqs, live = leg.venue.ledger.live(leg.market, g, now_ms, prices.recentre_ms)
+        if seqs.size == 0:
+            return g, -1
+        return g, int(seqs[int(np.argmax(sign * live))])
