@@ -143,7 +143,7 @@ class Arbitrageur:
             return 0, -1
         leg, sign = (cheap, -1.0) if down[g] >= up[g] else (rich, 1.0)
         prices = leg.venue.markets[leg.market].prices
-        seqs, live = leg.venue.ledger.live(leg.market, g, now_ms, prices.recentre_ms)
+        seqs, live, _ = leg.venue.ledger.live(leg.market, g, now_ms, prices.recentre_ms)
         if seqs.size == 0:
             return g, -1
         return g, int(seqs[int(np.argmax(sign * live))])

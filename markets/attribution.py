@@ -6,14 +6,40 @@ higher). Given the account's slack at each counterfactual level ``j`` (prices ha
 generations ``<= j`` traded), the generation is one more than the first level that breaches.
 Its *causes* are the generation-k trades whose still-live impact was needed: ranked by how much
 each hurt the account, taken until they cover the share of generation-k impact the breach
-required.
+required. Each cause says through which channel its move reached the account's market (its
+own book, a cross impact, an index, an arbitrageur: the last hop) and its share of that
+generation's harm to the account.
 
 Pure arithmetic; nothing here knows SimPy, accounts' storage or events.
 """
 
 from __future__ import annotations
 
+from enum import IntEnum
+from typing import NamedTuple
+
 import numpy as np
+
+
+class Channel(IntEnum):
+    """How a move reached a market: the last edge it travelled."""
+
+    BOOK = 0  # a trade on the market's own book
+    CROSS_IMPACT = 1
+    INDEX = 2  # a source of the market's index moved
+    ARBITRAGE = 3  # an arbitrageur's trade on the book
+
+
+CHANNEL_NAMES = tuple(c.name.lower() for c in Channel)
+
+
+class Cause(NamedTuple):
+    """A source a breach needed: its event seq, the channel of its (largest) harm, and its
+    share of the harm that generation's live impact did to the breached scope."""
+
+    seq: int
+    channel: int
+    share: float
 
 
 def first_breach_level(slack_levels: np.ndarray) -> np.ndarray:
@@ -40,20 +66,23 @@ def needed_share(slack_before: float, slack_at: float) -> float:
 
 
 class _Records:
-    """Growable columns of one (market, generation): source seq, move, time."""
+    """Growable columns of one (market, generation): source seq, move, time, channel."""
 
     def __init__(self) -> None:
         self.n = 0
         self.seq = np.zeros(16, dtype=np.int64)
         self.delta = np.zeros(16)
         self.time = np.zeros(16, dtype=np.int64)
+        self.channel = np.zeros(16, dtype=np.int8)
 
-    def append(self, seq: int, delta: float, time_ms: int) -> None:
+    def append(self, seq: int, delta: float, time_ms: int, channel: int) -> None:
         if self.n == self.seq.size:
             self.seq = np.resize(self.seq, 2 * self.n)
             self.delta = np.resize(self.delta, 2 * self.n)
             self.time = np.resize(self.time, 2 * self.n)
-        self.seq[self.n], self.delta[self.n], self.time[self.n] = seq, delta, time_ms
+            self.channel = np.resize(self.channel, 2 * self.n)
+        n = self.n
+        self.seq[n], self.delta[n], self.time[n], self.channel[n] = seq, delta, time_ms, channel
         self.n += 1
 
 
@@ -64,55 +93,74 @@ class ImpactLedger:
     def __init__(self, n_markets: int) -> None:
         self._records: list[dict[int, _Records]] = [{} for _ in range(n_markets)]
 
-    def record(self, market: int, seq: int, generation: int, delta: float, time_ms: int) -> None:
-        self._records[market].setdefault(generation, _Records()).append(seq, delta, time_ms)
+    def record(
+        self, market: int, seq: int, generation: int, delta: float, time_ms: int,
+        channel: int = Channel.BOOK,
+    ) -> None:
+        self._records[market].setdefault(generation, _Records()).append(seq, delta, time_ms,
+                                                                        channel)
 
     def live(
         self, market: int, generation: int, now_ms: int, recentre_ms: float | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(source seqs, log move still in the price now) of one generation in one market."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(source seqs, log move still in the price now, channels) of one generation in one
+        market."""
         rec = self._records[market].get(generation)
         if rec is None:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
+            return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int8)
         n = rec.n
         # Every displacement in a market decays at the maker's re-centring rate.
         factor = np.exp(-(now_ms - rec.time[:n]) / recentre_ms) if recentre_ms else 1.0
-        return rec.seq[:n], rec.delta[:n] * factor
+        return rec.seq[:n], rec.delta[:n] * factor, rec.channel[:n]
 
 
-def needed_causes(seqs: np.ndarray, harm: np.ndarray, share: float) -> list[int]:
+def needed_causes(
+    seqs: np.ndarray, harm: np.ndarray, share: float, channels: np.ndarray | None = None,
+) -> list[Cause]:
     """The sources that hurt most, in order, until they cover ``share`` of the total harm.
 
-    Only sources that hurt (positive harm) count; ties break by sequence number.
-    """
+    ``seqs`` are distinct. Only sources that hurt (positive harm) count; ties break by
+    sequence number. Each cause's share is its part of the total harm."""
     hurt = harm > 0
     seqs, harm = seqs[hurt], harm[hurt]
     if seqs.size == 0:
         return []
+    channels = np.zeros(seqs.size, dtype=np.int8) if channels is None else channels[hurt]
     order = np.lexsort((seqs, -harm))
     cum = np.cumsum(harm[order])
-    need = share * cum[-1]
-    k = int(np.searchsorted(cum, need * (1 - 1e-12), side="left")) + 1
-    return [int(s) for s in seqs[order][: min(k, seqs.size)]]
+    total = float(cum[-1])
+    k = min(int(np.searchsorted(cum, share * total * (1 - 1e-12), side="left")) + 1, seqs.size)
+    top = order[:k]
+    return [Cause(int(s), int(c), float(h) / total)
+            for s, c, h in zip(seqs[top], channels[top], harm[top], strict=True)]
 
 
 def breach_causes(
     ledger: ImpactLedger, markets: list[int], exposure: list[float],
     recentre_ms: list[float | None], generation: int, share: float, now_ms: int,
-) -> list[int]:
+) -> list[Cause]:
     """The generation-``generation`` sources whose still-live impact hurt a breached scope
     most, taken until they cover ``share`` of what it needed. ``exposure`` per market is the
     scope's signed notional harm per unit of log move (``-position x mark``)."""
-    seqs, harms = [], []
+    seqs, harms, channels = [], [], []
     for m, expo, rc in zip(markets, exposure, recentre_ms, strict=True):
-        s, live = ledger.live(m, generation, now_ms, rc)
+        s, live, ch = ledger.live(m, generation, now_ms, rc)
         seqs.append(s)
         harms.append(expo * live)
+        channels.append(ch)
     if not seqs:
         return []
-    if len(seqs) == 1:  # one market: each source moved it once
-        return needed_causes(seqs[0], harms[0], share)
-    seq_all, harm_all = np.concatenate(seqs), np.concatenate(harms)
-    # One source can move several markets (cross impact): add its harms up.
-    uniq, inv = np.unique(seq_all, return_inverse=True)
-    return needed_causes(uniq, np.bincount(inv, weights=harm_all), share)
+    if len(seqs) == 1:
+        seq_all, harm_all, chan_all = seqs[0], harms[0], channels[0]
+    else:
+        seq_all, harm_all = np.concatenate(seqs), np.concatenate(harms)
+        chan_all = np.concatenate(channels)
+    if seq_all.size > 1 and not (seq_all[1:] > seq_all[:-1]).all():
+        # One source can move a market several times (an arbitrageur passing it on, a
+        # holder unwinding) or several markets (cross impact): add its harms up; its channel
+        # is that of its largest harm.
+        uniq, inv = np.unique(seq_all, return_inverse=True)
+        by_harm = np.lexsort((-harm_all, inv))
+        first = by_harm[np.searchsorted(inv[by_harm], np.arange(uniq.size))]
+        return needed_causes(uniq, np.bincount(inv, weights=harm_all), share, chan_all[first])
+    return needed_causes(seq_all, harm_all, share, chan_all)

@@ -159,8 +159,13 @@ class EventSink(Protocol):
         the kind's columns of ``TYPED`` (``KIND_COLUMNS``); any not given is missing."""
         ...
 
-    def edge(self, parent: int, child: int) -> None:
-        """Record that event ``parent`` caused event ``child`` (the cascade graph)."""
+    def edge(
+        self, parent: int, child: int, kind: str = "waterfall", share: float = NAN,
+    ) -> None:
+        """Record that event ``parent`` caused event ``child`` (the cascade graph): ``kind``
+        is how (a price move's channel: ``book``, ``cross_impact``, ``index``, ``arbitrage``;
+        or ``waterfall`` for what a liquidation set off), ``share`` the parent's part of the
+        generation's harm the child needed (moves only)."""
         ...
 
 
@@ -177,7 +182,9 @@ class NullSink:
         self.seq += 1
         return self.seq
 
-    def edge(self, parent: int, child: int) -> None:
+    def edge(
+        self, parent: int, child: int, kind: str = "waterfall", share: float = NAN,
+    ) -> None:
         return None
 
 

@@ -28,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from markets.attribution import ImpactLedger, breach_causes
+from markets.attribution import Cause, Channel, ImpactLedger, breach_causes
 from markets.book import BUY, SELL, OrderBook, Walk
 from markets.counters import VenueCounters
 from markets.events import HALTS, EventKind, EventSink, Reason, Signal
@@ -186,11 +186,14 @@ class Venue:
         self.detect(now_ms)
 
     # --- impact and where it travels (the wiring is compiled from the market graph) ----------
-    def _move_mid(self, m: int, delta: float, generation: int, seq: int, now_ms: int) -> None:
+    def _move_mid(
+        self, m: int, delta: float, generation: int, seq: int, now_ms: int,
+        channel: Channel = Channel.BOOK,
+    ) -> None:
         """Book impact of a trade in ``m``, passed on along its cross-impact links (same tag),
         to this venue's markets or another venue's (one hop)."""
         dlog = self.markets[m].prices.add_impact(generation, delta)
-        self._moved(m, generation, dlog, seq, now_ms)
+        self._moved(m, generation, dlog, seq, now_ms, channel)
         for link in self.markets[m].cross_impacts:
             link.venue.receive_impact(link.market, generation, link.weight * dlog, seq, now_ms)
             if link.venue is not self:
@@ -201,12 +204,14 @@ class Venue:
         tp = self.markets[m].prices
         tp.advance(now_ms)
         tp.add_log_impact(generation, dlog)
-        self._moved(m, generation, dlog, seq, now_ms)
+        self._moved(m, generation, dlog, seq, now_ms, Channel.CROSS_IMPACT)
 
-    def _moved(self, m: int, generation: int, dlog: float, seq: int, now_ms: int) -> None:
-        """Market ``m``'s mid moved: record the source, and republish the indices it is part
-        of (on this venue or others)."""
-        self.ledger.record(m, seq, generation, dlog, now_ms)
+    def _moved(
+        self, m: int, generation: int, dlog: float, seq: int, now_ms: int, channel: Channel,
+    ) -> None:
+        """Market ``m``'s mid moved: record the source (and the channel the move came by),
+        and republish the indices it is part of (on this venue or others)."""
+        self.ledger.record(m, seq, generation, dlog, now_ms, channel)
         self.mid_moved(m)
         for link in self.markets[m].index_consumers:
             link.venue.follow_index(link.market, generation, link.weight * dlog, seq, now_ms)
@@ -220,7 +225,7 @@ class Venue:
         prices.follow_index(generation)
         # The ledger names causes by the moves of the account's markets' prices: this one
         # moved the index, and through it the mark.
-        self.ledger.record(m, seq, generation, dlog, now_ms)
+        self.ledger.record(m, seq, generation, dlog, now_ms, Channel.INDEX)
 
     def walk_book(
         self, i: int, m: int, qty: float, now_ms: int, generation: int, cause: int, reason: Reason,
@@ -248,7 +253,8 @@ class Venue:
             reason=reason, book_exhausted=walk.exhausted,
         )
         if delta != 0.0:
-            self._move_mid(m, delta, generation, cause if cause >= 0 else seq, now_ms)
+            channel = Channel.ARBITRAGE if reason == Reason.ARBITRAGE else Channel.BOOK
+            self._move_mid(m, delta, generation, cause if cause >= 0 else seq, now_ms, channel)
         return vwap, walk.notional
 
     # --- dynamic risk controls (their arithmetic is in ``risk_controls``) -------------------
@@ -396,7 +402,9 @@ class Venue:
                                  generation=call.generation, amount=call.ratio)
             self.margin_called(call.account, call.scope, call.generation, seq)
 
-    def _causes(self, i: int, scope: int, generation: int, share: float, now_ms: int) -> list[int]:
+    def _causes(
+        self, i: int, scope: int, generation: int, share: float, now_ms: int,
+    ) -> list[Cause]:
         acc = self.accounts
         markets = self.scope_markets(i, scope)
         # What each source's still-live (log) move costs the account; a long is hurt by a fall.

@@ -104,8 +104,11 @@ def test_the_arbitrageur_carries_the_forced_sell_to_the_other_venue():
     # The arbitrage legs pass on generation 1 with a's liquidation as their cause ...
     assert first["generation"].tolist() == [1, 1]
     assert first["cause"].tolist() == [a_seq, a_seq]
-    # ... so b's liquidation is caused by a's, across the venues.
+    # ... so b's liquidation is caused by a's, across the venues, through the arbitrageur,
+    # 100 ms later; a's is the only generation-1 move on B.
     assert list(result.cascade.predecessors(b_seq)) == [a_seq]
+    edge = result.cascade.edges[a_seq, b_seq]
+    assert (edge["kind"], edge["share"], edge["lag_ms"]) == ("arbitrage", 1.0, 100)
     # b's forced sell then makes B the cheap book: 100 ms later the arbitrageur carries that
     # move back to A, as generation 2 caused by b's liquidation.
     back = trades[trades["time_ms"] == 1200]

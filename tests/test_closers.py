@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from test_mechanisms import acct, world
 
+from markets.attribution import Cause, Channel
 from markets.events import Mechanism, NullSink, Share
 from markets.liquidation.close import MarketClose, ToTarget, WholePositions
 from markets.liquidation.pipeline import AuctionToKeepers, BackstopVault, closer_for
@@ -23,14 +24,14 @@ class _Log(NullSink):
     def __init__(self) -> None:
         super().__init__()
         self.events: list[tuple[str, int, dict]] = []
-        self.edges: list[tuple[int, int]] = []
+        self.edges: list[tuple[int, int]] = []  # (parent, child), the kinds aside
 
     def emit(self, kind: str, time_ms: int, venue: str, market: str = "", **fields: object) -> int:
         seq = super().emit(kind, time_ms, venue, market, **fields)
         self.events.append((kind, seq, {"market": market, **fields}))
         return seq
 
-    def edge(self, parent: int, child: int) -> None:
+    def edge(self, parent: int, child: int, kind: str = "waterfall", share: float = 0.0) -> None:
         self.edges.append((parent, child))
 
 
@@ -92,7 +93,7 @@ def _venue(accounts: list[dict], **liquidation: object):
 
 def test_one_liquidation_event_per_exit_with_its_columns_edges_and_holder():
     venue, log = _venue([acct("A", 115, 10)])
-    breach = Breach(1, -1, 2, 1234, (7, 9))
+    breach = Breach(1, -1, 2, 1234, (Cause(7, Channel.BOOK, 0.7), Cause(9, Channel.INDEX, 0.3)))
     common = {"side": -1, "qty": 2.0, "price": 90.0, "notional": 180.0}
     whole = record_liquidation(venue, breach, 0, 2000, how=Mechanism.MARKET,
                                bankruptcy=88.123456789012, **common)

@@ -96,6 +96,8 @@ def test_a_forced_sell_on_one_venue_liquidates_an_account_on_the_other(link):
     # The cascade graph links the venues: a's liquidation caused b's.
     a_seq, b_seq = (int(s) for s in liq["seq"])
     assert list(result.cascade.predecessors(b_seq)) == [a_seq]
+    edge = result.cascade.edges[a_seq, b_seq]
+    assert (edge["kind"], edge["share"], edge["lag_ms"]) == (link, 1.0, 0)
     assert result.summary["cascade_depth"] == 2
 
 

@@ -27,7 +27,7 @@ def start_auctions(venue: Venue, breach: Breach, positions: list[int], now_ms: i
     for m in positions:
         q = float(acc.pos[i := breach.account, m])
         lot = dutch.Auction(q, q, venue.markets[m].prices.mark, now_ms, i, m, breach.scope,
-                            breach.generation, breach.causes[0] if breach.causes else -1)
+                            breach.generation, breach.causes[0].seq if breach.causes else -1)
         venue.auctions.append((lot, breach))
         venue.sink.emit(EventKind.AUCTION, now_ms, venue.name, venue.markets[m].name, account=i,
                         side=SELL if q > 0 else BUY, qty=abs(q), price=lot.mark0,

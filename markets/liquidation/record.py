@@ -14,6 +14,7 @@ Acts on a ``Venue``'s event sink; nothing here trades, settles or knows SimPy.
 
 from __future__ import annotations
 
+from markets.attribution import CHANNEL_NAMES
 from markets.events import NAN, EventKind, Mechanism, Share
 from markets.margin.detection import Breach
 from markets.venue import Venue
@@ -36,14 +37,14 @@ def record_liquidation(
     seq = venue.sink.emit(
         EventKind.LIQUIDATION, now_ms, venue.name, venue.markets[m].name,
         account=breach.account, side=side, qty=qty, price=price, notional=notional,
-        generation=breach.generation, cause=breach.causes[0] if breach.causes else -1,
+        generation=breach.generation, cause=breach.causes[0].seq if breach.causes else -1,
         mechanism=how, detected_ms=breach.detected_ms,
         bankruptcy_price=NAN if bankruptcy is None else bankruptcy,
         partial_fraction=fractions[Share.PARTIAL], chunk_fraction=fractions[Share.CHUNK],
         keeper=keeper,
     )
     for parent in breach.causes:
-        venue.sink.edge(parent, seq)
+        venue.sink.edge(parent.seq, seq, CHANNEL_NAMES[parent.channel], parent.share)
     if holder is not None:
         venue.held_from[(holder, m)] = (breach.generation, seq)
     return seq

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from markets.attribution import first_breach_level, needed_share
+from markets.attribution import Cause, first_breach_level, needed_share
 from markets.margin.accounts import Accounts
 from markets.margin.risk_index import RiskIndex
 from markets.margin.scalar import MAX_TERMS, row_slack_pair
@@ -42,7 +42,7 @@ __all__ = ["CROSS", "Breach", "BreachDetector", "CausesOf", "Detection", "Margin
 CROSS = -1  # breach scope: the cross-margined part of an account (else an isolated market)
 
 # (account, scope, generation, needed share of that generation's impact, now ms) -> causes
-CausesOf = Callable[[int, int, int, float, int], list[int]]
+CausesOf = Callable[[int, int, int, float, int], list[Cause]]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Breach:
     scope: int  # CROSS or the isolated market's index
     generation: int
     detected_ms: int
-    causes: tuple[int, ...]
+    causes: tuple[Cause, ...]  # (event seq, channel, share), the largest harm first
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ class BreachDetector:
         found = []
         for n, (i, scope) in enumerate(zip(acc_rows.tolist(), scope_arr.tolist(), strict=True)):
             j = int(level[n])
-            causes: tuple[int, ...] = ()
+            causes: tuple[Cause, ...] = ()
             if j > 0:
                 share = needed_share(float(slack[j - 1, n]), float(slack[j, n]))
                 causes = tuple(self.causes(i, scope, j, share, now_ms))

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.run.build import World
+from simulator.run.graphs import cascade_edge_table
 from simulator.run.metrics import interval_liquidations, summarize
 from simulator.run.provenance import provenance, run_label
 from simulator.run.recorder import Recorder
@@ -20,7 +21,7 @@ from simulator.run.result import RunResult
 def collect(world: World, recorder: Recorder, end_ms: int, error: str | None) -> RunResult:
     events = recorder.events()
     timeseries = interval_liquidations(events, recorder.timeseries())
-    edges = pd.DataFrame(recorder.edges, columns=["parent", "child"], dtype="int64")
+    edges = cascade_edge_table(recorder.edges, events)
     scenario = world.scenario.to_dict()
     result = RunResult(
         summary=summarize(events, world, end_ms),

@@ -3,7 +3,10 @@
 Cascade graph (DiGraph): one node per liquidation (and per event hanging off one: ADL,
 insurance-fund flows, bankruptcy, socialized loss; and margin calls whose forced reductions
 caused liquidations), keyed by event ``seq``; an edge from each event whose price impact was
-needed to each liquidation it caused, and from a liquidation to its waterfall events.
+needed to each liquidation it caused, and from a liquidation to its waterfall events. Edges
+carry ``kind`` (how the parent's move reached the child's market: ``book``, ``cross_impact``,
+``index``, ``arbitrage``; ``waterfall`` for what a liquidation set off), ``share`` (the
+parent's part of that generation's harm to the child; NaN for waterfall edges) and ``lag_ms``.
 Exposure graph: accounts -> markets -> venues, edges weighted by notional at the start.
 Reads DataFrames only.
 """
@@ -17,6 +20,20 @@ import pandas as pd
 NODE_FIELDS = ("kind", "time_ms", "venue", "market", "account", "generation", "notional", "amount")
 
 
+EDGE_COLUMNS = {"parent": "int64", "child": "int64", "kind": "string", "share": "float64",
+                "lag_ms": "int64"}
+
+
+def cascade_edge_table(edges: list[tuple[int, int, str, float]], events: pd.DataFrame,
+                       ) -> pd.DataFrame:
+    """The recorded edges (parent, child, kind, share) as a table, with each edge's lag."""
+    table = pd.DataFrame(edges, columns=["parent", "child", "kind", "share"])
+    time = events.set_index("seq")["time_ms"]
+    table["lag_ms"] = (time.reindex(table["child"]).to_numpy()
+                       - time.reindex(table["parent"]).to_numpy())
+    return table.astype(EDGE_COLUMNS)
+
+
 def cascade_graph(events: pd.DataFrame, edges: pd.DataFrame) -> nx.DiGraph:
     g = nx.DiGraph()
     keep = set(events.loc[events["kind"] == "liquidation", "seq"].tolist())
@@ -26,7 +43,10 @@ def cascade_graph(events: pd.DataFrame, edges: pd.DataFrame) -> nx.DiGraph:
     for rec in rows[["seq", *NODE_FIELDS]].itertuples(index=False):
         attrs = {f: _plain(getattr(rec, f)) for f in NODE_FIELDS}
         g.add_node(int(rec.seq), **attrs)
-    g.add_edges_from(zip(edges["parent"].astype(int), edges["child"].astype(int), strict=True))
+    attrs = [c for c in ("kind", "share", "lag_ms") if c in edges.columns]  # older folders: none
+    for rec in edges[["parent", "child", *attrs]].itertuples(index=False):
+        g.add_edge(int(rec[0]), int(rec[1]), **{a: _plain(v) for a, v in zip(attrs, rec[2:],
+                                                                                 strict=True)})
     return g
 
 

@@ -34,7 +34,7 @@ class Recorder:
     def __init__(self) -> None:
         self._rows: list[tuple] = []
         self._samples: list[tuple] = []
-        self.edges: list[tuple[int, int]] = []
+        self.edges: list[tuple[int, int, str, float]] = []
         self.seq = -1
 
     def __len__(self) -> int:
@@ -61,8 +61,10 @@ class Recorder:
         ))
         return self.seq
 
-    def edge(self, parent: int, child: int) -> None:
-        self.edges.append((parent, child))
+    def edge(
+        self, parent: int, child: int, kind: str = "waterfall", share: float = NAN,
+    ) -> None:
+        self.edges.append((parent, child, kind, share))
 
     # --- sampling ---------------------------------------------------------------------------
     def sample(self, now_ms: int, venue: Venue) -> None:
