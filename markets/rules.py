@@ -22,6 +22,7 @@ Close = Literal["full", "partial"]
 AdlTrigger = Literal["fund_empty", "drawdown", "never"]
 AdlRanking = Literal["bitmex", "hyperliquid", "profit", "pro_rata"]
 AdlPrice = Literal["bankruptcy", "mark"]
+AdlOn = Literal["negative_equity", "thin_book"]
 Socialize = Literal["after_adl", "instead_of_adl", "never"]
 Halt = Literal["liquidations", "trading"]
 
@@ -105,6 +106,10 @@ class AdlRules:
     ranking: AdlRanking
     price: AdlPrice  # what ADL counterparties are closed at
     ranking_ms: int  # how often the ADL queue is re-ranked (0: at every use)
+    # Which positions ADL may close: those of accounts with negative equity at the mark
+    # (the mark past the bankruptcy price), or whatever the book cannot fill with the fund's
+    # backing (a thin book), solvent or not.
+    on: AdlOn
 
     def __post_init__(self) -> None:
         _check_names(self)
@@ -148,5 +153,5 @@ _NAMED: dict[str, tuple[str, ...]] = {
     "fee_to": get_args(FeeTo), "surplus": get_args(Surplus), "trigger": get_args(Trigger),
     "close": get_args(Close), "socialize": get_args(Socialize), "halt": get_args(Halt),
     "adl.trigger": get_args(AdlTrigger), "adl.ranking": get_args(AdlRanking),
-    "adl.price": get_args(AdlPrice),
+    "adl.price": get_args(AdlPrice), "adl.on": get_args(AdlOn),
 }

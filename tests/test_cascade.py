@@ -4,7 +4,9 @@ World: one asset at 100 with no volatility, one market with a flat 1% maintenanc
 mid, a ladder with a 1.00 step whose linear depth profile (100 USD per 1% of distance) quotes
 ``10000 / mid**2`` base units per level, no refill, no re-centring, no withdrawal, a liquidation
 engine fast enough to serve the whole cascade within the shock's millisecond, an insurance
-fund of 10 and ADL ranked at every use.
+fund of 10 and ADL ranked at every use, on a thin book (``adl.on: thin_book``: ADL takes what
+the book cannot fill with the fund's backing, solvent at the mark or not; the default rule is
+in ``test_adl_trigger``).
 
     A  long 5 @ 100, collateral 52   liquidation price 90.909; bankruptcy 89.6
     B  long 5 @ 100, collateral 72   liquidation price 86.87;  bankruptcy 85.6
@@ -69,7 +71,7 @@ def cascade_scenario() -> dict:
             "insurance_fund": 10,
             "mark": {"method": "mid"},
             "liquidation": {"fee_rate": 0, "throughput_per_s": 1000000, "latency": "0ms"},
-            "adl": {"ranking_interval": "0ms"},
+            "adl": {"ranking_interval": "0ms", "on": "thin_book"},
             "funding": {"enabled": False},
             "markets": [{
                 "name": "X-PERP", "asset": "X", "tick": 0.01,
@@ -200,6 +202,12 @@ def test_cascade_graph_names_the_causes(result):
     assert ev.loc[b, "cause"] == a and ev.loc[c, "cause"] == b and ev.loc[a, "cause"] == -1
     kinds_after_b = sorted(g.nodes[v]["kind"] for v in g.successors(b))
     assert kinds_after_b == ["adl", "bankruptcy", "insurance_fund", "liquidation"]
+    # Each liquidation needed its parent's move on the same book, all of it, at once; what it
+    # set off hangs off it as waterfall edges.
+    for u, v in liq_edges:
+        assert (g.edges[u, v]["kind"], g.edges[u, v]["share"], g.edges[u, v]["lag_ms"]) == (
+            "book", 1.0, 0)
+    assert {g.edges[b, v]["kind"] for v in g.successors(b) if v != c} == {"waterfall"}
     assert result.summary["cascade_depth"] == 3
     assert all(g.nodes[n]["generation"] == k for n, k in ((a, 1), (b, 2), (c, 3)))
 

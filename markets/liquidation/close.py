@@ -163,7 +163,8 @@ def close_position(
     if split.socialized > 0:  # a bankrupt remainder the book cannot close at bankruptcy
         if rules.takeover is not None and not locked:
             taken = min(split.socialized, capacity_qty(venue, m, bp))
-        if rules.adl_enabled and split.socialized - taken > 0:
+        if rules.adl_enabled and split.socialized - taken > 0 and _adl_applies(
+                rules.adl.on, sign, float(marks[m]), bp):
             ids, adl_qty = adl.take(venue, m, closing_long, i, split.socialized - taken, now_ms,
                                     marks)
         other = min(taken + float(adl_qty.sum()), split.socialized)
@@ -191,6 +192,12 @@ def close_position(
     if acc.isolated[i, m] and acc.pos[i, m] == 0:
         after_close(venue, breach, m, now_ms)
     return support
+
+
+def _adl_applies(on: str, sign: float, mark: float, bp: float) -> bool:
+    """ADL may take this position's remainder: always on a thin book; by default only when
+    the account is bankrupt at the mark (a long's mark below its bankruptcy price)."""
+    return on == "thin_book" or sign * (mark - bp) < 0
 
 
 def _deleverage(

@@ -35,7 +35,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "liquidation": {"trigger": "mark", "close": "partial", "partial_target": 0.5,
                         "fee_rate": 0.0, "surplus": "insurance_fund",
                         "fund_takeover": {"capacity": 1.0}},
-        "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy"},
+        "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
+                "on": "negative_equity"},
         "socialize": "never",
     },
     # Mark = fair price (index + decaying basis). The lowest risk tier is closed whole at the
@@ -45,7 +46,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "mark": {"method": "ema_basis"},
         "liquidation": {"trigger": "mark", "close": "full", "fee_rate": 0.0,
                         "surplus": "insurance_fund"},
-        "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy"},
+        "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
+                "on": "negative_equity"},
         "socialize": "never",
     },
     # Positions above the lowest tier are first reduced to a lower tier; if that is not enough
@@ -56,7 +58,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "liquidation": {"trigger": "mark", "close": "partial", "partial_target": 0.5,
                         "fee_rate": 0.0, "surplus": "insurance_fund",
                         "fund_takeover": {"capacity": 1.0, "whole": True}},
-        "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy"},
+        "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
+                "on": "negative_equity"},
         "socialize": "never",
     },
     # ADL triggers when the fund falls 30% from its peak within 8 hours, matched at the mark
@@ -65,7 +68,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "mark": {"method": "ema_basis"},
         "liquidation": {"trigger": "mark", "close": "full"},
         "adl": {"trigger": "drawdown", "drawdown": 0.3, "window": "8h", "ranking": "bitmex",
-                "price": "mark"},
+                "price": "mark",
+                "on": "negative_equity"},
         "socialize": "never",
     },
     # Market orders to the book, positions over 100k USDC 20% at a time with a 30 s cooldown;
@@ -76,7 +80,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "liquidation": {"trigger": "mark", "close": "full", "fee_rate": 0.0, "fee_to": "vault",
                         "chunking": {"above": 100_000, "fraction": 0.2, "cooldown": "30s"},
                         "backstop": {"below": 2 / 3}},
-        "adl": {"trigger": "fund_empty", "ranking": "hyperliquid", "price": "mark"},
+        "adl": {"trigger": "fund_empty", "ranking": "hyperliquid", "price": "mark",
+                "on": "negative_equity"},
         "socialize": "after_adl",
     },
     # Protocol IOC orders at a fillable price between oracle and bankruptcy; penalty up to 1.5%
@@ -85,7 +90,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "dydx": {
         "mark": {"method": "index"},
         "liquidation": {"trigger": "mark", "close": "full", "fee_rate": 0.015},
-        "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy"},
+        "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
+                "on": "negative_equity"},
         "socialize": "never",
     },
     # Keepers liquidate partially, back above maintenance plus a buffer, polling the oracle;

@@ -232,7 +232,8 @@ def liquidation_rules(vc: cfg.Venue) -> LiquidationRules:
         keepers=None if keepers is None else KeeperRule(
             keepers.count, keepers.capital, keepers.min_discount, keepers.leverage,
             UnwindRule(keepers.unwind, keepers.unwind_interval)),
-        adl=AdlRules(a.trigger, a.drawdown, a.window, a.ranking, a.price, a.ranking_interval),
+        adl=AdlRules(a.trigger, a.drawdown, a.window, a.ranking, a.price, a.ranking_interval,
+                     a.on),
         socialize=vc.socialize,
         halt=vc.risk_controls.circuit_breaker.halt if vc.risk_controls.circuit_breaker else
         "liquidations",
