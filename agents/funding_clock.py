@@ -15,7 +15,10 @@ from markets.venue import Venue
 
 def funding_process(
     env: simpy.Environment, venue: Venue, interval_ms: int, interest: float, cap: float,
+    first_ms: int | None = None,
 ) -> Generator:
+    """Settle at ``first_ms`` (default: one interval in), then every ``interval_ms``."""
+    yield env.timeout(interval_ms if first_ms is None else first_ms)
     while True:
-        yield env.timeout(interval_ms)
         apply_funding(venue, env.now, interest, cap)
+        yield env.timeout(interval_ms)

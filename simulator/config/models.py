@@ -201,6 +201,10 @@ class Mark(Strict):
 class Funding(Strict):
     enabled: bool = True
     interval: Duration = Field(default="8h", gt=0)
+    # When the first funding falls, from the start (default: one interval in); venues settle
+    # at fixed times of day (00:00, 08:00, 16:00 UTC), so a run that starts at 05:00 pays
+    # first at 3h.
+    first: Duration | None = Field(default=None, gt=0)
     interest: Fraction = 0.0001
     cap: Fraction = Field(default=0.0075, ge=0)
 

@@ -115,7 +115,7 @@ def _start_processes(
             venue.liquidated.subscribe(checker.after_liquidation)
         if vc.funding.enabled:
             env.process(funding_process(env, venue, vc.funding.interval, vc.funding.interest,
-                                        vc.funding.cap))
+                                        vc.funding.cap, vc.funding.first))
     for arb in world.arbitrageurs:
         env.process(arbitrage_process(env, arb))
 
