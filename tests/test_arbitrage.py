@@ -109,6 +109,11 @@ def test_the_arbitrageur_carries_the_forced_sell_to_the_other_venue():
     assert list(result.cascade.predecessors(b_seq)) == [a_seq]
     edge = result.cascade.edges[a_seq, b_seq]
     assert (edge["kind"], edge["share"], edge["lag_ms"]) == ("arbitrage", 1.0, 100)
+    # The summary counts it: B's one liquidation came from A's cascade, A's own did not.
+    assert result.summary["B.cross_venue_liquidations"] == 1
+    assert result.summary["B.cross_venue_share"] == 1.0
+    assert result.summary["A.cross_venue_liquidations"] == 0
+    assert result.summary["cross_venue_share"] == 0.5
     # b's forced sell then makes B the cheap book: 100 ms later the arbitrageur carries that
     # move back to A, as generation 2 caused by b's liquidation.
     back = trades[trades["time_ms"] == 1200]

@@ -205,3 +205,19 @@ def test_wiring_refuses_edges_between_the_wrong_nodes_and_weights_out_of_range()
         compile_wiring(g, nodes[:1])
     wiring = compile_wiring(nx.DiGraph(g), nodes)
     assert wiring.cross_impact == ((), ()) and wiring.index_weight == ((), ())
+
+
+def test_a_liquidation_descending_from_another_venue_counts_as_cross_venue():
+    import pandas as pd
+
+    from simulator.run.metrics import contagion_stats, cross_venue
+
+    # A's liquidation 0 causes B's 1 (across), which causes B's 2 (within B: still imported);
+    # B's 3 has only a B parent that is not imported; A's 4 is caused by B's 2 (across again).
+    events = pd.DataFrame({"seq": [0, 1, 2, 3, 4, 5], "venue": ["A", "B", "B", "B", "A", "B"],
+                           "kind": ["liquidation"] * 5 + ["trade"]})
+    edges = pd.DataFrame({"parent": [0, 1, 5, 2], "child": [1, 2, 3, 4]})
+    imported = cross_venue(events, edges)
+    assert imported.tolist() == [False, True, True, False, True, False]
+    assert contagion_stats(events, imported) == {"cross_venue_liquidations": 3,
+                                                 "cross_venue_share": 3 / 5}

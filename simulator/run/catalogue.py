@@ -94,6 +94,7 @@ def _f(name: str, label: str, unit: Unit, meaning: str, source: Callable,
 
 _EV, _FUND, _ADL = metrics.event_stats, metrics.fund_stats, metrics.adl_efficiency
 _MECH, _MOVE, _SUM = metrics.mechanism_stats, metrics.price_moves, metrics.summarize
+_CON = metrics.contagion_stats
 _RV, _RVMG = "run venue", "run venue market generation"
 _HC = "headline compare"
 
@@ -112,6 +113,11 @@ FIGURES: tuple[Figure, ...] = (
     _f("cascade_depth", "cascade depth (generations)", "count",
        "deepest generation of liquidations caused by earlier ones", _EV, _RV,
        _HC + " axis_chart"),
+    _f("cross_venue_liquidations", "liquidations from another venue", "count",
+       "liquidations that descend, in the cascade graph, from another venue's events (moves "
+       "carried by arbitrage, cross impact or index weights)", _CON, _RV),
+    _f("cross_venue_share", "share of liquidations from another venue", "fraction",
+       "cross-venue liquidations over all liquidations", _CON, _RV, "headline"),
     _f("margin_calls", "margin calls", "count", "margin calls sent to accounts", _EV, _RV),
     _f("top_ups", "margin top-ups", "USD", "margin accounts added after a margin call",
        _EV, _RV),

@@ -24,7 +24,7 @@ def collect(world: World, recorder: Recorder, end_ms: int, error: str | None) ->
     edges = cascade_edge_table(recorder.edges, events)
     scenario = world.scenario.to_dict()
     result = RunResult(
-        summary=summarize(events, world, end_ms),
+        summary=summarize(events, world, end_ms, edges),
         events=events,
         timeseries=timeseries,
         accounts=_accounts(world, events),

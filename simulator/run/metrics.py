@@ -197,9 +197,37 @@ def price_moves(world, end_ms: int) -> dict[str, float]:
     return s
 
 
-def summarize(events: pd.DataFrame, world, end_ms: int) -> dict[str, object]:
-    """The flat summary of a run (``build.World`` gives venues' end state and the paths)."""
+def cross_venue(events: pd.DataFrame, edges: pd.DataFrame) -> pd.Series:
+    """Per event (by seq): it descends, through the cascade graph, from an event on another
+    venue (its own parent is on another venue, or a parent descends from one)."""
+    venue = dict(zip(events["seq"].tolist(), events["venue"].tolist(), strict=True))
+    imported = dict.fromkeys(venue, False)
+    # A cause is always an earlier event: children in seq order see their parents final.
+    order = edges.sort_values(["child", "parent"], kind="stable")
+    for parent, child in zip(order["parent"].tolist(), order["child"].tolist(), strict=True):
+        if imported[parent] or venue[parent] != venue[child]:
+            imported[child] = True
+    return pd.Series(imported, dtype=bool)
+
+
+def contagion_stats(events: pd.DataFrame, imported: pd.Series) -> dict[str, float]:
+    """Liquidations that another venue's cascade caused (``cross_venue``), and their share."""
+    liq = events.loc[events["kind"] == "liquidation", "seq"]
+    n = int(imported.reindex(liq).sum()) if len(liq) else 0
+    return {"cross_venue_liquidations": n,
+            "cross_venue_share": n / len(liq) if len(liq) else math.nan}
+
+
+def summarize(
+    events: pd.DataFrame, world, end_ms: int, edges: pd.DataFrame | None = None,
+) -> dict[str, object]:
+    """The flat summary of a run (``build.World`` gives venues' end state and the paths;
+    ``edges`` the cascade edges)."""
     s: dict[str, object] = dict(event_stats(events))
+    if edges is None:
+        edges = pd.DataFrame({"parent": [], "child": []}, dtype="int64")
+    imported = cross_venue(events, edges)
+    s.update(contagion_stats(events, imported))
     venues = world.venues
     s.update(fund_stats(venues))
     s.update(adl_efficiency(venues))
@@ -210,6 +238,8 @@ def summarize(events: pd.DataFrame, world, end_ms: int) -> dict[str, object]:
     for v in venues:
         mine = events[events["venue"] == v.name]
         for name, value in event_stats(mine).items():
+            s[f"{v.name}.{name}"] = value
+        for name, value in contagion_stats(mine, imported).items():
             s[f"{v.name}.{name}"] = value
         s[f"{v.name}.insurance_fund_end"] = sum(f.balance for f in v.funds)
         s[f"{v.name}.insurance_fund_paid"] = sum(f.paid for f in v.funds)
