@@ -43,7 +43,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 if __package__ in (None, ""):  # run as a script: make the `experiments` package importable
@@ -84,15 +83,6 @@ def sweep(quick: bool, replications: int | None = None) -> dict:
     }
 
 
-def seconds(value: object) -> float:
-    """A half-life as the runs table holds it ("30s", or milliseconds) in seconds."""
-    from simulator.config.units import parse_duration
-
-    if isinstance(value, int | float | np.number):
-        return float(value) / 1000.0
-    return parse_duration(str(value)) / 1000.0
-
-
 def withdrawal_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per variant and half-life: runs, amplification [CI], its paired difference from the
     baseline variant [CI], and the means of max drawdown, liquidated notional and depth."""
@@ -101,7 +91,7 @@ def withdrawal_table(runs: pd.DataFrame) -> pd.DataFrame:
     means = stats.pivot_table(index=["cell", "variant"], columns="metric", values="mean")
     table = pd.DataFrame({
         "variant": amp.index.get_level_values("variant"),
-        "half_life_s": amp[HALF_LIFE].map(seconds).to_numpy(),
+        "half_life_s": amp[HALF_LIFE].map(sx.seconds).to_numpy(),
         "runs": amp["n"].astype(int).to_numpy(),
         "amplification_mean": amp["mean"].to_numpy(),
         "amplification_low": amp["ci_low"].to_numpy(),

@@ -128,25 +128,6 @@ def critical_leverage(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _heatmap(ax, grid: np.ndarray, shocks: list[float], levels: list[float], title: str,
-             fmt: str, colorbar_label: str) -> None:
-    image = ax.imshow(grid, aspect="auto", cmap="viridis", origin="upper")
-    ax.figure.colorbar(image, ax=ax, label=colorbar_label, shrink=0.9)
-    ax.set_xticks(range(len(levels)), [f"{lv:g}x" for lv in levels])
-    ax.set_yticks(range(len(shocks)), [f"{s:.0%}" for s in shocks])
-    ax.set(title=title, xlabel="retail leverage level L (mix: L/2, L, 2L)",
-           ylabel="exogenous shock")
-    ax.grid(False)
-    finite = grid[np.isfinite(grid)]
-    mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
-    for r in range(grid.shape[0]):
-        for c in range(grid.shape[1]):
-            if np.isfinite(grid[r, c]):
-                # Dark text on the bright end of viridis, light text on the dark end.
-                ax.text(c, r, format(grid[r, c], fmt), ha="center", va="center", fontsize=8,
-                        color="0.1" if grid[r, c] > mid else "white")
-
-
 def chart(table: pd.DataFrame, critical: pd.DataFrame, threshold: float):
     """Heatmaps of mean cascade depth and mean amplification with the critical leverage."""
     from matplotlib.patches import Rectangle
@@ -161,10 +142,12 @@ def chart(table: pd.DataFrame, critical: pd.DataFrame, threshold: float):
                         dtype=float)
 
     fig, (ax_d, ax_a) = ps.new_figure(1, height=0.45 * len(shocks) + 2.6, n_cols=2, width=13.0)
-    _heatmap(ax_d, grid("depth_mean"), shocks, levels, "mean cascade depth", ".1f",
-             "generations")
-    _heatmap(ax_a, grid("amplification_mean"), shocks, levels, "mean amplification", ".2f",
-             "traded / exogenous drawdown")
+    xt, yt = [f"{lv:g}x" for lv in levels], [f"{s:.0%}" for s in shocks]
+    xlabel, ylabel = "retail leverage level L (mix: L/2, L, 2L)", "exogenous shock"
+    sx.heatmap(ax_d, grid("depth_mean"), xt, yt, "mean cascade depth", xlabel, ylabel, ".1f",
+               "generations")
+    sx.heatmap(ax_a, grid("amplification_mean"), xt, yt, "mean amplification", xlabel, ylabel,
+               ".2f", "traded / exogenous drawdown")
     crit = critical.set_index("shock")["critical_leverage"]
     for r, s in enumerate(shocks):
         lv = crit.get(s, np.nan)

@@ -209,6 +209,34 @@ def write_chart(out: Path, name: str, draw: Callable[..., Any], *args: Any,
 LINESTYLES = ("-", "--", "-.", ":")
 
 
+def heatmap(ax, grid: np.ndarray, xticks: Sequence[str], yticks: Sequence[str], title: str,
+            xlabel: str, ylabel: str, fmt: str, colorbar_label: str) -> None:
+    """A grid of cell values (rows top to bottom) with each value written in its cell."""
+    image = ax.imshow(grid, aspect="auto", cmap="viridis", origin="upper")
+    ax.figure.colorbar(image, ax=ax, label=colorbar_label, shrink=0.9)
+    ax.set_xticks(range(len(xticks)), list(xticks))
+    ax.set_yticks(range(len(yticks)), list(yticks))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(False)
+    finite = grid[np.isfinite(grid)]
+    mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    for r in range(grid.shape[0]):
+        for c in range(grid.shape[1]):
+            if np.isfinite(grid[r, c]):
+                # Dark text on the bright end of viridis, light text on the dark end.
+                ax.text(c, r, format(grid[r, c], fmt), ha="center", va="center", fontsize=8,
+                        color="0.1" if grid[r, c] > mid else "white")
+
+
+def seconds(value: object) -> float:
+    """A duration as a runs table holds it ("30s", or milliseconds) in seconds."""
+    from simulator.config.units import parse_duration
+
+    if isinstance(value, int | float | np.number):
+        return float(value) / 1000.0
+    return parse_duration(str(value)) / 1000.0
+
+
 def band(ax, x: np.ndarray, mean: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str,
          label: str, k: int = 0) -> None:
     """A mean line with markers and a shaded confidence band; the ``k``-th variant gets the

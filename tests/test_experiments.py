@@ -18,6 +18,7 @@ import pytest
 from experiments import (
     adl_rankings,
     compare_mechanisms,
+    contagion,
     historical_replay,
     insurance_fund_sizing,
     mm_withdrawal,
@@ -153,7 +154,7 @@ def test_mm_withdrawal(tmp_path: Path) -> None:
     btc, eth = (f"venues.cex.markets.{m}.withdrawal.half_life" for m in mm_withdrawal.MARKETS)
     assert (runs[btc] == runs[eth]).all()
     table = pd.read_csv(out / "mm_withdrawal.csv")
-    runs["half_life_s"] = runs[btc].map(mm_withdrawal.seconds)
+    runs["half_life_s"] = runs[btc].map(sx.seconds)
     means = runs.groupby(["variant", "half_life_s"])["amplification"].mean()
     got = table.set_index(["variant", "half_life_s"])["amplification_mean"]
     assert got.to_dict() == pytest.approx(means.to_dict())
@@ -163,6 +164,31 @@ def test_mm_withdrawal(tmp_path: Path) -> None:
                                                           values="liquidated_notional")
     assert np.allclose(off.to_numpy(), off.to_numpy()[:, :1])
     assert (table.loc[table["variant"] == "no_withdrawal", "added_amplification"] == 0).all()
+
+
+def test_contagion(tmp_path: Path) -> None:
+    out = tmp_path / "contagion"
+    assert quick(contagion, out) == 0
+    runs = check_runs(out, 16)  # 2 capitals x 2 latencies x 2 variants x 2 replications
+    check_chart(out, "contagion")
+    check_chart(out, "contagion_cascade")
+    table = pd.read_csv(out / "contagion.csv")
+    # The table's extra liquidations are the paired differences of the runs.
+    runs["latency_s"] = runs[contagion.LATENCY].map(sx.seconds)
+    keys = ["variant", contagion.CAPITAL, "latency_s", "replication"]
+    deep = runs.set_index(keys)["deep.liquidations"]
+    extra = (deep.xs("arbitrage") - deep.xs("no_arbitrage")).groupby(level=[0, 1]).mean()
+    got = table.set_index(["capital", "latency_s"])["deep_extra"]
+    assert got.to_dict() == pytest.approx(extra.to_dict())
+    # An arbitrageur that never trades: every cell is the same run, replication by replication.
+    off = runs[runs["variant"] == "no_arbitrage"].pivot_table(
+        index="replication", columns=[contagion.CAPITAL, "latency_s"],
+        values="liquidated_notional")
+    assert np.allclose(off.to_numpy(), off.to_numpy()[:, :1])
+    assert (runs.loc[runs["variant"] == "no_arbitrage", "deep.cross_venue_share"] == 0).all()
+    # With capital to carry it, some of deep's cascade is lev's.
+    rich = runs[(runs["variant"] == "arbitrage") & (runs[contagion.CAPITAL] == 1e7)]
+    assert (rich["deep.cross_venue_share"] > 0).all()
 
 
 def test_historical_replay_without_data(tmp_path: Path, capsys) -> None:
