@@ -6,8 +6,9 @@ Layers, lowest first (an import never runs up this order; ``tests/test_layering.
   ``events``, ``rules``, ``insurance_fund``, ``risk_controls``, ``attribution``,
   ``market_graph``, ``counters`` (a venue's run totals);
 - ``margin/``: margin formulas and tiers, the accounts' arrays, the risk index;
-- ``venue`` (and ``funding``, which settles on a venue, and ``wiring``, which compiles the
-  market graph into the links between venues' markets): markets, accounts and funds
+- ``venue`` (and what acts on venues: ``funding`` settles on one, ``wiring`` compiles the
+  market graph into the links between venues' markets, ``arbitrage`` trades two venues'
+  books, ``maker_balance`` reads a maker's balance sheet): markets, accounts and funds
   together, margin checks, the liquidation queue, order entry, the closer it was built with;
 - ``liquidation/``: closing a served breach and paying for it (the venue's closer, market
   close, waterfall, settle, ADL, vault and fund takeover, keepers' auctions, sizing).

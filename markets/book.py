@@ -124,10 +124,10 @@ class OrderBook:
         self.tick = float(tick)
         self.refill_ms = float(refill_ms)
         self.n_levels = max(1, int(math.ceil(profile.max_distance * ref_price / step)))
-        self._offsets = (np.arange(self.n_levels) + 0.5) * self.step
-        self._edges = np.arange(self.n_levels + 1) * self.step
         self.depth_factor = 1.0
-        self._target_key: tuple[float, float, int] | None = None
+        self.spread_levels = 0
+        self._set_ladder()
+        self._target_key: tuple[float, float, int, int] | None = None
         self._target = np.zeros(0)
         self.bid_depletion = np.zeros(self.n_levels)
         self.ask_depletion = np.zeros(self.n_levels)
@@ -137,7 +137,7 @@ class OrderBook:
     def target(self, mid: float, levels: int | None = None) -> np.ndarray:
         """Target base size of the first ``levels`` levels around ``mid`` (same both sides)."""
         n = self.n_levels if levels is None else min(levels, self.n_levels)
-        key = (mid, self.depth_factor, n)
+        key = (mid, self.depth_factor, n, self.spread_levels)
         if key != self._target_key:  # a walk's preview and its execution share one target
             self._target = self._target_sizes(mid, n)
             self._target_key = key
@@ -169,6 +169,18 @@ class OrderBook:
 
     def set_depth_factor(self, factor: float) -> None:
         self.depth_factor = float(factor)
+
+    def set_spread(self, levels: int) -> None:
+        """Quote ``levels`` ladder steps further from the mid (0: from the first step): the
+        depth within them is withdrawn, the rest keeps its distance-based size."""
+        if levels != self.spread_levels:
+            self.spread_levels = int(levels)
+            self._set_ladder()
+
+    def _set_ladder(self) -> None:
+        first = self.spread_levels
+        self._offsets = (np.arange(self.n_levels) + 0.5 + first) * self.step
+        self._edges = (np.arange(self.n_levels + 1) + first) * self.step
 
     # --- market orders -----------------------------------------------------------------
     def level_prices(self, side: int, mid: float, levels: int | None = None) -> np.ndarray:

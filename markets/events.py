@@ -45,6 +45,7 @@ class EventKind(StrEnum):
     CIRCUIT_BREAKER = "circuit_breaker"
     REJECTED = "rejected"
     DEPTH = "depth"
+    MAKER_LIMIT = "maker_limit"
 
 
 class Mechanism(StrEnum):
@@ -84,6 +85,9 @@ class Reason(StrEnum):
     LIQUIDATIONS_HALTED = "liquidations_halted"
     TRADING_HALTED = "trading_halted"
     OPEN_INTEREST_CAP = "open_interest_cap"
+    # maker_limit: the maker's loss crossed its limit, or came back under it
+    LOSS_LIMIT = "loss_limit"
+    RESUMED = "resumed"
 
 
 HALTS = {"liquidations": Reason.LIQUIDATIONS_HALTED, "trading": Reason.TRADING_HALTED}
@@ -139,6 +143,7 @@ KIND_COLUMNS: dict[EventKind, KindColumns] = {
     EventKind.CIRCUIT_BREAKER: KindColumns(("reason", "until_ms")),
     EventKind.REJECTED: KindColumns(("reason",)),
     EventKind.DEPTH: KindColumns(("vol",)),
+    EventKind.MAKER_LIMIT: KindColumns(("reason",)),
 }
 # What each liquidation mechanism fills beyond ``mechanism`` and ``detected_ms``.
 MECHANISM_COLUMNS: dict[Mechanism, KindColumns] = {

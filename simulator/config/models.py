@@ -107,6 +107,21 @@ class Withdrawal(Strict):
     half_life: Duration = "30s"
 
 
+class MakerRisk(Strict):
+    """The market maker's balance sheet: its trading PnL since the start (the positions it
+    inherited at the start are the rest of the market's, not its own) summed over its markets,
+    and over other venues whose makers name the same ``balance_sheet``. While the loss exceeds
+    ``loss_limit`` (USD), it quotes at most ``floor`` of its depth and ``spread_levels``
+    ladder steps further from the mid; it resumes once the loss is back under
+    ``resume`` x the limit."""
+
+    loss_limit: PositiveFloat
+    floor: Fraction = Field(default=0.2, gt=0, le=1)
+    spread_levels: int = Field(default=0, ge=0)
+    resume: Fraction = Field(default=0.8, ge=0, le=1)
+    balance_sheet: str | None = None  # makers on several venues sharing one limit
+
+
 class Tier(Strict):
     notional: NonNegativeFloat  # where the tier starts
     mmr: Fraction = Field(gt=0, lt=1)
@@ -222,6 +237,7 @@ class Venue(Strict):
     risk_controls: RiskControls = RiskControls()
     funding: Funding = Funding()
     maker_interval: Duration = Field(default="1s", gt=0)
+    maker_risk: MakerRisk | None = None  # a loss limit on the maker's balance sheet
 
     @model_validator(mode="before")
     @classmethod

@@ -115,6 +115,16 @@ class Scenario(Strict):
                         f"index_weights[{k}]: venue {name!r} lists {len(listing)} markets on "
                         f"{w.asset!r}; an index weight needs exactly one"
                     )
+        sheets: dict[str, object] = {}
+        for v_idx, v in enumerate(self.venues):
+            risk = v.maker_risk
+            if risk is not None and risk.balance_sheet is not None:
+                first = sheets.setdefault(risk.balance_sheet, risk)
+                if first != risk:
+                    raise ValueError(
+                        f"venues[{v_idx}].maker_risk: balance sheet {risk.balance_sheet!r} is "
+                        f"shared, so its loss_limit, floor, spread_levels and resume must be "
+                        f"the same on every venue that names it")
         _unique("arbitrage", [a.name for a in self.arbitrage])
         for k, arb in enumerate(self.arbitrage):
             _known(f"arbitrage[{k}].asset", arb.asset, assets)

@@ -25,6 +25,7 @@ from agents.market_maker import MarketMaker, market_makers
 from agents.traders import MarginCallResponder
 from agents.wakeup import Wakeup
 from markets.events import EventKind
+from markets.maker_balance import BalanceSheet, MakerLimit
 from simulator.config import Scenario
 from simulator.errors import RunFailed, SimulationError
 from simulator.run.build import World, build_world, withdrawal_rule
@@ -91,6 +92,7 @@ def _start_processes(
     wiring is here, in the order listed (listeners are called in subscription order)."""
     sc = world.scenario
     env.process(_oracle(env, world, recorder, checker, progress))
+    sheets = _balance_sheets(world)
     for venue, vc, behaviour in zip(world.venues, world.venue_configs, world.behaviours,
                                     strict=True):
         engine_wake = Wakeup(env)
@@ -102,11 +104,12 @@ def _start_processes(
             env.process(margin_on_moves(env, venue, moved_wake))
         _start_mechanism(env, venue)
         makers = []
+        sheet = sheets.get(venue.name)
         for m, mc in enumerate(vc.markets):
             asset = next(a for a in sc.assets if a.name == mc.asset)
             makers.append(MarketMaker(venue, m, withdrawal_rule(mc), vc.maker_interval,
-                                      asset.volatility))
-        env.process(market_makers(env, makers, vc.maker_interval))
+                                      asset.volatility, sheet))
+        env.process(market_makers(env, makers, vc.maker_interval, sheet))
         responder = MarginCallResponder(env, venue, behaviour.kind, behaviour.delay_ms,
                                         behaviour.top_up_to, behaviour.reduce_fraction)
         venue.margin_called.subscribe(responder.on_call)
@@ -118,6 +121,24 @@ def _start_processes(
                                         vc.funding.cap, vc.funding.first))
     for arb in world.arbitrageurs:
         env.process(arbitrage_process(env, arb))
+
+
+def _balance_sheets(world: World) -> dict[str, BalanceSheet]:
+    """Per venue name, the balance sheet its maker quotes from (venues naming the same
+    ``balance_sheet`` share one), from the venues' state at the start."""
+    by_name: dict[str, BalanceSheet] = {}
+    sheets = {}
+    for venue, vc in zip(world.venues, world.venue_configs, strict=True):
+        risk = vc.maker_risk
+        if risk is None:
+            continue
+        name = risk.balance_sheet or f"venue:{vc.name}"
+        if name not in by_name:
+            by_name[name] = BalanceSheet(name, MakerLimit(risk.loss_limit, risk.floor,
+                                                          risk.spread_levels, risk.resume))
+        by_name[name].add(venue)
+        sheets[vc.name] = by_name[name]
+    return sheets
 
 
 def _reached_from_elsewhere(venue, world: World) -> bool:
