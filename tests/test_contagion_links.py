@@ -212,12 +212,17 @@ def test_a_liquidation_descending_from_another_venue_counts_as_cross_venue():
 
     from simulator.run.metrics import contagion_stats, cross_venue
 
-    # A's liquidation 0 causes B's 1 (across), which causes B's 2 (within B: still imported);
-    # B's 3 has only a B parent that is not imported; A's 4 is caused by B's 2 (across again).
-    events = pd.DataFrame({"seq": [0, 1, 2, 3, 4, 5], "venue": ["A", "B", "B", "B", "A", "B"],
-                           "kind": ["liquidation"] * 5 + ["trade"]})
-    edges = pd.DataFrame({"parent": [0, 1, 5, 2], "child": [1, 2, 3, 4]})
-    imported = cross_venue(events, edges)
-    assert imported.tolist() == [False, True, True, False, True, False]
-    assert contagion_stats(events, imported) == {"cross_venue_liquidations": 3,
-                                                 "cross_venue_share": 3 / 5}
+    # A's liquidation 0 causes B's 1 (across, all of its harm); B's 2 needed B's 1 (0.25 of
+    # its harm) and B's trade 5 (0.75, not foreign): 0.25; B's 3 needed B's 2 and A's 0 half
+    # each: 0.5 x 0.25 + 0.5 x 1 = 0.625; B's 6 is what B's 3 set off (a waterfall edge):
+    # 0.625; A's 4 needed B's 2: across, 1.
+    events = pd.DataFrame({"seq": [0, 1, 2, 3, 4, 5, 6],
+                           "venue": ["A", "B", "B", "B", "A", "B", "B"],
+                           "kind": ["liquidation"] * 5 + ["trade", "adl"]})
+    edges = pd.DataFrame({"parent": [0, 1, 5, 2, 0, 2, 3], "child": [1, 2, 2, 3, 3, 4, 6],
+                          "share": [1.0, 0.25, 0.75, 0.5, 0.5, 1.0, math.nan]})
+    foreign = cross_venue(events, edges)
+    assert foreign.tolist() == pytest.approx([0, 1, 0.25, 0.625, 1, 0, 0.625])
+    stats = contagion_stats(events, foreign)
+    assert stats["cross_venue_liquidations"] == pytest.approx(2.875)
+    assert stats["cross_venue_share"] == pytest.approx(2.875 / 5)

@@ -114,8 +114,9 @@ FIGURES: tuple[Figure, ...] = (
        "deepest generation of liquidations caused by earlier ones", _EV, _RV,
        _HC + " axis_chart"),
     _f("cross_venue_liquidations", "liquidations from another venue", "count",
-       "liquidations that descend, in the cascade graph, from another venue's events (moves "
-       "carried by arbitrage, cross impact or index weights)", _CON, _RV),
+       "liquidations weighted by the part of their causes' harm that traces back, through the "
+       "cascade graph, to another venue (moves carried by arbitrage, cross impact or index "
+       "weights)", _CON, _RV),
     _f("cross_venue_share", "share of liquidations from another venue", "fraction",
        "cross-venue liquidations over all liquidations", _CON, _RV, "headline"),
     _f("margin_calls", "margin calls", "count", "margin calls sent to accounts", _EV, _RV),

@@ -198,22 +198,41 @@ def price_moves(world, end_ms: int) -> dict[str, float]:
 
 
 def cross_venue(events: pd.DataFrame, edges: pd.DataFrame) -> pd.Series:
-    """Per event (by seq): it descends, through the cascade graph, from an event on another
-    venue (its own parent is on another venue, or a parent descends from one)."""
+    """Per event (by seq): the part of what caused it that came from another venue, in [0, 1].
+
+    An event with no causes has 0. An event caused by price moves takes each cause's share of
+    the harm (the edge's ``share``), counting a cause on another venue whole and one on its
+    own venue for that cause's own part; the shares are normalised over its causes. What a
+    liquidation set off (waterfall edges, no share) inherits the liquidation's part."""
     venue = dict(zip(events["seq"].tolist(), events["venue"].tolist(), strict=True))
-    imported = dict.fromkeys(venue, False)
-    # A cause is always an earlier event: children in seq order see their parents final.
-    order = edges.sort_values(["child", "parent"], kind="stable")
-    for parent, child in zip(order["parent"].tolist(), order["child"].tolist(), strict=True):
-        if imported[parent] or venue[parent] != venue[child]:
-            imported[child] = True
-    return pd.Series(imported, dtype=bool)
+    share = edges["share"] if "share" in edges.columns else pd.Series(np.nan, index=edges.index)
+    weighted: dict[int, list[float]] = {}  # child -> [sum of share x foreign, sum of shares]
+    inherited: dict[int, int] = {}
+    for parent, child, w in zip(edges["parent"].tolist(), edges["child"].tolist(),
+                                share.tolist(), strict=True):
+        if math.isnan(w):
+            inherited.setdefault(child, parent)
+        else:
+            weighted.setdefault(child, []).append((parent, w))
+    foreign = dict.fromkeys(venue, 0.0)
+    # A cause is always an earlier event: in seq order every parent is final before its child.
+    for child in sorted(set(weighted) | set(inherited)):
+        if child in weighted:
+            parts = weighted[child]
+            total = sum(w for _, w in parts)
+            foreign[child] = sum(w * (1.0 if venue[p] != venue[child] else foreign[p])
+                                 for p, w in parts) / total if total > 0 else 0.0
+        else:
+            p = inherited[child]
+            foreign[child] = 1.0 if venue[p] != venue[child] else foreign[p]
+    return pd.Series(foreign, dtype=float)
 
 
-def contagion_stats(events: pd.DataFrame, imported: pd.Series) -> dict[str, float]:
-    """Liquidations that another venue's cascade caused (``cross_venue``), and their share."""
+def contagion_stats(events: pd.DataFrame, foreign: pd.Series) -> dict[str, float]:
+    """Liquidations another venue's cascade caused, each counted for its part that came from
+    another venue (``cross_venue``), and their share of all liquidations."""
     liq = events.loc[events["kind"] == "liquidation", "seq"]
-    n = int(imported.reindex(liq).sum()) if len(liq) else 0
+    n = float(foreign.reindex(liq).sum()) if len(liq) else 0.0
     return {"cross_venue_liquidations": n,
             "cross_venue_share": n / len(liq) if len(liq) else math.nan}
 
@@ -225,9 +244,9 @@ def summarize(
     ``edges`` the cascade edges)."""
     s: dict[str, object] = dict(event_stats(events))
     if edges is None:
-        edges = pd.DataFrame({"parent": [], "child": []}, dtype="int64")
-    imported = cross_venue(events, edges)
-    s.update(contagion_stats(events, imported))
+        edges = pd.DataFrame({"parent": [], "child": [], "share": []})
+    foreign = cross_venue(events, edges)
+    s.update(contagion_stats(events, foreign))
     venues = world.venues
     s.update(fund_stats(venues))
     s.update(adl_efficiency(venues))
@@ -239,7 +258,7 @@ def summarize(
         mine = events[events["venue"] == v.name]
         for name, value in event_stats(mine).items():
             s[f"{v.name}.{name}"] = value
-        for name, value in contagion_stats(mine, imported).items():
+        for name, value in contagion_stats(mine, foreign).items():
             s[f"{v.name}.{name}"] = value
         s[f"{v.name}.insurance_fund_end"] = sum(f.balance for f in v.funds)
         s[f"{v.name}.insurance_fund_paid"] = sum(f.paid for f in v.funds)
