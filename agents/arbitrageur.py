@@ -23,8 +23,11 @@ def arbitrage_process(env: simpy.Environment, arb: Arbitrageur) -> Generator:
     while True:
         yield wake.event
         wake.reset()
-        if arb.rule.latency_ms > 0:
-            yield env.timeout(arb.rule.latency_ms)
+        latency = arb.rule.latency_ms
+        if latency > 0:
+            # A degraded API on either venue slows it by that venue's factor.
+            factor = max(leg.venue.disruptions.latency_factor(env.now) for leg in (arb.a, arb.b))
+            yield env.timeout(round(latency * factor))
         arb.act(env.now)
 
 

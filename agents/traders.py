@@ -37,7 +37,10 @@ class MarginCallResponder:
             self.env.process(self._respond(i, scope, generation, seq))
 
     def _respond(self, i: int, scope: int, generation: int, seq: int) -> Generator:
-        yield self.env.timeout(int(self.delay_ms[i]))
+        delay = int(self.delay_ms[i])
+        if self.venue.disruptions:  # a degraded API slows the response
+            delay = round(delay * self.venue.disruptions.latency_factor(self.env.now))
+        yield self.env.timeout(delay)
         venue, acc, now = self.venue, self.venue.accounts, self.env.now
         if venue.queued_cross[i] or acc.is_flat(i):
             return

@@ -46,6 +46,7 @@ class EventKind(StrEnum):
     REJECTED = "rejected"
     DEPTH = "depth"
     MAKER_LIMIT = "maker_limit"
+    DISRUPTION = "disruption"
 
 
 class Mechanism(StrEnum):
@@ -85,6 +86,12 @@ class Reason(StrEnum):
     LIQUIDATIONS_HALTED = "liquidations_halted"
     TRADING_HALTED = "trading_halted"
     OPEN_INTEREST_CAP = "open_interest_cap"
+    DEPOSITS_HALTED = "deposits_halted"
+    # disruption: what stopped working
+    MATCHING = "matching"
+    ORACLE = "oracle"
+    API = "api"
+    DEPOSITS = "deposits"
     # maker_limit: the maker's loss crossed its limit, or came back under it
     LOSS_LIMIT = "loss_limit"
     RESUMED = "resumed"
@@ -144,6 +151,7 @@ KIND_COLUMNS: dict[EventKind, KindColumns] = {
     EventKind.REJECTED: KindColumns(("reason",)),
     EventKind.DEPTH: KindColumns(("vol",)),
     EventKind.MAKER_LIMIT: KindColumns(("reason",)),
+    EventKind.DISRUPTION: KindColumns(("reason", "until_ms")),
 }
 # What each liquidation mechanism fills beyond ``mechanism`` and ``detected_ms``.
 MECHANISM_COLUMNS: dict[Mechanism, KindColumns] = {

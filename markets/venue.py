@@ -31,6 +31,7 @@ import numpy as np
 from markets.attribution import Cause, Channel, ImpactLedger, breach_causes
 from markets.book import BUY, SELL, OrderBook, Walk
 from markets.counters import VenueCounters
+from markets.disruptions import Disruptions
 from markets.events import HALTS, EventKind, EventSink, Reason, Signal
 from markets.insurance_fund import InsuranceFund
 from markets.margin.accounts import Accounts
@@ -130,6 +131,7 @@ class Venue:
         self.liquidated = Signal()  # (venue, breach, now_ms) after it was closed
         self.moved = Signal()  # () another venue's move reached a price here: check margins
         self.mid_moved = Signal()  # (market) a market's mid moved (a trade or a cross impact)
+        self.disruptions = Disruptions()  # scheduled outages (set when the world is built)
         # The dynamic risk controls observe the starting marks at time 0; otherwise a jump on
         # the first oracle tick would be their first observation and could neither trip the
         # breaker nor count as volatility.
@@ -274,12 +276,15 @@ class Venue:
                            reason=HALTS[self.rules.halt], until_ms=mk.breaker.paused_until)
 
     def paused_until(self, now_ms: int, what: str = "liquidations") -> int | None:
-        """When a tripped circuit breaker lets ``what`` resume (None: not paused). A trading
-        halt pauses liquidations too."""
+        """When a tripped circuit breaker or a matching outage lets ``what`` resume (None: not
+        paused). A trading halt pauses liquidations too; an outage pauses both."""
+        outage = self.disruptions.until("matching", now_ms) if self.disruptions else None
         if what == "trading" and self.rules.halt != "trading":
-            return None
+            return outage
         ends = [mk.breaker.paused_until for mk in self.markets
                 if mk.breaker is not None and mk.breaker.paused(now_ms)]
+        if outage is not None:
+            ends.append(outage)
         return max(ends) if ends else None
 
     def _order_allowed(self, i: int, m: int, qty: float, now_ms: int) -> bool:
@@ -343,8 +348,14 @@ class Venue:
     def deposit(
         self, i: int, amount: float, now_ms: int, cause: int = -1, market: int | None = None,
     ) -> None:
-        """External collateral paid into the cross wallet, or an isolated position's margin."""
+        """External collateral paid into the cross wallet, or an isolated position's margin
+        (refused while deposits are halted)."""
         if amount <= 0:
+            return
+        if self.disruptions and self.disruptions.until("deposits", now_ms) is not None:
+            self.counters.rejected += 1
+            self.sink.emit(EventKind.REJECTED, now_ms, self.name, account=i, amount=amount,
+                           reason=Reason.DEPOSITS_HALTED, cause=cause)
             return
         self.accounts.credit(i, market, amount)
         self.counters.deposits += amount

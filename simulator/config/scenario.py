@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from markets.prices.paths import PathError, check_correlation
+from simulator.config.disruptions import Disruption
 from simulator.config.links import Arbitrage, CrossImpact, IndexWeights
 from simulator.config.models import (
     Account,
@@ -57,6 +58,7 @@ class Scenario(Strict):
     cross_impact: list[CrossImpact] = []
     index_weights: list[IndexWeights] = []
     arbitrage: list[Arbitrage] = []
+    disruptions: list[Disruption] = []
     accounts: list[Account] = []
     populations: list[Population] = []
 
@@ -115,6 +117,10 @@ class Scenario(Strict):
                         f"index_weights[{k}]: venue {name!r} lists {len(listing)} markets on "
                         f"{w.asset!r}; an index weight needs exactly one"
                     )
+        for k, d in enumerate(self.disruptions):
+            _known(f"disruptions[{k}].venue", d.venue, list(venues))
+            if d.at >= self.duration:
+                raise ValueError(f"disruptions[{k}].at: the disruption starts after the run ends")
         sheets: dict[str, object] = {}
         for v_idx, v in enumerate(self.venues):
             risk = v.maker_risk

@@ -20,6 +20,7 @@ from agents.market_maker import WithdrawalRule
 from agents.population import NONE, PopulationSpec, draw_population, draw_responses
 from markets.arbitrage import Arbitrageur
 from markets.book import DepthProfile, OrderBook
+from markets.disruptions import Disruptions, Window
 from markets.events import EventSink
 from markets.insurance_fund import InsuranceFund
 from markets.liquidation.pipeline import closer_for
@@ -334,6 +335,9 @@ def _build_venue(
     acc.entry[0] = np.where(acc.pos[0] != 0, prices, 0.0)
     acc.recount()
     venue = Venue(vc.name, markets, acc, funds, rules, sink, own, closer=closer_for(rules))
+    venue.disruptions = Disruptions([
+        Window(d.kind, d.at, d.at + d.over, d.latency_multiplier)
+        for d in scenario.disruptions if d.venue == vc.name])
     mode = np.where(acc.isolated.any(axis=1), "isolated", "cross")
     frame = pd.DataFrame({
         "venue": vc.name, "account": np.arange(n), "label": labels, "group": groups,

@@ -18,6 +18,7 @@ import numpy as np
 import simpy
 
 from agents.arbitrageur import arbitrage_process
+from agents.disruptions import disruption_log
 from agents.funding_clock import funding_process
 from agents.holders import auction_clock, unwinder
 from agents.liquidation_engine import liquidation_engine, margin_on_moves, margin_poller
@@ -116,6 +117,8 @@ def _start_processes(
         if checker is not None:
             venue.liquidating.subscribe(checker.before_liquidation)
             venue.liquidated.subscribe(checker.after_liquidation)
+        if venue.disruptions:
+            env.process(disruption_log(env, venue))
         if vc.funding.enabled:
             env.process(funding_process(env, venue, vc.funding.interval, vc.funding.interest,
                                         vc.funding.cap, vc.funding.first))
@@ -193,6 +196,8 @@ def _oracle(
                 venue.sink.emit(EventKind.SHOCK, now, venue.name, amount=s.move, asset=s.asset)
         prices = paths.prices[k]
         for venue, idx in zip(world.venues, world.asset_of_market, strict=True):
+            if venue.disruptions and venue.disruptions.until("oracle", now) is not None:
+                continue  # its feed is down: marks stay where the last update left them
             venue.on_oracle(now, prices[idx])
             if not np.isfinite(venue.marks).all() or not all(
                     np.isfinite(f.balance) for f in venue.funds):
