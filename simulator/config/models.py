@@ -336,6 +336,24 @@ def _whole_number(value: object) -> object:
     return value
 
 
+class Arrivals(Strict):
+    """Traders who open positions during the run: ``count`` more accounts drawn from the
+    population's rules (notional, leverage, market mix; cross margin), each opening its
+    position by market order at a time drawn uniformly in [``start``, ``end``), long with
+    probability ``long_share`` (default: the population's)."""
+
+    count: Annotated[int, BeforeValidator(_whole_number)] = Field(gt=0)
+    start: Duration = Field(default=0, ge=0)
+    end: Duration = Field(gt=0)
+    long_share: Fraction | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _window(self) -> Arrivals:
+        if self.end <= self.start:
+            raise ValueError("end: the arrivals' window must end after it starts")
+        return self
+
+
 class Population(Strict):
     name: str = Field(min_length=1)
     venue: str
@@ -348,6 +366,7 @@ class Population(Strict):
     multi_market_share: Fraction = Field(default=0.0, ge=0, le=1)
     isolated_share: Fraction = Field(default=0.0, ge=0, le=1)
     response: Response = Response()
+    arrivals: Arrivals | None = None  # more of them, opening positions during the run
 
     @field_validator("leverage")
     @classmethod

@@ -153,6 +153,8 @@ class Scenario(Strict):
                 _known(f"accounts[{k}].positions[{p_idx}].market", p.market, list(markets))
         for k, p in enumerate(self.populations):
             _known(f"populations[{k}].venue", p.venue, list(venues))
+            if p.arrivals is not None and p.arrivals.end > self.duration:
+                raise ValueError(f"populations[{k}].arrivals.end: after the run ends")
             markets = {m.name: m for m in venues[p.venue].markets}
             for name in p.markets:
                 _known(f"populations[{k}].markets", name, list(markets))

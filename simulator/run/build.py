@@ -10,7 +10,7 @@ Nothing here advances time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 import numpy as np
@@ -52,12 +52,14 @@ ARBITRAGE = "arbitrage"  # the account group of arbitrageurs' accounts
 
 @dataclass
 class Behaviour:
-    """Per-account margin-call behaviour of one venue's accounts (row-aligned)."""
+    """What one venue's accounts do: margin-call responses (row-aligned), and the arrivals'
+    openings, (time ms, row, [(market, signed USD notional)]) in time order."""
 
     kind: np.ndarray
     delay_ms: np.ndarray
     top_up_to: np.ndarray
     reduce_fraction: np.ndarray
+    arrivals: list[tuple[int, int, list[tuple[int, float]]]] = field(default_factory=list)
 
 
 @dataclass
@@ -266,7 +268,8 @@ def _build_venue(
     rules = liquidation_rules(vc)
     funds = _funds(vc, markets)
     arbs = [a for a in scenario.arbitrage if vc.name in a.venues]
-    traders = 1 + len(explicit) + sum(p.count for p in pops) + len(arbs)
+    traders = 1 + len(explicit) + len(arbs) + sum(
+        p.count + (p.arrivals.count if p.arrivals else 0) for p in pops)
     own = _venue_rows(rules, len(funds), traders)
     n = traders + int(own.vault is not None) + len(own.funds) + len(own.keepers)
     acc = Accounts(n, [m.tiers for m in markets])
@@ -275,6 +278,7 @@ def _build_venue(
     top_up_to = np.full(n, 0.5)
     reduce_fraction = np.full(n, 0.5)
     labels, groups, leverage = [MAKER], [MAKER], [np.nan]
+    opening: list[tuple[int, int, list[tuple[int, float]]]] = []
     acc.liquidatable[0] = False
     row = 1
     for a in explicit:
@@ -310,6 +314,25 @@ def _build_venue(
         groups.extend([p.name] * p.count)
         leverage.extend(draw.leverage.tolist())
         row += p.count
+        if p.arrivals is not None:
+            a = p.arrivals
+            spec = replace(spec, count=a.count, isolated_share=0.0, entry_spread=0.0,
+                           long_share=p.long_share if a.long_share is None else a.long_share)
+            stream = rnd.stream(f"arrivals:{p.name}")
+            draw = draw_population(spec, prices, [m.tiers for m in markets],
+                                   np.array([m.max_leverage for m in markets]), stream)
+            times = stream.integers(a.start, a.end, size=a.count)
+            acc.wallet[row:row + a.count] = draw.wallet  # flat until they open
+            usd = draw.pos * prices
+            for k in range(a.count):
+                opening.append((int(times[k]), row + k,
+                                [(int(m), float(usd[k, m])) for m in np.flatnonzero(usd[k])]))
+            _set_response(p.response, row, row + a.count, kind, delay, top_up_to,
+                          reduce_fraction, rnd.stream(f"behaviour:{p.name}:arrivals"))
+            labels.extend(f"{p.name}+{k}" for k in range(a.count))
+            groups.extend([f"{p.name}:arrivals"] * a.count)
+            leverage.extend(draw.leverage.tolist())
+            row += a.count
     for a in arbs:  # ordinary accounts, flat at the start; collateral: half the capital
         acc.wallet[row] = a.capital / 2
         labels.append(f"arb:{a.name}")
@@ -344,7 +367,8 @@ def _build_venue(
         "margin_mode": mode, "leverage": leverage,
         "response": np.array(["none", "top_up", "reduce"])[kind],
     })
-    return venue, Behaviour(kind, delay, top_up_to, reduce_fraction), frame
+    opening.sort(key=lambda o: (o[0], o[1]))
+    return venue, Behaviour(kind, delay, top_up_to, reduce_fraction, opening), frame
 
 
 def _venue_rows(rules: LiquidationRules, n_funds: int, start: int) -> VenueRows:

@@ -18,6 +18,7 @@ import numpy as np
 import simpy
 
 from agents.arbitrageur import arbitrage_process
+from agents.arrivals import arrivals_process
 from agents.disruptions import disruption_log
 from agents.funding_clock import funding_process
 from agents.holders import auction_clock, unwinder
@@ -119,6 +120,8 @@ def _start_processes(
             venue.liquidated.subscribe(checker.after_liquidation)
         if venue.disruptions:
             env.process(disruption_log(env, venue))
+        if behaviour.arrivals:
+            env.process(arrivals_process(env, venue, behaviour.arrivals))
         if vc.funding.enabled:
             env.process(funding_process(env, venue, vc.funding.interval, vc.funding.interest,
                                         vc.funding.cap, vc.funding.first))
