@@ -197,6 +197,29 @@ def _day_3x10():
     return parse_scenario(day_3x10_data())
 
 
+def day_3x10_linked_data(venues: int = 3, accounts: int = 100_000) -> dict:
+    """The day-3x10 world with its venues linked: each venue's index of each asset weights
+    every venue's price 0.1 (0.3 in all, as the unlinked world's own index share), and an
+    arbitrageur (20M USD, 200 ms, 0.05%) trades every asset between every pair of venues."""
+    data = day_3x10_data(venues, accounts)
+    names = [v["name"] for v in data["venues"]]
+    assets = [a["name"] for a in data["assets"]]
+    data["name"] = "day-3x10-linked"
+    data["description"] += " Venues linked by index weights and arbitrageurs."
+    data["index_weights"] = [{"venue": v, "asset": a, "weights": dict.fromkeys(names, 0.1)}
+                             for v in names for a in assets]
+    data["arbitrage"] = [{"name": f"{a}-{x}-{y}", "asset": a, "venues": [x, y],
+                          "latency": "200ms", "threshold": 0.0005, "capital": 20e6}
+                         for a in assets for i, x in enumerate(names) for y in names[i + 1:]]
+    return data
+
+
+def _day_3x10_linked():
+    from simulator.config.scenario import parse_scenario
+
+    return parse_scenario(day_3x10_linked_data())
+
+
 # The reference: the cost of SimPy's own machinery, measured in each child before and after
 # its run (the best of the two), so a ratio compares like with like on the same machine.
 REFERENCE_TIMEOUTS = 1_000_000
@@ -217,8 +240,11 @@ SIZES = {
              60.0, 2 * GB, _crash(100), optional=True),
         Size("day-3x10", "3 venues x 10 markets x 100k accounts, 24 h of 1 s ticks, BTC -5%", 1,
              60.0, None, _day_3x10),
+        Size("day-3x10-linked", "day-3x10 with index weights and 30 arbitrageurs", 1,
+             None, None, _day_3x10_linked, optional=True),
     )
 }
+MAX_LINKED_COST = 1.5  # day-3x10-linked's CPU ratio over day-3x10's
 CRASH_FAMILY = tuple(name for name in SIZES if name.startswith("crash-"))
 MAX_COST_GROWTH = 1.5  # cost per liquidation at 200k over that at 20k
 
@@ -468,10 +494,25 @@ def main(argv: list[str] | None = None) -> int:
     if busy > 0.5 * cpus:
         console.print(f"[yellow]note:[/] the machine was busy (1-minute load average up to "
                       f"{busy:.1f} on {cpus} CPUs): times may be inflated", highlight=False)
+    linked = linked_cost(figures)
+    if linked is not None:
+        console.print(f"day-3x10-linked / day-3x10 CPU = {linked['ratio']:.2f} (target <= "
+                      f"{MAX_LINKED_COST:g}): {linked['result']}", highlight=False)
     write_json(figures, args.json, family)
     console.print(f"figures written to {args.json}", highlight=False)
     failed = any(f["result"] == "FAIL" for f in figures.values())
+    failed |= (linked or {}).get("result") == "FAIL"
     return 1 if failed or (family or {}).get("cost_growth_result") == "FAIL" else 0
+
+
+def linked_cost(figures: dict[str, dict]) -> dict | None:
+    """What linking the day's venues (index weights, arbitrageurs) costs: the CPU ratio of
+    day-3x10-linked over day-3x10's, when both were measured."""
+    if "day-3x10" not in figures or "day-3x10-linked" not in figures:
+        return None
+    ratio = (figures["day-3x10-linked"]["best"]["cpu_ratio"]
+             / figures["day-3x10"]["best"]["cpu_ratio"])
+    return {"ratio": ratio, "result": "PASS" if ratio <= MAX_LINKED_COST else "FAIL"}
 
 
 def _sweep(runs: int, path: Path, workers: tuple[int, ...]) -> int:
