@@ -4,7 +4,8 @@ Layers, lowest first (an import never runs up this order; ``tests/test_layering.
 
 - loose building blocks: ``prices/`` (paths, klines, index and mark prices), ``book``,
   ``events``, ``rules``, ``insurance_fund``, ``risk_controls``, ``attribution``,
-  ``market_graph``, ``counters`` (a venue's run totals), ``disruptions`` (scheduled outages);
+  ``market_graph``, ``counters`` (a venue's run totals), ``disruptions`` (scheduled outages),
+  ``collateral`` (non-USD collateral and depegs);
 - ``margin/``: margin formulas and tiers, the accounts' arrays, the risk index;
 - ``venue`` (and what acts on venues: ``funding`` settles on one, ``wiring`` compiles the
   market graph into the links between venues' markets, ``arbitrage`` trades two venues'

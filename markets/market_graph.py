@@ -10,7 +10,8 @@ run. Nodes, by ``kind``:
   ``asset:<a>``;
 - ``index:<v>:<m>``: the index price market ``m`` of venue ``v`` reads (``venue``, ``market``,
   ``asset``);
-- ``collateral:<c>``: a collateral asset (today every venue takes USD only);
+- ``collateral:<c>``: a collateral asset (USD, which every venue takes, and any other asset a
+  venue accepts);
 - ``group:<v>:<g>``: one account group of a venue (a population, the explicit accounts, the
   maker, the venue's own rows).
 
@@ -52,6 +53,8 @@ def build_market_graph(
     exposures: Iterable[tuple[str, str, str, float, float]] = (),
     collateral: Iterable[tuple[str, str, float]] = (),
     arbitrage: Iterable[tuple[str, str, str, str, str, dict[str, float]]] = (),
+    accepted: Iterable[tuple[str, str, float]] = (),
+    holdings: Iterable[tuple[str, str, str, float, float]] = (),
 ) -> nx.MultiDiGraph:
     """Build the graph from plain tuples.
 
@@ -59,7 +62,9 @@ def build_market_graph(
     target venue, target market, beta). ``index_weights``: (venue, market whose index it is,
     source venue, source market, weight). ``exposures``: (venue, group, market, long USD,
     short USD). ``collateral``: (venue, group, USD amount); every venue takes USD at no
-    haircut. ``arbitrage``: (name, venue, market, other venue, other market, attributes)."""
+    haircut. ``arbitrage``: (name, venue, market, other venue, other market, attributes).
+    ``accepted``: (venue, asset, haircut) other collateral; ``holdings``: (venue, group, asset,
+    quantity, USD value before the haircut)."""
     g = nx.MultiDiGraph()
     g.add_node("collateral:USD", kind="collateral", name="USD")
     for venue, market, asset in markets:
@@ -87,6 +92,12 @@ def build_market_graph(
               long=float(long), short=float(short))
     for venue, group, amount in collateral:
         _edge(g, _group(g, venue, group), "collateral:USD", "exposure", amount=float(amount))
+    for venue, asset, haircut in accepted:
+        g.add_node(f"collateral:{asset}", kind="collateral", name=asset)
+        _edge(g, f"collateral:{asset}", f"venue:{venue}", "collateral", haircut=float(haircut))
+    for venue, group, asset, qty, value in holdings:
+        _edge(g, _group(g, venue, group), f"collateral:{asset}", "exposure", amount=float(qty),
+              value=float(value))
     return g
 
 

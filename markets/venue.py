@@ -30,6 +30,7 @@ import numpy as np
 
 from markets.attribution import Cause, Channel, ImpactLedger, breach_causes
 from markets.book import BUY, SELL, OrderBook, Walk
+from markets.collateral import CollateralBook
 from markets.counters import VenueCounters
 from markets.disruptions import Disruptions
 from markets.events import HALTS, EventKind, EventSink, Reason, Signal
@@ -132,6 +133,7 @@ class Venue:
         self.moved = Signal()  # () another venue's move reached a price here: check margins
         self.mid_moved = Signal()  # (market) a market's mid moved (a trade or a cross impact)
         self.disruptions = Disruptions()  # scheduled outages (set when the world is built)
+        self.collateral: CollateralBook | None = None  # non-USD collateral, if any
         # The dynamic risk controls observe the starting marks at time 0; otherwise a jump on
         # the first oracle tick would be their first observation and could neither trip the
         # breaker nor count as volatility.
@@ -178,10 +180,18 @@ class Venue:
         mk.prices.advance(now_ms)
         mk.book.advance(now_ms)
 
-    def on_oracle(self, now_ms: int, fundamentals: np.ndarray) -> None:
+    def on_oracle(
+        self, now_ms: int, fundamentals: np.ndarray, asset_prices: np.ndarray | None = None,
+    ) -> None:
+        """New fundamentals of the markets (and ``asset_prices``, every asset's, to value
+        non-USD collateral): marks, collateral, then the margin check."""
         for m, mk in enumerate(self.markets):
             mk.prices.on_oracle(now_ms, float(fundamentals[m]))
             self._observe_controls(m, now_ms)
+        if self.collateral is not None and asset_prices is not None:
+            rows = self.collateral.revalue(self.accounts.wallet, now_ms, asset_prices)
+            if rows.size:
+                self.touch(rows)  # their margin moved with no trade
         p = np.array([(mk.prices.mark - mk.prices.index) / mk.prices.index for mk in self.markets])
         self.premium_sum += p
         self.premium_n += 1

@@ -83,3 +83,16 @@ def test_venues_linked_by_index_weights_and_cross_impact_match_a_brute_force_sca
     assert len(dex) > 20
     assert (fast["reason"] == "arbitrage").sum() > 10
     pd.testing.assert_frame_equal(fast, exact)
+
+
+def test_collateral_in_a_volatile_asset_matches_a_brute_force_scan(monkeypatch):
+    """A third of retail collateral held in BTC (5% haircut), revalued at every tick, and a
+    venue-side 20% markdown of it during the crash: accounts breach with no position price
+    moving, and the fast check still finds them when a scan of everyone would."""
+    scenario = world(800, -12, None, "5m").with_overrides([
+        'venues.cex.collateral=[{"asset": "BTC", "haircut": 0.05}]',
+        'populations.retail.collateral_mix={"BTC": 0.35}',
+        'depegs=[{"venue": "cex", "asset": "BTC", "at": "4m", "over": "20s", "move": -0.2}]'])
+    fast, exact = both(scenario, 5, monkeypatch)
+    assert (fast["kind"] == "liquidation").sum() > 50
+    pd.testing.assert_frame_equal(fast, exact)

@@ -27,6 +27,7 @@ from pydantic import (
 from markets.margin.formulas import MarginTiers
 from markets.prices.klines import KlineError, read_klines
 from simulator.config.base import Strict
+from simulator.config.collateral import CollateralAsset
 from simulator.config.mechanisms import Adl, Fund, Liquidation, RiskControls, Socialize
 from simulator.config.presets import merged
 from simulator.config.units import Duration, Fraction
@@ -238,6 +239,7 @@ class Venue(Strict):
     funding: Funding = Funding()
     maker_interval: Duration = Field(default="1s", gt=0)
     maker_risk: MakerRisk | None = None  # a loss limit on the maker's balance sheet
+    collateral: list[CollateralAsset] = []  # accepted besides USD
 
     @model_validator(mode="before")
     @classmethod
@@ -293,7 +295,8 @@ class Position(Strict):
 class Account(Strict):
     name: str = Field(min_length=1)
     venue: str
-    collateral: NonNegativeFloat  # cross wallet balance
+    collateral: NonNegativeFloat  # cross wallet balance, USD
+    collateral_assets: dict[str, NonNegativeFloat] = {}  # and quantities of other assets
     margin_mode: Literal["cross", "isolated"] = "cross"
     positions: list[Position] = []
     response: Response = Response()
@@ -367,6 +370,8 @@ class Population(Strict):
     isolated_share: Fraction = Field(default=0.0, ge=0, le=1)
     response: Response = Response()
     arrivals: Arrivals | None = None  # more of them, opening positions during the run
+    # Share of each account's cross collateral held in other assets (the rest in USD).
+    collateral_mix: dict[str, Fraction] = {}
 
     @field_validator("leverage")
     @classmethod

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from markets.prices.paths import PathError, check_correlation
+from simulator.config.collateral import Depeg
 from simulator.config.disruptions import Disruption
 from simulator.config.links import Arbitrage, CrossImpact, IndexWeights
 from simulator.config.models import (
@@ -59,6 +60,7 @@ class Scenario(Strict):
     index_weights: list[IndexWeights] = []
     arbitrage: list[Arbitrage] = []
     disruptions: list[Disruption] = []
+    depegs: list[Depeg] = []
     accounts: list[Account] = []
     populations: list[Population] = []
 
@@ -117,6 +119,26 @@ class Scenario(Strict):
                         f"index_weights[{k}]: venue {name!r} lists {len(listing)} markets on "
                         f"{w.asset!r}; an index weight needs exactly one"
                     )
+        accepted = {v.name: [c.asset for c in v.collateral] for v in self.venues}
+        for v_idx, v in enumerate(self.venues):
+            for c_idx, c in enumerate(v.collateral):
+                _known(f"venues[{v_idx}].collateral[{c_idx}].asset", c.asset, assets)
+            _unique(f"venues[{v_idx}].collateral", accepted[v.name])
+        for k, a in enumerate(self.accounts):
+            for name in a.collateral_assets:
+                _known(f"accounts[{k}].collateral_assets", name, accepted.get(a.venue, []))
+            if a.collateral_assets and a.margin_mode == "isolated":
+                raise ValueError(f"accounts[{k}].collateral_assets: only a cross account holds "
+                                 f"collateral in other assets")
+        for k, p in enumerate(self.populations):
+            for name in p.collateral_mix:
+                _known(f"populations[{k}].collateral_mix", name, accepted.get(p.venue, []))
+            if sum(p.collateral_mix.values()) > 1 + 1e-12:
+                raise ValueError(f"populations[{k}].collateral_mix: the shares add up to more "
+                                 f"than 1")
+        for k, d in enumerate(self.depegs):
+            _known(f"depegs[{k}].venue", d.venue, list(venues))
+            _known(f"depegs[{k}].asset", d.asset, accepted[d.venue])
         for k, d in enumerate(self.disruptions):
             _known(f"disruptions[{k}].venue", d.venue, list(venues))
             if d.at >= self.duration:

@@ -20,12 +20,13 @@ from agents.market_maker import WithdrawalRule
 from agents.population import NONE, PopulationSpec, draw_population, draw_responses
 from markets.arbitrage import Arbitrageur
 from markets.book import DepthProfile, OrderBook
+from markets.collateral import CollateralBook, Depeg
 from markets.disruptions import Disruptions, Window
 from markets.events import EventSink
 from markets.insurance_fund import InsuranceFund
 from markets.liquidation.pipeline import closer_for
 from markets.margin.accounts import Accounts
-from markets.market_graph import build_market_graph, market_node
+from markets.market_graph import market_node
 from markets.prices.klines import kline_replay_series, read_klines
 from markets.prices.marks import MarketPrices, MarkRule
 from markets.prices.paths import Jumps, PricePaths, Replay, Shock, build_paths
@@ -45,6 +46,7 @@ from markets.wiring import WiringError, arbitrageurs, compile_wiring, wire
 from simulator.config import Scenario, ScenarioError
 from simulator.config import models as cfg
 from simulator.run.rng import RunRandom
+from simulator.run.world_graph import scenario_graph
 
 MAKER = "maker"
 ARBITRAGE = "arbitrage"  # the account group of arbitrageurs' accounts
@@ -110,7 +112,8 @@ def build_world(
     venues, asset_idx, behaviours, frames, initial = [], [], [], [], []
     for vc in scenario.venues:
         idx = np.array([asset_names.index(m.asset) for m in vc.markets])
-        venue, behaviour, frame = _build_venue(scenario, vc, paths.prices[0][idx], sink, rnd)
+        venue, behaviour, frame = _build_venue(scenario, vc, paths.prices[0][idx], sink, rnd,
+                                               paths.prices[0])
         venues.append(venue)
         asset_idx.append(idx)
         behaviours.append(behaviour)
@@ -134,61 +137,6 @@ def build_world(
                         "iso_margin": acc.iso_margin.copy()})
     return World(scenario, seed, paths, venues, list(scenario.venues), asset_idx, behaviours,
                  accounts, graph, initial, arbs)
-
-
-def scenario_graph(scenario: Scenario, venues: list[Venue], accounts: pd.DataFrame) -> nx.DiGraph:
-    """The market graph the scenario describes, with each account group's starting exposure."""
-    by_name = {vc.name: vc for vc in scenario.venues}
-    index = []
-    for vc in scenario.venues:
-        share = vc.mark.index_impact_share
-        if share > 0:
-            index.extend((vc.name, m.name, vc.name, m.name, share) for m in vc.markets)
-    for w in scenario.index_weights:
-        # The scenario's weights replace the venue's own share for that asset.
-        index = [e for e in index
-                 if not (e[0] == w.venue and _asset(by_name, e[0], e[1]) == w.asset)]
-        for m in (m for m in by_name[w.venue].markets if m.asset == w.asset):
-            for source, weight in w.weights.items():
-                index.append((w.venue, m.name, source, _listed(by_name, source, w.asset),
-                              weight))
-    exposures, collateral = [], []
-    for venue in venues:
-        here = accounts[accounts["venue"] == venue.name]
-        acc = venue.accounts
-        price = venue.marks
-        for group, rows in here.groupby("group", sort=False)["account"]:
-            rows = rows.to_numpy()
-            notional = acc.pos[rows] * price
-            for m, mk in enumerate(venue.markets):
-                long = float(notional[:, m].clip(min=0).sum())
-                short = float(-notional[:, m].clip(max=0).sum())
-                if long or short:
-                    exposures.append((venue.name, group, mk.name, long, short))
-            collateral.append((venue.name, group, float(acc.wallet[rows].sum()
-                                                        + acc.iso_margin[rows].sum())))
-    arbitrage = []
-    for a in scenario.arbitrage:
-        va, vb = a.venues
-        arbitrage.append((a.name, va, _listed(by_name, va, a.asset), vb,
-                          _listed(by_name, vb, a.asset),
-                          {"latency_ms": a.latency, "threshold": a.threshold,
-                           "capital": a.capital, "leverage": a.leverage}))
-    return build_market_graph(
-        [(v.name, m.name, m.asset) for v in scenario.venues for m in v.markets],
-        [(c.venue, c.source, c.target_venue or c.venue, c.target, c.beta)
-         for c in scenario.cross_impact],
-        index, exposures, collateral, arbitrage,
-    )
-
-
-def _listed(venues: dict[str, cfg.Venue], venue: str, asset: str) -> str:
-    """The venue's one market on ``asset`` (the scenario checked there is exactly one)."""
-    return next(m.name for m in venues[venue].markets if m.asset == asset)
-
-
-def _asset(venues: dict[str, cfg.Venue], venue: str, market: str) -> str:
-    return next(m.asset for m in venues[venue].markets if m.name == market)
 
 
 def _market(vc: cfg.Venue, mc: cfg.Market, price: float) -> Market:
@@ -260,6 +208,7 @@ def _funds(vc: cfg.Venue, markets: list[Market]) -> list[InsuranceFund]:
 
 def _build_venue(
     scenario: Scenario, vc: cfg.Venue, prices: np.ndarray, sink: EventSink, rnd: RunRandom,
+    asset_prices: np.ndarray,
 ) -> tuple[Venue, Behaviour, pd.DataFrame]:
     markets = [_market(vc, mc, float(p)) for mc, p in zip(vc.markets, prices, strict=True)]
     names = [m.name for m in markets]
@@ -273,6 +222,7 @@ def _build_venue(
     own = _venue_rows(rules, len(funds), traders)
     n = traders + int(own.vault is not None) + len(own.funds) + len(own.keepers)
     acc = Accounts(n, [m.tiers for m in markets])
+    book = _collateral_book(scenario, vc, n, asset_prices)
     kind = np.full(n, NONE, dtype=np.int8)
     delay = np.ones(n, dtype=np.int64)
     top_up_to = np.full(n, 0.5)
@@ -283,6 +233,10 @@ def _build_venue(
     row = 1
     for a in explicit:
         acc.wallet[row] = a.collateral
+        for name, qty in a.collateral_assets.items():
+            c = book.names.index(name)
+            book.holdings[row, c] = qty
+            acc.wallet[row] += qty * book.prices[c] * (1.0 - book.haircuts[c])
         for p in a.positions:
             m = names.index(p.market)
             acc.pos[row, m] += p.qty
@@ -304,6 +258,7 @@ def _build_venue(
         )
         rows = slice(row, row + p.count)
         acc.wallet[rows] = draw.wallet
+        _hold(book, p, rows, draw.wallet)
         acc.pos[rows] = draw.pos
         acc.entry[rows] = draw.entry
         acc.isolated[rows] = draw.isolated
@@ -323,6 +278,7 @@ def _build_venue(
                                    np.array([m.max_leverage for m in markets]), stream)
             times = stream.integers(a.start, a.end, size=a.count)
             acc.wallet[row:row + a.count] = draw.wallet  # flat until they open
+            _hold(book, p, slice(row, row + a.count), draw.wallet)
             usd = draw.pos * prices
             for k in range(a.count):
                 opening.append((int(times[k]), row + k,
@@ -358,6 +314,8 @@ def _build_venue(
     acc.entry[0] = np.where(acc.pos[0] != 0, prices, 0.0)
     acc.recount()
     venue = Venue(vc.name, markets, acc, funds, rules, sink, own, closer=closer_for(rules))
+    if vc.collateral:
+        venue.collateral = book
     venue.disruptions = Disruptions([
         Window(d.kind, d.at, d.at + d.over, d.latency_multiplier)
         for d in scenario.disruptions if d.venue == vc.name])
@@ -369,6 +327,27 @@ def _build_venue(
     })
     opening.sort(key=lambda o: (o[0], o[1]))
     return venue, Behaviour(kind, delay, top_up_to, reduce_fraction, opening), frame
+
+
+def _collateral_book(
+    scenario: Scenario, vc: cfg.Venue, n: int, asset_prices: np.ndarray,
+) -> CollateralBook:
+    """The venue's non-USD collateral (empty when it takes USD only), valued at the start."""
+    assets = [a.name for a in scenario.assets]
+    names = [c.asset for c in vc.collateral]
+    sources = np.array([assets.index(a) for a in names], dtype=np.int64)
+    depegs = [Depeg(names.index(d.asset), d.at, d.over, d.move) for d in scenario.depegs
+              if d.venue == vc.name]
+    return CollateralBook(names, sources, np.array([c.haircut for c in vc.collateral]),
+                          np.zeros((n, len(names))), np.asarray(asset_prices)[sources], depegs)
+
+
+def _hold(book: CollateralBook, p: cfg.Population, rows: slice, wallet: np.ndarray) -> None:
+    """Hold the population's ``collateral_mix`` share of each account's collateral value in
+    those assets (the wallet's value after haircuts is unchanged)."""
+    for name, share in p.collateral_mix.items():
+        c = book.names.index(name)
+        book.holdings[rows, c] = share * wallet / (book.prices[c] * (1.0 - book.haircuts[c]))
 
 
 def _venue_rows(rules: LiquidationRules, n_funds: int, start: int) -> VenueRows:

@@ -201,7 +201,7 @@ def _oracle(
         for venue, idx in zip(world.venues, world.asset_of_market, strict=True):
             if venue.disruptions and venue.disruptions.until("oracle", now) is not None:
                 continue  # its feed is down: marks stay where the last update left them
-            venue.on_oracle(now, prices[idx])
+            venue.on_oracle(now, prices[idx], prices)
             if not np.isfinite(venue.marks).all() or not all(
                     np.isfinite(f.balance) for f in venue.funds):
                 raise SimulationError(f"a non-finite price or fund balance in {venue.name} at "
