@@ -125,9 +125,10 @@ class Adl(Strict):
     ranking: rules.AdlRanking = "bitmex"
     price: rules.AdlPrice = "bankruptcy"
     ranking_interval: Duration = "1s"  # how often the venue re-ranks its ADL queue (0: always)
-    # negative_equity: ADL closes only positions of accounts bankrupt at the mark (the venues'
-    # rule); thin_book: also what the book cannot fill with the fund's backing, solvent or not.
-    on: rules.AdlOn = "negative_equity"
+    # thin_book: ADL closes what the book cannot fill with the fund's backing, solvent at the
+    # mark or not ("when the fund cannot, ADL"); negative_equity: only positions of accounts
+    # bankrupt at the mark (Hyperliquid: "when an account's value goes negative").
+    on: rules.AdlOn = "thin_book"
 
 
 class VolatilityMargin(Strict):

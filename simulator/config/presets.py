@@ -36,7 +36,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                         "fee_rate": 0.0, "surplus": "insurance_fund",
                         "fund_takeover": {"capacity": 1.0}},
         "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
-                "on": "negative_equity"},
+                "on": "thin_book"},
         "socialize": "never",
     },
     # Mark = fair price (index + decaying basis). The lowest risk tier is closed whole at the
@@ -47,7 +47,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "liquidation": {"trigger": "mark", "close": "full", "fee_rate": 0.0,
                         "surplus": "insurance_fund"},
         "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
-                "on": "negative_equity"},
+                "on": "thin_book"},
         "socialize": "never",
     },
     # Positions above the lowest tier are first reduced to a lower tier; if that is not enough
@@ -59,7 +59,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                         "fee_rate": 0.0, "surplus": "insurance_fund",
                         "fund_takeover": {"capacity": 1.0, "whole": True}},
         "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
-                "on": "negative_equity"},
+                "on": "thin_book"},
         "socialize": "never",
     },
     # ADL triggers when the fund falls 30% from its peak within 8 hours, matched at the mark
@@ -69,7 +69,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "liquidation": {"trigger": "mark", "close": "full"},
         "adl": {"trigger": "drawdown", "drawdown": 0.3, "window": "8h", "ranking": "bitmex",
                 "price": "mark",
-                "on": "negative_equity"},
+                "on": "thin_book"},
         "socialize": "never",
     },
     # Market orders to the book, positions over 100k USDC 20% at a time with a 30 s cooldown;
@@ -91,7 +91,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "mark": {"method": "index"},
         "liquidation": {"trigger": "mark", "close": "full", "fee_rate": 0.015},
         "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
-                "on": "negative_equity"},
+                "on": "thin_book"},
         "socialize": "never",
     },
     # Keepers liquidate partially, back above maintenance plus a buffer, polling the oracle;
