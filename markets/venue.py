@@ -23,64 +23,24 @@ around each served breach; the simulator's run wiring subscribes the listeners, 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from markets.attribution import Cause, Channel, ImpactLedger, breach_causes
-from markets.book import BUY, SELL, OrderBook, Walk
+from markets.book import BUY, SELL, Walk
 from markets.collateral import CollateralBook
 from markets.counters import VenueCounters
 from markets.disruptions import Disruptions
 from markets.events import HALTS, EventKind, EventSink, Reason, Signal
 from markets.insurance_fund import InsuranceFund
 from markets.margin.accounts import Accounts
-from markets.margin.detection import CROSS, Breach, BreachDetector, margin_ratio
-from markets.margin.formulas import MarginTiers
-from markets.prices.marks import MarketPrices
-from markets.risk_controls import CircuitBreaker, VolatilityMargin, open_interest_allows
+from markets.margin.detection import CROSS, Breach, BreachDetector
+from markets.market import Link, Market, VenueRows
+from markets.risk_controls import open_interest_allows
 from markets.rules import LiquidationRules
 
 __all__ = ["Closer", "LiquidationRules", "Link", "Market", "Venue", "VenueRows"]
-
-
-@dataclass
-class Market:
-    name: str
-    asset: str
-    tiers: MarginTiers
-    book: OrderBook
-    prices: MarketPrices
-    max_leverage: float
-    # Compiled from the market graph when the world is built (``markets.wiring``):
-    cross_impacts: list[Link] = field(default_factory=list)  # a share of this mid's moves
-    index_consumers: list[Link] = field(default_factory=list)  # indices this mid is part of
-    fund: int = 0  # which of the venue's insurance funds backs this market
-    open_interest_cap: float | None = None  # USD at mark
-    volatility_margin: VolatilityMargin | None = None
-    breaker: CircuitBreaker | None = None
-
-
-@dataclass(frozen=True)
-class Link:
-    """One compiled edge out of a market: ``weight`` of its log moves reaches ``venue``'s
-    market ``market`` (a cross-impact beta, or an index weight)."""
-
-    venue: Venue
-    market: int
-    weight: float
-
-
-@dataclass(frozen=True)
-class VenueRows:
-    """Account rows the venue itself owns (never liquidated): its market maker, the backstop
-    vault, one row per insurance fund to hold taken-over positions, and keepers."""
-
-    maker: int = 0
-    vault: int | None = None
-    funds: tuple[int, ...] = ()
-    keepers: tuple[int, ...] = ()
 
 
 class Closer(Protocol):
@@ -443,27 +403,6 @@ class Venue:
         """Every account's value changed outside trading (funding): check everyone afresh."""
         self.invalidate_margins()
         self.detect(now_ms)
-
-    # --- observation ---------------------------------------------------------------------------
-    def observed_trigger_prices(self, now_ms: int) -> np.ndarray:
-        """The trigger prices as they stand at ``now_ms``, read without advancing any market
-        (for observers: see ``MarketPrices.observed``)."""
-        k = 0 if self.rules.trigger == "last" else 2
-        return np.array([mk.prices.observed(now_ms)[k] for mk in self.markets])
-
-    def margin_ratios(
-        self, at_most: int | None = None, prices: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Margin ratios of open accounts at ``prices`` (default: the trigger prices); with
-        ``at_most``, of an evenly strided subset (a deterministic sample, so sampling every
-        interval stays cheap at 100k accounts)."""
-        acc = self.accounts
-        rows = np.arange(acc.n)
-        if at_most is not None and acc.n > at_most:
-            rows = rows[:: -(-acc.n // at_most)]
-        rows = rows[acc.liquidatable[rows] & (acc.pos[rows] != 0).any(axis=1)]
-        prices = self.trigger_prices() if prices is None else prices
-        return margin_ratio(*acc.margin_state(rows, prices))
 
     def open_interest(self) -> np.ndarray:
         return self.accounts.open_interest()

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from markets.events import COLUMNS, EventKind
+from markets.margin.detection import margin_ratio
 from markets.venue import Venue
 
 NAN = math.nan
@@ -28,6 +29,24 @@ SAMPLE_COLUMNS = (
     "open_interest_usd", "insurance_fund", "liquidation_queue", "margin_ratio_p50",
     "margin_ratio_p90", "margin_ratio_p99",
 )
+
+
+def observed_trigger_prices(venue: Venue, now_ms: int) -> np.ndarray:
+    """The venue's trigger prices as they stand at ``now_ms``, read without advancing any
+    market (see ``MarketPrices.observed``)."""
+    k = 0 if venue.rules.trigger == "last" else 2
+    return np.array([mk.prices.observed(now_ms)[k] for mk in venue.markets])
+
+
+def sampled_margin_ratios(venue: Venue, prices: np.ndarray) -> np.ndarray:
+    """Margin ratios at ``prices`` of open liquidatable accounts, at most ``RATIO_SAMPLE`` of
+    them by an even stride (a deterministic sample, so sampling stays cheap at 100k accounts)."""
+    acc = venue.accounts
+    rows = np.arange(acc.n)
+    if acc.n > RATIO_SAMPLE:
+        rows = rows[:: -(-acc.n // RATIO_SAMPLE)]
+    rows = rows[acc.liquidatable[rows] & (acc.pos[rows] != 0).any(axis=1)]
+    return margin_ratio(*acc.margin_state(rows, prices))
 
 
 class Recorder:
@@ -73,8 +92,7 @@ class Recorder:
         Read-only: prices and books are read as of ``now_ms`` without advancing them (an
         observer that refilled the book or re-centred the mid in its own steps would change
         the run's floating-point path, so the sampling interval would change the results)."""
-        ratios = venue.margin_ratios(at_most=RATIO_SAMPLE,
-                                     prices=venue.observed_trigger_prices(now_ms))
+        ratios = sampled_margin_ratios(venue, observed_trigger_prices(venue, now_ms))
         ratios = ratios[np.isfinite(ratios)]
         q = np.quantile(ratios, [0.5, 0.9, 0.99]) if ratios.size else np.full(3, NAN)
         oi = venue.open_interest()
