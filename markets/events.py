@@ -67,6 +67,8 @@ class Share(StrEnum):
 class Reason(StrEnum):
     """Why an event happened, for the kinds that have more than one cause."""
 
+    # shock: a scripted move of a fundamental (no reason), or a venue's depeg of a collateral
+    DEPEG = "depeg"
     # trade: whose order walked the book
     ORDER = "order"
     LIQUIDATION = "liquidation"
@@ -137,7 +139,7 @@ class KindColumns:
 
 
 KIND_COLUMNS: dict[EventKind, KindColumns] = {
-    EventKind.SHOCK: KindColumns(("asset",)),
+    EventKind.SHOCK: KindColumns(("asset",), ("reason",)),  # reason: depeg (a venue's own)
     EventKind.TRADE: KindColumns(("reason", "book_exhausted")),
     EventKind.LIQUIDATION: KindColumns(
         ("mechanism", "detected_ms"),

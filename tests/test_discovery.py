@@ -86,7 +86,7 @@ def test_builtin_scenarios_include_experiments_when_asked():
     for path in EXPERIMENTS.glob("*.yaml"):
         assert path.stem in names
     # By default only the package's own (what the smoke tests run).
-    assert list(builtins.builtin_scenarios()) == ["default"]
+    assert list(builtins.builtin_scenarios()) == ["default", "oct-2025-like"]
 
 
 def test_an_unloadable_file_is_listed_with_a_note(tmp_path, monkeypatch):
@@ -112,7 +112,7 @@ def test_the_package_builtin_wins_a_name_clash(tmp_path, monkeypatch):
 
 def test_no_experiments_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "EXPERIMENTS", tmp_path / "absent")
-    assert list(builtins.builtin_scenarios(experiments=True)) == ["default"]
+    assert list(builtins.builtin_scenarios(experiments=True)) == ["default", "oct-2025-like"]
 
 
 def test_resolve_scenario_by_name():

@@ -58,10 +58,18 @@ def shortened(sc: Scenario, duration_ms: int = 120_000) -> Scenario:
         if p["count"] and not counts[k] and sum(counts) < budget:
             counts[k] = 1
         sets.append(f"populations.{k}.count={counts[k]}")
+        if p.get("arrivals"):  # arrivals inside the run, no more than the population
+            arrivals = sc.populations[k].arrivals
+            sets += [f"populations.{k}.arrivals.count={min(arrivals.count, counts[k])}",
+                     f"populations.{k}.arrivals.start={min(arrivals.start, 30_000)}ms",
+                     f"populations.{k}.arrivals.end={min(arrivals.end, 90_000)}ms"]
     for k, s in enumerate(sc.shocks):
         # Shocks must start inside the run: squeeze them into its first minute, same move.
         sets.append(f"shocks.{k}.at={min(s.at, 30_000)}ms")
         sets.append(f"shocks.{k}.over={min(s.over, 60_000)}ms")
+    for k, d in enumerate(sc.depegs):
+        sets.append(f"depegs.{k}.at={min(d.at, 30_000)}ms")
+        sets.append(f"depegs.{k}.over={min(d.over, 60_000)}ms")
     out = sc.with_overrides(sets)
     assert out.duration == duration_ms
     assert len(out.accounts) + sum(p.count for p in out.populations) <= MAX_ACCOUNTS

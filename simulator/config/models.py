@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import math
-from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
@@ -19,17 +18,16 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     PositiveFloat,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from markets.margin.formulas import MarginTiers
-from markets.prices.klines import KlineError, read_klines
 from simulator.config.base import Strict
 from simulator.config.collateral import CollateralAsset
 from simulator.config.mechanisms import Adl, Fund, Liquidation, RiskControls, Socialize
 from simulator.config.presets import merged
+from simulator.config.replays import Replay  # noqa: F401  (the scenario's parts, in one place)
 from simulator.config.units import Duration, Fraction
 
 
@@ -56,27 +54,6 @@ class Shock(Strict):
     move: Fraction = Field(gt=-1.0)
     over: Duration = 0
     co_move: bool = True  # correlated assets move by their conditional expectation
-
-
-class Replay(Strict):
-    """Replay a historical path (Binance kline CSV) as an asset's fundamental."""
-
-    asset: str
-    csv: Path
-    field: Literal["open", "high", "low", "close", "ohlc"] = "ohlc"
-    rescale: bool = True  # relative moves from the asset's start price
-
-    @field_validator("csv")
-    @classmethod
-    def _readable(cls, path: Path, info: ValidationInfo) -> Path:
-        base = (info.context or {}).get("base_dir")
-        if not path.is_absolute() and base is not None:
-            path = Path(base) / path
-        try:
-            read_klines(path)
-        except KlineError as exc:
-            raise ValueError(str(exc)) from None
-        return path
 
 
 # --- venues and markets -----------------------------------------------------------------------

@@ -27,7 +27,6 @@ from markets.insurance_fund import InsuranceFund
 from markets.liquidation.pipeline import closer_for
 from markets.margin.accounts import Accounts
 from markets.market_graph import market_node
-from markets.prices.klines import kline_replay_series, read_klines
 from markets.prices.marks import MarketPrices, MarkRule
 from markets.prices.paths import Jumps, PricePaths, Replay, Shock, build_paths
 from markets.risk_controls import CircuitBreaker, VolatilityMargin
@@ -92,7 +91,7 @@ def build_paths_for(scenario: Scenario, rng: np.random.Generator) -> PricePaths:
     ]
     replays = []
     for r in scenario.replays:
-        times, prices = kline_replay_series(read_klines(r.csv), r.field)
+        times, prices = r.series()
         replays.append(Replay(names.index(r.asset), times, prices, r.rescale))
     return build_paths(
         [a.price for a in scenario.assets], [a.volatility for a in scenario.assets],

@@ -26,7 +26,7 @@ from agents.liquidation_engine import liquidation_engine, margin_on_moves, margi
 from agents.market_maker import MarketMaker, market_makers
 from agents.traders import MarginCallResponder
 from agents.wakeup import Wakeup
-from markets.events import EventKind
+from markets.events import EventKind, Reason
 from markets.maker_balance import BalanceSheet, MakerLimit
 from simulator.config import Scenario
 from simulator.errors import RunFailed, SimulationError
@@ -190,6 +190,10 @@ def _oracle(
     starts: dict[int, list] = {}
     for s in sc.shocks:
         starts.setdefault(-(-s.at // step), []).append(s)  # first tick at or after the start
+    depegs: dict[int, list] = {}
+    for d in sc.depegs:
+        depegs.setdefault(-(-d.at // step), []).append(d)
+    by_name = {venue.name: venue for venue in world.venues}
     report_every = max(1, len(paths.times_ms) // 200)
     for k in range(1, len(paths.times_ms)):
         yield env.timeout(step)
@@ -197,6 +201,9 @@ def _oracle(
         for s in starts.get(k - 1, ()):
             for venue in world.venues:
                 venue.sink.emit(EventKind.SHOCK, now, venue.name, amount=s.move, asset=s.asset)
+        for d in depegs.get(k - 1, ()):
+            by_name[d.venue].sink.emit(EventKind.SHOCK, now, d.venue, amount=d.move,
+                                       asset=d.asset, reason=Reason.DEPEG)
         prices = paths.prices[k]
         for venue, idx in zip(world.venues, world.asset_of_market, strict=True):
             if venue.disruptions and venue.disruptions.until("oracle", now) is not None:

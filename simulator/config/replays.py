@@ -1,0 +1,109 @@
+"""A replayed path in a scenario: an asset's fundamental read from a kline file from a UTC start
+time on, or a hand-made path of waypoints, which also stands in for a file that is not there.
+
+The stand-in is what lets a scenario built on third-party data (which may not be copied into
+the project) run from a fresh install: with the data beside it, the real path; without it,
+a synthetic path of the same shape, and the effective config written with every run says
+which one it was (a run without the file has ``csv: null``). Nothing here runs anything.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import PositiveFloat, ValidationInfo, field_validator, model_validator
+
+from markets.prices.klines import KlineError, kline_replay_series, read_klines
+from simulator.config.base import Strict
+from simulator.config.units import Duration
+
+
+def _candidates(path: Path, base: str | Path | None) -> list[Path]:
+    """Where a relative kline path may be: under the scenario's folder or the working folder,
+    or under one of their parents (third-party data sits beside the project, not in it, and
+    an installed scenario's folder is not the project's)."""
+    starts = ([Path(base).resolve()] if base is not None else []) + [Path.cwd()]
+    out = [start / path for start in starts]  # the folders themselves come first
+    out += [parent / path for start in starts for parent in start.parents]
+    return list(dict.fromkeys(out))
+
+
+class Replay(Strict):
+    """Replay a historical path (Binance kline CSV) as an asset's fundamental.
+
+    ``csv`` is read relative to the scenario file's folder, then to the working folder, then
+    to their parents (first found).
+    ``start`` (UTC) skips the bars that open before it. ``synthetic`` is a path of
+    ``[time, price]`` waypoints (from 0, linear in log price between them); it is the path
+    when ``csv`` is not given, and the fallback when the file does not exist (a file that
+    exists but cannot be read is an error, never a silent fallback)."""
+
+    asset: str
+    # Before csv: the file's validator needs to know whether there is a stand-in.
+    synthetic: list[tuple[Duration, PositiveFloat]] = []
+    csv: Path | None = None
+    start: datetime | None = None
+    field: Literal["open", "high", "low", "close", "ohlc"] = "ohlc"
+    rescale: bool = True  # relative moves from the asset's start price
+
+    @field_validator("start")
+    @classmethod
+    def _utc(cls, start: datetime | None) -> datetime | None:
+        # A time without a zone is read as UTC, the zone of kline open times.
+        if start is not None and start.tzinfo is None:
+            return start.replace(tzinfo=UTC)
+        return start
+
+    @field_validator("synthetic")
+    @classmethod
+    def _waypoints(cls, points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        if points and points[0][0] != 0:
+            raise ValueError("the first waypoint must be at time 0")
+        if any(b[0] <= a[0] for a, b in zip(points, points[1:], strict=False)):
+            raise ValueError("waypoint times must increase")
+        if len(points) == 1:
+            raise ValueError("a synthetic path needs at least two waypoints")
+        return points
+
+    @field_validator("csv")
+    @classmethod
+    def _located(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        if path is None:
+            return None
+        base = (info.context or {}).get("base_dir")
+        candidates = [path] if path.is_absolute() else _candidates(path, base)
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None and info.data.get("synthetic"):
+            return None  # the stand-in path is used, and the effective config says so
+        try:
+            read_klines(found or candidates[0])
+        except KlineError as exc:
+            raise ValueError(str(exc)) from None
+        return found
+
+    @model_validator(mode="after")
+    def _source(self) -> Replay:
+        if self.csv is None and not self.synthetic:
+            raise ValueError("a replay needs a csv file or a synthetic path")
+        if self.csv is not None and self.start is not None:
+            try:
+                self.series()
+            except KlineError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+    def series(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(times_ms, prices)`` of the path, times from 0 (raises KlineError for a bad file)."""
+        if self.csv is None:
+            times, prices = zip(*self.synthetic, strict=True)
+            return np.asarray(times, dtype=np.int64), np.asarray(prices, dtype=float)
+        klines = read_klines(self.csv)
+        if self.start is not None:
+            start_ms = int(self.start.timestamp() * 1000)
+            klines = klines[klines["open_time"] >= start_ms].reset_index(drop=True)
+            if klines.empty:
+                raise KlineError(f"{self.csv}: no bar opens at or after start {self.start}")
+        return kline_replay_series(klines, self.field)
