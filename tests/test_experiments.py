@@ -19,6 +19,7 @@ from experiments import (
     adl_rankings,
     compare_mechanisms,
     contagion,
+    depeg,
     historical_replay,
     insurance_fund_sizing,
     mm_withdrawal,
@@ -189,6 +190,37 @@ def test_contagion(tmp_path: Path) -> None:
     # With capital to carry it, some of deep's cascade is lev's.
     rich = runs[(runs["variant"] == "arbitrage") & (runs[contagion.CAPITAL] == 1e7)]
     assert (rich["deep.cross_venue_share"] > 0).all()
+
+
+def test_depeg(tmp_path: Path) -> None:
+    out = tmp_path / "depeg"
+    assert quick(depeg, out) == 0
+    runs = check_runs(out, 32)  # 2 depths x 2 shares x 2 haircuts x 2 variants x 2 replications
+    check_chart(out, "depeg")
+    table = pd.read_csv(out / "depeg.csv")
+    # The table's extra liquidations are the paired differences of the runs.
+    keys = ["variant", depeg.MOVE, depeg.SHARE, depeg.HAIRCUT, "replication"]
+    liq = runs.set_index(keys)["liquidations"]
+    extra = (liq.xs("depeg") - liq.xs("no_depeg")).groupby(level=[0, 1, 2]).mean()
+    extra.index = extra.index.set_levels(-extra.index.levels[0], level=0)  # move -> depth
+    got = table.set_index(["depth", "share", "haircut"])["extra_liquidations"]
+    assert got.to_dict() == pytest.approx(extra.to_dict())
+    # A depeg that never happens: every cell is the same run, replication by replication
+    # (the coin's fundamental does not move, so neither its share nor its haircut matters).
+    off = runs[runs["variant"] == "no_depeg"].pivot_table(
+        index="replication", columns=[depeg.MOVE, depeg.SHARE, depeg.HAIRCUT],
+        values="liquidated_notional")
+    assert np.allclose(off.to_numpy(), off.to_numpy()[:, :1])
+    # The depeg never lowers liquidations (the same traders, only their collateral lost
+    # value), and the deeper depeg on the larger share liquidates more.
+    assert (table["extra_liquidations"] >= 0).all()
+    by = table.set_index(["depth", "share", "haircut"])["extra_liquidations"]
+    assert by[(0.10, 1.0, 0.0)] > by[(0.03, 1.0, 0.0)]
+    assert by[(0.10, 1.0, 0.0)] > by[(0.10, 0.5, 0.0)]
+    # The haircut only grosses up the holdings: a trader's loss is share x depth of its
+    # credited margin, so the haircut changes nothing.
+    on = runs[runs["variant"] == "depeg"].set_index(keys[1:])["liquidations"]
+    assert on.xs(0.0, level=depeg.HAIRCUT).to_dict() == on.xs(0.05, level=depeg.HAIRCUT).to_dict()
 
 
 def test_historical_replay_without_data(tmp_path: Path, capsys) -> None:
