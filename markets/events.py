@@ -74,6 +74,7 @@ class Reason(StrEnum):
     LIQUIDATION = "liquidation"
     UNWIND = "unwind"
     ARBITRAGE = "arbitrage"
+    STOP = "stop"  # a trader's stop-loss order
     # insurance_fund (and venue_loss): what moved the fund's money
     BAD_DEBT = "bad_debt"
     CLAWBACK = "clawback"

@@ -15,7 +15,8 @@ are continuous in time and applied lazily whenever a market is touched.
 Time is a number passed in; nothing here knows SimPy (the engine process is
 ``agents.liquidation_engine``, the funding clock ``agents.funding_clock``), agents or the
 simulator. Signals let others react: ``enqueued`` (a breach was queued), ``moved`` (another
-venue's move reached one of its prices), ``mid_moved`` (market), ``margin_called`` (account,
+venue's move reached one of its prices), ``mid_moved`` (market), ``ticked`` (an oracle update
+was applied), ``margin_called`` (account,
 scope, generation, event seq), ``auction_started``, and ``liquidating`` / ``liquidated``
 around each served breach; the simulator's run wiring subscribes the listeners, in one place.
 """
@@ -92,6 +93,7 @@ class Venue:
         self.liquidated = Signal()  # (venue, breach, now_ms) after it was closed
         self.moved = Signal()  # () another venue's move reached a price here: check margins
         self.mid_moved = Signal()  # (market) a market's mid moved (a trade or a cross impact)
+        self.ticked = Signal()  # () an oracle update was applied and checked
         self.disruptions = Disruptions()  # scheduled outages (set when the world is built)
         self.collateral: CollateralBook | None = None  # non-USD collateral, if any
         # The dynamic risk controls observe the starting marks at time 0; otherwise a jump on
@@ -156,6 +158,7 @@ class Venue:
         self.premium_sum += p
         self.premium_n += 1
         self.detect(now_ms)
+        self.ticked()
 
     # --- impact and where it travels (the wiring is compiled from the market graph) ----------
     def _move_mid(
@@ -297,7 +300,7 @@ class Venue:
 
     def market_orders(
         self, i: int, orders: list[tuple[int, float]], now_ms: int, generation: int = 0,
-        cause: int = -1,
+        cause: int = -1, reason: Reason = Reason.ORDER,
     ) -> int:
         """Account ``i``'s batch of market orders ``(market, signed qty)``, executed in order
         and margin-checked once after the last (as a venue checks a batch order); returns
@@ -306,7 +309,7 @@ class Venue:
         for m, qty in orders:
             if qty == 0 or not self._order_allowed(i, m, qty, now_ms):
                 continue
-            self.walk_book(i, m, qty, now_ms, generation, cause, Reason.ORDER)
+            self.walk_book(i, m, qty, now_ms, generation, cause, reason)
             if self.accounts.isolated[i, m] and self.accounts.pos[i, m] == 0:
                 self.release_isolated(i, m)
             done += 1

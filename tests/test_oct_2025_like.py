@@ -71,6 +71,10 @@ def test_the_crash_spreads_over_three_venues_both_sides(small_run):
     arrived = small_run.accounts.loc[small_run.accounts["group"].str.endswith(":arrivals")]
     assert liq["account"].isin(arrived["account"]).any()
     assert small_run.summary["cross_venue_liquidations"] > 0
+    # a third of the traders keep stop-losses: the slide sets some of them off
+    stops = events[(events["kind"] == "trade") & (events["reason"] == "stop")]
+    assert set(stops["venue"]) == {"binance", "bybit", "hyperliquid"}
+    assert (stops["side"] == -1).any()
 
 
 def test_arbitrageurs_trade_on_both_books(small_run):

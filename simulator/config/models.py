@@ -28,6 +28,7 @@ from simulator.config.collateral import CollateralAsset
 from simulator.config.mechanisms import Adl, Fund, Liquidation, RiskControls, Socialize
 from simulator.config.presets import merged
 from simulator.config.replays import Replay  # noqa: F401  (the scenario's parts, in one place)
+from simulator.config.stops import Stops
 from simulator.config.units import Duration, Fraction
 
 
@@ -349,6 +350,7 @@ class Population(Strict):
     arrivals: Arrivals | None = None  # more of them, opening positions during the run
     # Share of each account's cross collateral held in other assets (the rest in USD).
     collateral_mix: dict[str, Fraction] = {}
+    stops: Stops | None = None  # stop-loss orders on the positions held at the start
 
     @field_validator("leverage")
     @classmethod

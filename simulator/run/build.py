@@ -40,6 +40,7 @@ from markets.rules import (
     TakeoverRule,
     UnwindRule,
 )
+from markets.stops import draw_stops
 from markets.venue import Market, Venue, VenueRows
 from markets.wiring import WiringError, arbitrageurs, compile_wiring, wire
 from simulator.config import Scenario, ScenarioError
@@ -61,6 +62,7 @@ class Behaviour:
     top_up_to: np.ndarray
     reduce_fraction: np.ndarray
     arrivals: list[tuple[int, int, list[tuple[int, float]]]] = field(default_factory=list)
+    stops: list[tuple[int, int, float, int]] = field(default_factory=list)  # markets.stops
 
 
 @dataclass
@@ -228,6 +230,7 @@ def _build_venue(
     reduce_fraction = np.full(n, 0.5)
     labels, groups, leverage = [MAKER], [MAKER], [np.nan]
     opening: list[tuple[int, int, list[tuple[int, float]]]] = []
+    stops: list[tuple[int, int, float, int]] = []
     acc.liquidatable[0] = False
     row = 1
     for a in explicit:
@@ -264,6 +267,9 @@ def _build_venue(
         acc.iso_margin[rows] = draw.iso_margin
         _set_response(p.response, row, row + p.count, kind, delay, top_up_to, reduce_fraction,
                       rnd.stream(f"behaviour:{p.name}"))
+        if p.stops is not None:
+            stops += draw_stops(row, draw.pos, prices, p.stops.share, *p.stops.distance,
+                                rnd.stream(f"stops:{p.name}"))
         labels.extend(f"{p.name}#{k}" for k in range(p.count))
         groups.extend([p.name] * p.count)
         leverage.extend(draw.leverage.tolist())
@@ -325,7 +331,7 @@ def _build_venue(
         "response": np.array(["none", "top_up", "reduce"])[kind],
     })
     opening.sort(key=lambda o: (o[0], o[1]))
-    return venue, Behaviour(kind, delay, top_up_to, reduce_fraction, opening), frame
+    return venue, Behaviour(kind, delay, top_up_to, reduce_fraction, opening, stops), frame
 
 
 def _collateral_book(

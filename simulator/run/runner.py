@@ -24,10 +24,12 @@ from agents.funding_clock import funding_process
 from agents.holders import auction_clock, unwinder
 from agents.liquidation_engine import liquidation_engine, margin_on_moves, margin_poller
 from agents.market_maker import MarketMaker, market_makers
+from agents.stops import stops_process
 from agents.traders import MarginCallResponder
 from agents.wakeup import Wakeup
 from markets.events import EventKind, Reason
 from markets.maker_balance import BalanceSheet, MakerLimit
+from markets.stops import StopLadder
 from simulator.config import Scenario
 from simulator.errors import RunFailed, SimulationError
 from simulator.run.build import World, build_world, withdrawal_rule
@@ -122,6 +124,9 @@ def _start_processes(
             env.process(disruption_log(env, venue))
         if behaviour.arrivals:
             env.process(arrivals_process(env, venue, behaviour.arrivals))
+        if behaviour.stops:
+            env.process(stops_process(env, venue, StopLadder(len(venue.markets),
+                                                             behaviour.stops)))
         if vc.funding.enabled:
             env.process(funding_process(env, venue, vc.funding.interval, vc.funding.interest,
                                         vc.funding.cap, vc.funding.first))
