@@ -30,6 +30,7 @@ from agents.wakeup import Wakeup
 from markets.events import EventKind, Reason
 from markets.maker_balance import BalanceSheet, MakerLimit
 from markets.stops import StopLadder
+from markets.venue import Venue
 from simulator.config import Scenario
 from simulator.errors import RunFailed, SimulationError
 from simulator.run.build import World, build_world, withdrawal_rule
@@ -192,23 +193,14 @@ def _oracle(
     step, sample = sc.clock.oracle_interval, sc.clock.sample_interval
     for venue in world.venues:
         recorder.sample(0, venue)
-    starts: dict[int, list] = {}
-    for s in sc.shocks:
-        starts.setdefault(-(-s.at // step), []).append(s)  # first tick at or after the start
-    depegs: dict[int, list] = {}
-    for d in sc.depegs:
-        depegs.setdefault(-(-d.at // step), []).append(d)
-    by_name = {venue.name: venue for venue in world.venues}
+    logged = _shock_log(world, step)
     report_every = max(1, len(paths.times_ms) // 200)
     for k in range(1, len(paths.times_ms)):
         yield env.timeout(step)
         now = env.now
-        for s in starts.get(k - 1, ()):
-            for venue in world.venues:
-                venue.sink.emit(EventKind.SHOCK, now, venue.name, amount=s.move, asset=s.asset)
-        for d in depegs.get(k - 1, ()):
-            by_name[d.venue].sink.emit(EventKind.SHOCK, now, d.venue, amount=d.move,
-                                       asset=d.asset, reason=Reason.DEPEG)
+        for venue, move, asset, reason in logged.get(k - 1, ()):
+            venue.sink.emit(EventKind.SHOCK, now, venue.name, amount=move, asset=asset,
+                            reason=reason)
         prices = paths.prices[k]
         for venue, idx in zip(world.venues, world.asset_of_market, strict=True):
             if venue.disruptions and venue.disruptions.until("oracle", now) is not None:
@@ -225,3 +217,19 @@ def _oracle(
                 recorder.sample(now, venue)
         if progress is not None and (k % report_every == 0 or k == len(paths.times_ms) - 1):
             progress(now, sc.duration)
+
+
+def _shock_log(
+    world: World, step: int,
+) -> dict[int, list[tuple[Venue, float, str, Reason | None]]]:
+    """The shock events to log, by the tick they start at (the first at or after their time):
+    a scripted shock on every venue, then a depeg on its own venue."""
+    by_name = {venue.name: venue for venue in world.venues}
+    logged: dict[int, list] = {}
+    for s in world.scenario.shocks:
+        for venue in world.venues:
+            logged.setdefault(-(-s.at // step), []).append((venue, s.move, s.asset, None))
+    for d in world.scenario.depegs:
+        logged.setdefault(-(-d.at // step), []).append(
+            (by_name[d.venue], d.move, d.asset, Reason.DEPEG))
+    return logged
