@@ -135,6 +135,7 @@ class LiquidationRules:
     keepers: KeeperRule | None
     adl: AdlRules
     socialize: Socialize
+    socialize_ms: int  # pool deficits and socialize them every this often (0: at once)
     halt: Halt  # what a tripped circuit breaker pauses
 
     def __post_init__(self) -> None:

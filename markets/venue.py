@@ -94,6 +94,8 @@ class Venue:
         self.moved = Signal()  # () another venue's move reached a price here: check margins
         self.mid_moved = Signal()  # (market) a market's mid moved (a trade or a cross impact)
         self.ticked = Signal()  # () an oracle update was applied and checked
+        self.loss_deferred = Signal()  # () a deficit was pooled for the next socialization
+        self.deferred_losses: dict = {}  # market -> liquidation.deferred.Pool, to be charged
         self.disruptions = Disruptions()  # scheduled outages (set when the world is built)
         self.collateral: CollateralBook | None = None  # non-USD collateral, if any
         # The dynamic risk controls observe the starting marks at time 0; otherwise a jump on

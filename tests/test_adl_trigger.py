@@ -1,16 +1,16 @@
-"""Which positions ADL may close: on a thin book (the default) or only on negative equity.
+"""Which positions ADL may close: only on negative equity (the default) or on a thin book.
 
 The book of the hand cascade (``test_cascade``: a 1.00 step, ``10000 / mid**2`` = S90 = 1.2346
 per level at 90, no refill), an empty insurance fund, losses the venue absorbs
 (``socialize: never``), and ``S`` short 3 @ 100 as the only ADL counterparty. X gaps to 90.
 
 - ``L`` long 5 @ 100 with collateral 52: bankruptcy price 89.6, **solvent at the mark** 90
-  (equity 2 < maintenance 4.5). With ``adl.on: negative_equity`` ADL does not touch it: its 5
-  go to the book at 89.5, 88.5, 87.5, 86.5 (four levels of S90) and 5 - 4 x S90 at 85.5; the
-  shortfall against 89.6, 8.1543, is the venue's loss. On a thin book (``thin_book``, the
-  default) the same close sends 3 to ``S`` at 89.6 (no bid is at or above it and the fund is
-  empty) and the last 2 to the book: 1.2346 at 89.5 and 0.7654 at 88.5, a loss of 0.1235 +
-  0.8420 = 0.9654.
+  (equity 2 < maintenance 4.5). By default (``adl.on: negative_equity``) ADL does not touch
+  it: its 5 go to the book at 89.5, 88.5, 87.5, 86.5 (four levels of S90) and 5 - 4 x S90 at
+  85.5; the shortfall against 89.6, 8.1543, is the venue's loss. On a thin book
+  (``thin_book``, the CEX presets) the same close sends 3 to ``S`` at 89.6 (no bid is at or
+  above it and the fund is empty) and the last 2 to the book: 1.2346 at 89.5 and 0.7654 at
+  88.5, a loss of 0.1235 + 0.8420 = 0.9654.
 - ``L`` with collateral 48: bankruptcy price 90.4, **bankrupt at the mark**: ADL takes 3 at
   90.4 under either rule, the book the other 2, and the venue loses 1.2346 x 0.9 + 0.7654 x
   1.9 = 2.5654.
@@ -66,8 +66,9 @@ def kinds(result, kind: str):
     return ev[ev["kind"] == kind].reset_index(drop=True)
 
 
-def test_on_negative_equity_a_solvent_account_goes_to_the_book_not_to_adl():
-    result = run(scenario(52, on="negative_equity"), check=True)
+@pytest.mark.parametrize("on", [None, "negative_equity"])
+def test_by_default_a_solvent_account_goes_to_the_book_not_to_adl(on):
+    result = run(scenario(52, on=on), check=True)
     assert len(kinds(result, "adl")) == 0
     trade = kinds(result, "trade")
     assert trade["qty"].tolist() == pytest.approx([5.0])
@@ -77,9 +78,8 @@ def test_on_negative_equity_a_solvent_account_goes_to_the_book_not_to_adl():
     assert loss == pytest.approx(5 * 89.6 - book, rel=1e-9)  # 8.1543
 
 
-@pytest.mark.parametrize("on", [None, "thin_book"])
-def test_on_a_thin_book_adl_takes_what_the_fund_cannot_back(on):
-    result = run(scenario(52, on=on), check=True)
+def test_on_a_thin_book_adl_takes_what_the_fund_cannot_back():
+    result = run(scenario(52, on="thin_book"), check=True)
     adl = kinds(result, "adl")
     assert adl["qty"].tolist() == pytest.approx([3.0])
     assert adl["price"].tolist() == pytest.approx([89.6], rel=1e-12)
@@ -88,7 +88,7 @@ def test_on_a_thin_book_adl_takes_what_the_fund_cannot_back(on):
     assert loss == pytest.approx(S90 * 0.1 + (2 - S90) * 1.1, rel=1e-9)  # 0.9654
 
 
-@pytest.mark.parametrize("on", ["negative_equity", "thin_book"])
+@pytest.mark.parametrize("on", [None, "thin_book"])
 def test_a_bankrupt_account_is_deleveraged_under_either_rule(on):
     result = run(scenario(48, on=on), check=True)
     adl = kinds(result, "adl")

@@ -4,9 +4,9 @@ World: one asset at 100 with no volatility, one market with a flat 1% maintenanc
 mid, a ladder with a 1.00 step whose linear depth profile (100 USD per 1% of distance) quotes
 ``10000 / mid**2`` base units per level, no refill, no re-centring, no withdrawal, a liquidation
 engine fast enough to serve the whole cascade within the shock's millisecond, an insurance
-fund of 10 and ADL ranked at every use, on a thin book (``adl.on: thin_book``, the default:
-ADL takes what the book cannot fill with the fund's backing, solvent at the mark or not; the
-other rule is in ``test_adl_trigger``).
+fund of 10 and ADL ranked at every use, on a thin book (``adl.on: thin_book``: ADL takes what
+the book cannot fill with the fund's backing, solvent at the mark or not; the default rule is
+in ``test_adl_trigger``).
 
     A  long 5 @ 100, collateral 52   liquidation price 90.909; bankruptcy 89.6
     B  long 5 @ 100, collateral 72   liquidation price 86.87;  bankruptcy 85.6

@@ -96,3 +96,16 @@ def test_collateral_in_a_volatile_asset_matches_a_brute_force_scan(monkeypatch):
     fast, exact = both(scenario, 5, monkeypatch)
     assert (fast["kind"] == "liquidation").sum() > 50
     pd.testing.assert_frame_equal(fast, exact)
+
+
+@settings(max_examples=4, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 1_000), retail=st.integers(1_000, 2_000),
+       fund=st.sampled_from([0, 1_000]))
+def test_socialized_losses_match_a_brute_force_scan(seed, retail, fund, monkeypatch):
+    """Bad debt past a small fund is socialized over every holder, which the index takes as a
+    shift of the market's price rather than a change of each row: still the brute-force log."""
+    sc = world(retail, -20, None, "5m").with_overrides([f"venues.cex.insurance_fund={fund}"])
+    fast, exact = both(sc, seed, monkeypatch)
+    assert (fast["kind"] == "socialized_loss").sum() > 10
+    pd.testing.assert_frame_equal(fast, exact)

@@ -329,7 +329,7 @@ def test_drift_published_socialized_loss_example_through_the_venue() -> None:
     venue = w.venues[0]
     assert venue.rules.socialize == "instead_of_adl" and not venue.rules.adl_enabled
     assert venue.accounts.pos[0, 0] == 0  # the explicit accounts hold both sides themselves
-    socialize(venue, 0, 2_000_000.0, exclude=-1, cause=-1, now_ms=0)
+    socialize(venue, 0, 2_000_000.0, exclude=np.array([-1]), causes=[-1], now_ms=0)
     rows = {w.accounts.label[k]: k for k in range(len(w.accounts))}
     charged = venue.counters.social_charged
     assert charged[rows["big"]] == pytest.approx(200_000.0, rel=1e-12)

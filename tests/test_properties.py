@@ -263,7 +263,9 @@ def worlds(draw) -> tuple[dict[str, Any], int]:
             "latency": draw(st.sampled_from(["0ms", "100ms", "2s"])),
         },
         "adl": {"trigger": draw(st.sampled_from(["fund_empty"] * 4 + ["never"])),
-                "ranking_interval": draw(st.sampled_from(["0ms", "1s", "10s"]))},
+                "ranking_interval": draw(st.sampled_from(["0ms", "1s", "10s"])),
+                "on": draw(st.sampled_from(["negative_equity", "thin_book"]))},
+        "socialize_interval": draw(st.sampled_from(["1s", "0ms", "250ms", "10s"])),
         "funding": {"enabled": draw(st.booleans()),
                     "interval": draw(st.sampled_from(["30s", "1m", "8h"])),
                     "interest": draw(st.sampled_from([0.0, 0.0001, 0.003])),
@@ -511,6 +513,15 @@ def check_waterfall(scenario: dict[str, Any], result: RunResult) -> None:
     assert set(bad["cause"]) <= set(bankrupt["cause"])  # the fund pays bankruptcies only
     assert set(social["cause"]) <= set(bankrupt["cause"])
     assert set(absorbed["cause"]) <= set(bankrupt["cause"])
+    # A socialized (or absorbed) charge covers the pool of deficits left since the last
+    # charge: its parents are the liquidations whose deficits it charged, each in one pool.
+    edges = result.cascade_edges
+    pooled: dict[int, list[int]] = {}
+    for seq in pd.concat([social["seq"], absorbed["seq"]]).tolist():
+        pooled[seq] = sorted(set(edges.loc[edges["child"] == seq, "parent"])
+                             & set(bankrupt["cause"]))
+    in_pools = [c for causes in pooled.values() for c in causes]
+    assert len(in_pools) == len(set(in_pools)), "a deficit charged twice"
     assert (bad["amount"] < 0).all() and (bankrupt["amount"] > 0).all()
     assert (absorbed["amount"] > 0).all()
     assert (fund.loc[fund["reason"] != "bad_debt", "amount"] > 0).all()
@@ -522,31 +533,37 @@ def check_waterfall(scenario: dict[str, Any], result: RunResult) -> None:
         book = float(trades.loc[trades["cause"] == row.cause, "notional"].sum())
         assert row.amount <= rate * book * (1 + 1e-9) + 1e-12, (row.seq, row.amount, book)
     paid = (-bad.set_index("cause")["amount"]).reindex(bankrupt["cause"], fill_value=0.0)
-    socialized = social.set_index("cause")["amount"].reindex(bankrupt["cause"], fill_value=0.0)
-    venue_paid = absorbed.set_index("cause")["amount"].reindex(bankrupt["cause"],
-                                                               fill_value=0.0)
-    unpaid = bankrupt.set_index("cause")["amount"] - paid - socialized - venue_paid
+    deficits = bankrupt.set_index("cause")["amount"]
+    rest = deficits - paid  # what the fund did not pay: socialized, absorbed, or residue
+    charged = pd.concat([social, absorbed]).set_index("seq")["amount"]
     # markets.liquidation.settle.settle: deficit = fund payout + rest, and the rest is socialized
     # (or, with nobody left to charge, absorbed by the venue) unless it is below 1e-9 of the
-    # deficit. A payout that drains the fund also sweeps its last 1e-9 x start.
+    # deficit. A payout that drains the fund also sweeps its last 1e-9 x start. A pool's charge
+    # is the sum of its deficits' rests.
     assert not (social["qty"] == 0).any(), "a loss socialized over nobody"  # bug A
-    deficits = bankrupt.set_index("cause")["amount"]
     sweep = 1e-9 * max(float(s["insurance_fund_start"]), 1.0)
+    for seq, causes in pooled.items():
+        assert causes, seq
+        want = float(rest[causes].sum())
+        assert abs(charged[seq] - want) <= (1.01e-9 * max(want, 1.0) + sweep) * len(causes), \
+            (seq, charged[seq], want)
+    unpaid = rest.drop(in_pools)
     for cause, gap in unpaid.items():
         low, high = -sweep - 1e-12 * deficits[cause], 1.01e-9 * max(deficits[cause], 1.0)
         assert low <= gap <= high, (cause, deficits[cause], gap)
     # Summed up: bad debt = fund payouts + socialized loss + venue loss (+ float residue).
-    uncovered = float(unpaid.sum())
+    uncovered = float(rest.sum() - charged.sum())
     assert abs(uncovered) <= (1.01e-9 * max(float(deficits.sum()), 1.0) + sweep) * len(deficits)
     venue_loss = float(absorbed["amount"].sum())
     assert _close(s.get("venue_loss", 0.0), venue_loss, 1e-9)
     assert _close(s["bad_debt"],
                   s["insurance_fund_paid"] + s["socialized_loss"] + venue_loss + uncovered, 1e-9)
-    # Socialization only once the fund is empty: the balance just before is zero.
+    # Socialization only of deficits the fund could not pay: it was empty at each bankruptcy.
     start = float(s["insurance_fund_start"])
     balance = pd.Series(np.r_[start, fund["balance"].to_numpy()],
                         index=np.r_[-1, fund["seq"].to_numpy()])
-    for seq in pd.concat([social["seq"], absorbed["seq"]]):
+    bankrupt_at = bankrupt.set_index("cause")["seq"]
+    for seq in bankrupt_at[in_pools]:
         assert balance[balance.index < seq].iloc[-1] == 0.0, seq
     # Totals.
     assert _close(s["bad_debt"], float(bankrupt["amount"].sum()), 1e-12)

@@ -193,3 +193,81 @@ def test_a_rise_bound_holds_up_to_a_doubling_and_fires_there():
     evaluate(index, acc, np.arange(1), np.array([100.0, 20.0]), np.ones(1), bulk=True)
     assert index.due(np.array([199.0, 20.0])).size == 0
     assert index.due(np.array([200.0, 20.0])).tolist() == [0]
+
+
+def charge(acc: Accounts, m: int, per_unit: float) -> None:
+    """A socialized loss of ``per_unit`` per unit of position in market ``m``, as ``settle``
+    charges it: to the wallet of a cross position, the margin of an isolated one."""
+    size = np.abs(acc.pos[:, m])
+    iso = acc.isolated[:, m]
+    acc.wallet[~iso] -= size[~iso] * per_unit
+    acc.iso_margin[iso, m] -= size[iso] * per_unit
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), steps=st.lists(
+    st.tuples(st.floats(-0.06, 0.06), st.floats(-0.08, 0.08), st.integers(0, 1),
+              st.floats(0.0, 3.0)), min_size=1, max_size=8),
+    armed=st.floats(0.0, 1.0))
+def test_no_breach_is_hidden_by_socialized_charges(seed, steps, armed):
+    """Moves both ways mixed with socialized charges that no row is touched for: every
+    account past its threshold is still due (the charge shifts the prices the triggers see)."""
+    acc = world(seed)
+    rng = np.random.default_rng(seed)
+    mult = np.where(rng.random(acc.n) < armed, 1.25, 1.0)
+    index = RiskIndex(acc)
+    marks = np.array([100.0, 20.0])
+    index.clear()
+    evaluate(index, acc, np.arange(acc.n), marks, mult, bulk=True)
+    for step, (a, b, m, pct) in enumerate(steps):
+        marks = marks * np.exp([a, b])
+        per_unit = float(marks[m]) * pct / 100
+        charge(acc, m, per_unit)
+        assert index.charge(m, per_unit, 1.25)
+        due = index.due(marks)
+        assert breached(acc, marks, mult) <= set(due.tolist()), step
+        evaluate(index, acc, due, marks, mult)
+
+
+def test_a_charge_reaches_a_short_as_a_rise_would():
+    """Short 1 @ 100, wallet 10, mmr 0.5%: due above 109.45 (see above). Charged 5 per unit,
+    it is due once the price plus 5 passes 109.45: at 104.5, not at 104.4."""
+    acc = Accounts(1, TIERS)
+    acc.pos[0, 0], acc.entry[0, 0], acc.wallet[0] = -1.0, 100.0, 10.0
+    index = RiskIndex(acc)
+    index.clear()
+    evaluate(index, acc, np.arange(1), np.array([100.0, 20.0]), np.ones(1), bulk=True)
+    charge(acc, 0, 5.0)
+    index.charge(0, 5.0, 1.0)
+    assert index.due(np.array([104.4, 20.0])).size == 0
+    assert index.due(np.array([104.5, 20.0])).tolist() == [0]
+
+
+def test_a_long_charged_after_a_rise_is_due_before_it_breaches():
+    """Long 1 @ 100, wallet 35, mmr 20%, threshold 1.25 x maintenance: slack 35 - 25 = 10 at
+    100, so due below 90. At 120 its slack is 35 + 20 - 1.25 x 24 = 25: a charge of more than
+    25 per unit breaches it. Counting the charge as a fall of the same size would wait for
+    120 - c <= 90, c = 30, and hide the breach at 27; the fall counts it 1 / (1 - 1.25 x 20%)
+    = 4/3 times, so it is due from c = 22.5."""
+    acc = Accounts(1, [MarginTiers.flat(0.2, 4)])
+    acc.pos[0, 0], acc.entry[0, 0], acc.wallet[0] = 1.0, 100.0, 35.0
+    mult = np.full(1, 1.25)
+    index = RiskIndex(acc)
+    index.clear()
+    evaluate(index, acc, np.arange(1), np.array([100.0]), mult, bulk=True)
+    at = np.array([120.0])
+    assert index.due(at).size == 0
+    charge(acc, 0, 22.4)
+    index.charge(0, 22.4, 1.25)
+    assert index.due(at).size == 0
+    charge(acc, 0, 4.6)  # 27 in all: breached
+    index.charge(0, 4.6, 1.25)
+    assert breached(acc, at, mult) == {0}
+    assert index.due(at).tolist() == [0]
+
+
+def test_a_market_whose_top_rate_leaves_no_bound_is_not_shifted():
+    acc = Accounts(1, [MarginTiers.flat(0.5, 1.5)])
+    index = RiskIndex(acc)
+    assert not index.charge(0, 1.0, 2.0)  # 2 x 50%: a rise may cost a long as much as it gains
+    assert index.charge(0, 1.0, 1.25)

@@ -2,7 +2,8 @@
 
 After each close (market fill, keeper take), ``settle`` looks at the scope's equity. A negative
 equity is bad debt: paid by the insurance fund within its caps, the rest socialized pro rata
-over open positions (``socialize``) or, when the venue does not socialize or nobody else holds
+over open positions (``socialize``; at once, or pooled for the venue's next settlement time,
+``deferred``) or, when the venue does not socialize or nobody else holds
 the market, absorbed by the venue (``absorb``). A positive one first repays fund support given
 earlier in the same liquidation (clawback), then pays the fee to where the rules send it
 (``pay_fee``). Once a close emptied a scope, ``after_close`` runs the one epilogue: with
@@ -18,6 +19,7 @@ import numpy as np
 
 from markets.events import EventKind, Reason
 from markets.liquidation.adl import fund_locked
+from markets.liquidation.deferred import defer
 from markets.liquidation.waterfall import pro_rata
 from markets.margin.detection import Breach
 from markets.venue import Venue
@@ -55,10 +57,12 @@ def settle(
             fund_event(-paid, Reason.BAD_DEBT)
         rest = deficit - paid
         if rest > 1e-9 * max(deficit, 1.0):
-            if venue.rules.socializes:
-                socialize(venue, m, rest, i, liq_seq, now_ms)
+            if venue.rules.socializes and venue.rules.socialize_ms > 0:
+                defer(venue, m, rest, i, liq_seq)
+            elif venue.rules.socializes:
+                socialize(venue, m, rest, np.array([i]), [liq_seq], now_ms)
             else:
-                absorb(venue, m, rest, i, liq_seq, now_ms)
+                absorb(venue, m, rest, i, [liq_seq], now_ms)
             acc.credit(i, iso_m, rest)
         seq = venue.sink.emit(
             EventKind.BANKRUPTCY, now_ms, venue.name, market, account=i, generation=g,
@@ -83,24 +87,33 @@ def settle(
     return support
 
 
-def absorb(venue: Venue, m: int, amount: float, account: int, cause: int, now_ms: int) -> None:
-    """A loss nobody is charged for: the venue itself carries it (``venue_loss``)."""
+def absorb(
+    venue: Venue, m: int, amount: float, account: int, causes: list[int], now_ms: int,
+) -> None:
+    """A loss nobody is charged for, left by liquidations ``causes``: the venue itself carries
+    it (``venue_loss``)."""
     venue.counters.absorbed += amount
     seq = venue.sink.emit(EventKind.VENUE_LOSS, now_ms, venue.name, venue.markets[m].name,
-                          account=account, amount=amount, cause=cause, reason=Reason.BAD_DEBT)
-    venue.sink.edge(cause, seq)
+                          account=account, amount=amount, cause=causes[0],
+                          reason=Reason.BAD_DEBT)
+    for cause in causes:
+        venue.sink.edge(cause, seq)
 
 
-def socialize(venue: Venue, m: int, amount: float, exclude: int, cause: int, now_ms: int) -> None:
-    """Charge ``amount`` pro rata to open notional in market ``m``; flat accounts never pay.
+def socialize(
+    venue: Venue, m: int, amount: float, exclude: np.ndarray, causes: list[int], now_ms: int,
+) -> None:
+    """Charge ``amount`` pro rata to open notional in market ``m``, except to the accounts
+    ``exclude`` whose deficits it is (left by liquidations ``causes``); flat accounts never pay.
 
     With no open position left in the market there is nobody to charge: the venue itself
     absorbs the loss (recorded as ``venue_loss``)."""
     acc = venue.accounts
     holders = np.nonzero(acc.pos[:, m] != 0)[0]
-    holders = holders[holders != exclude]
+    holders = holders[holders != exclude[0]] if exclude.size == 1 else \
+        holders[~np.isin(holders, exclude)]
     if holders.size == 0:
-        absorb(venue, m, amount, exclude, cause, now_ms)
+        absorb(venue, m, amount, int(exclude[0]), causes, now_ms)
         return
     shares = pro_rata(np.abs(acc.pos[holders, m]) * venue.markets[m].prices.mark, amount)
     iso = acc.isolated[holders, m]
@@ -109,11 +122,31 @@ def socialize(venue: Venue, m: int, amount: float, exclude: int, cause: int, now
     venue.counters.social_charged[holders] += shares
     venue.counters.socialized += float(shares.sum())
     seq = venue.sink.emit(
-        EventKind.SOCIALIZED_LOSS, now_ms, venue.name, venue.markets[m].name, account=exclude,
-        qty=float(holders.size), amount=float(shares.sum()), cause=cause,
+        EventKind.SOCIALIZED_LOSS, now_ms, venue.name, venue.markets[m].name,
+        account=int(exclude[0]), qty=float(holders.size), amount=float(shares.sum()),
+        cause=causes[0],
     )
-    venue.sink.edge(cause, seq)
-    venue.touch(holders)
+    for cause in causes:
+        venue.sink.edge(cause, seq)
+    # The same charge per unit of position for every holder: a shift of the market's prices
+    # for the margin index, not a change of each row (which would check them all again).
+    size = np.abs(acc.pos[holders, m])
+    venue.detector.charge(m, float((shares / size).max()), holders)
+
+
+def charge_deferred(venue: Venue, now_ms: int, check: bool = True) -> None:
+    """Charge every market's pool to its holders (in market order), then (``check``) check
+    margins."""
+    pools = venue.deferred_losses
+    if not pools:
+        return
+    for m in sorted(pools):
+        pool = pools.pop(m)
+        venue.counters.deferred -= pool.amount
+        socialize(venue, m, pool.amount, np.array(sorted(set(pool.accounts))), pool.causes,
+                  now_ms)
+    if check:
+        venue.detect(now_ms)
 
 
 def pay_fee(venue: Venue, m: int, fee: float, keeper: int | None, now_ms: int) -> float:

@@ -99,6 +99,15 @@ class BreachDetector:
         self.call_armed[rows] = True
         self.index.touch(rows)
 
+    def charge(self, m: int, per_unit: float, rows: np.ndarray) -> None:
+        """``rows``, the holders of market ``m``, were each charged at most ``per_unit`` per unit
+        of position (a socialized loss). Their margin is checked as after a change, but the
+        charge re-arms no margin call: it is the venue's doing, not the account's, and a call
+        per charge would call every called holder again at each one."""
+        top = max(1.0, 1.0 / self.margin_call_level)
+        if not self.index.charge(m, per_unit, top):
+            self.index.touch(rows)
+
     def invalidate(self) -> None:
         """Every account's margin changed: the next check evaluates every account and
         re-arms every margin call."""

@@ -26,6 +26,16 @@ Accounts that changed (a trade, a deposit, an ADL, a haircut) are *dirty*: they 
 next check whatever the prices did, so a change costs only the rows it touched. Accounts
 evaluated below a threshold they were not reported for are due again at the next check too.
 
+A socialized loss charges every holder of a market the same amount per unit of position, so it
+is not a change of rows but a shift of the market's prices as the triggers see them (``charge``):
+a charge of ``c`` costs a long ``q * c`` of slack, as a fall of ``c`` would, and a short
+``|q| * c``, no more than a rise of ``c`` costs it. The down triggers fire at the price less the
+charges so far, the up triggers at the price plus them, and a trigger is set relative to the
+shifted price it was evaluated at. A long's rise gains it only ``q * d * (1 - k * mmr)``, not
+``q * d``, so the fall counts each charge ``1 / (1 - K * top rate)`` times (``K`` the largest
+multiplier), which keeps a rise plus a charge covered; a market whose top rate makes that
+unbounded is not shifted, and its holders are touched instead.
+
 Exact evaluation is the caller's; this is a conservative filter over ``Accounts``. Nothing here
 knows SimPy, books, venues or events.
 """
@@ -138,6 +148,10 @@ class RiskIndex:
         self._down = [_Side(capacity) for _ in range(m)]  # fires when the price falls to it
         self._up = [_Side(capacity) for _ in range(m)]  # fires when the price rises to it
         self._ver = np.zeros(n, dtype=np.int64)
+        # Per market: socialized charges per unit so far, as a price fall (longs; scaled) and
+        # a price rise (shorts) the triggers see.
+        self._fall = np.zeros(m)
+        self._rise = np.zeros(m)
         self.dirty = np.zeros(n, dtype=bool)
         self._dirty_rows: list[np.ndarray] = []
 
@@ -157,6 +171,17 @@ class RiskIndex:
         if rows.size:
             self.dirty[rows] = True
             self._dirty_rows.append(rows)
+
+    def charge(self, m: int, per_unit: float, top_multiplier: float) -> bool:
+        """Every holder of market ``m`` was charged at most ``per_unit`` per unit of position;
+        ``top_multiplier`` is the largest threshold multiplier in use. False when the market's
+        rates leave no bound: the caller must touch the holders."""
+        top = top_multiplier * float(self.accounts.max_mmr[m])
+        if top >= 1.0:
+            return False
+        self._fall[m] += per_unit / (1.0 - top)
+        self._rise[m] += per_unit
+        return True
 
     def forget(self, rows: np.ndarray) -> None:
         """Accounts that cannot breach now (flat, not liquidatable, queued): drop their
@@ -211,9 +236,9 @@ class RiskIndex:
         never = long & (multiplier[r] * acc.max_mmr[c] < 1.0)
         lose_up = np.where(long, q * np.maximum(k - 1.0, 0.0), -q * (1.0 + k))
         with np.errstate(divide="ignore", invalid="ignore"):
-            down = np.where(long, slack / q - price, -np.inf)  # key = -price
+            down = np.where(long, slack / q - price + self._fall[c], -np.inf)  # key = -price
             up = np.where(lose_up > 0, np.minimum(price + slack / lose_up, 2.0 * price),
-                          2.0 * price)
+                          2.0 * price) + self._rise[c]
         up[never] = np.inf
         self._ver[rows] += 1
         keep = ~below[r]
@@ -256,19 +281,20 @@ class RiskIndex:
         scale = abs(float(acc.wallet[i])) + float(acc.iso_margin[i].sum()) \
             + sum(abs(qs[m]) * prices[m] for m in open_)
         top_rate, mm_mult = acc.max_mmr, acc.mm_mult
+        fall, rise = self._fall.tolist(), self._rise.tolist()
         for m, x in zip(open_, slacks, strict=True):
             if math.isinf(x):
                 continue
             x = max(x - _SLACK_RTOL * scale, 0.0)
             q, p = qs[m], prices[m]
             if q > 0:
-                self._down[m].add_one(x / q - p, i, ver, current)
+                self._down[m].add_one(x / q - p + fall[m], i, ver, current)
                 if k * float(top_rate[m]) < 1.0:
                     continue  # never loses slack on a rise
             rate = k * acc.tier_rate(m, 2.0 * abs(q) * p) * float(mm_mult[m])
             lose = q * max(rate - 1.0, 0.0) if q > 0 else -q * (1.0 + rate)
             up = min(p + x / lose, 2.0 * p) if lose > 0 else 2.0 * p
-            self._up[m].add_one(up, i, ver, current)
+            self._up[m].add_one(up + rise[m], i, ver, current)
 
     # --- the query ----------------------------------------------------------------------------
     def due(self, marks: np.ndarray) -> np.ndarray:
@@ -278,8 +304,8 @@ class RiskIndex:
         self._dirty_rows = []
         for m in range(marks.size):
             p = float(marks[m])
-            self._down[m].fire(-p, self._ver, out)
-            self._up[m].fire(p, self._ver, out)
+            self._down[m].fire(-p + float(self._fall[m]), self._ver, out)
+            self._up[m].fire(p + float(self._rise[m]), self._ver, out)
         if not out:
             return np.zeros(0, dtype=np.int64)
         rows = out[0] if len(out) == 1 else np.concatenate(out)

@@ -125,10 +125,11 @@ class Adl(Strict):
     ranking: rules.AdlRanking = "bitmex"
     price: rules.AdlPrice = "bankruptcy"
     ranking_interval: Duration = "1s"  # how often the venue re-ranks its ADL queue (0: always)
-    # thin_book: ADL closes what the book cannot fill with the fund's backing, solvent at the
-    # mark or not ("when the fund cannot, ADL"); negative_equity: only positions of accounts
-    # bankrupt at the mark (Hyperliquid: "when an account's value goes negative").
-    on: rules.AdlOn = "thin_book"
+    # negative_equity: only positions of accounts bankrupt at the mark (Hyperliquid: "when an
+    # account's value goes negative"); thin_book: ADL closes what the book cannot fill with
+    # the fund's backing, solvent at the mark or not ("when the fund cannot, ADL": the CEX
+    # presets, whose fund takes over what the book cannot fill).
+    on: rules.AdlOn = "negative_equity"
 
 
 class VolatilityMargin(Strict):

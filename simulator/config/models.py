@@ -213,6 +213,9 @@ class Venue(Strict):
     liquidation: Liquidation = Liquidation()
     adl: Adl = Adl()
     socialize: Socialize = "after_adl"
+    # Socialized losses are pooled per market and charged at multiples of this interval, as a
+    # venue settles them periodically (0: each at once, at the bankruptcy).
+    socialize_interval: Duration = Field(default="1s", ge=0)
     risk_controls: RiskControls = RiskControls()
     funding: Funding = Funding()
     maker_interval: Duration = Field(default="1s", gt=0)

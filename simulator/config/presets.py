@@ -16,7 +16,8 @@ import difflib
 from typing import Any
 
 # The venue keys a preset may set (and that ``Scenario.with_preset`` replaces).
-MECHANISM_KEYS = ("mark", "liquidation", "fund", "adl", "socialize", "risk_controls")
+MECHANISM_KEYS = ("mark", "liquidation", "fund", "adl", "socialize", "socialize_interval",
+                  "risk_controls")
 # ... except these liquidation settings, which describe the world rather than the mechanism.
 KEPT_LIQUIDATION_KEYS = ("throughput_per_s", "latency", "margin_call_level")
 
@@ -103,6 +104,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                         "fee_rate": 0.0, "check_interval": "1s"},
         "adl": {"trigger": "never"},
         "socialize": "instead_of_adl",
+        # Drift charges a bankruptcy's loss when it is resolved (into the market's cumulative
+        # funding), not at a settlement time.
+        "socialize_interval": 0,
         "risk_controls": {"circuit_breaker": {"threshold": 0.5, "window": "5m", "pause": "5m",
                                               "halt": "liquidations"}},
     },

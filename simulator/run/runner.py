@@ -24,10 +24,12 @@ from agents.funding_clock import funding_process
 from agents.holders import auction_clock, unwinder
 from agents.liquidation_engine import liquidation_engine, margin_on_moves, margin_poller
 from agents.market_maker import MarketMaker, market_makers
+from agents.socializer import socialization_clock
 from agents.stops import stops_process
 from agents.traders import MarginCallResponder
 from agents.wakeup import Wakeup
 from markets.events import EventKind, Reason
+from markets.liquidation.settle import charge_deferred
 from markets.maker_balance import BalanceSheet, MakerLimit
 from markets.stops import StopLadder
 from markets.venue import Venue
@@ -67,6 +69,9 @@ def run(
     except Exception as exc:  # a bug: still hand back what was recorded, then re-raise
         error = f"{type(exc).__name__}: {exc}"
         unexpected = exc
+    else:
+        for venue in world.venues:  # the last pools, at the end: nothing acts on them
+            charge_deferred(venue, min(env.now, scenario.duration), check=False)
     t_run = time.perf_counter()
     result = collect(world, recorder, end_ms=min(env.now, scenario.duration), error=error)
     result.meta["timings"] = {
@@ -128,6 +133,8 @@ def _start_processes(
         if behaviour.stops:
             env.process(stops_process(env, venue, StopLadder(len(venue.markets),
                                                              behaviour.stops)))
+        if vc.socialize != "never" and vc.socialize_interval > 0:
+            env.process(socialization_clock(env, venue, vc.socialize_interval))
         if vc.funding.enabled:
             env.process(funding_process(env, venue, vc.funding.interval, vc.funding.interest,
                                         vc.funding.cap, vc.funding.first))
