@@ -2,7 +2,9 @@
 venue's stops whose trigger price has been reached close their positions by market order.
 
 Each account's fired stops go out as one batch, checked once (``Venue.market_orders``); a stop
-whose position is gone (liquidated, closed, flipped) is dropped. Which stops fire is decided in
+whose position is gone (liquidated, closed, flipped) is dropped. A stop's order carries the
+generation of the move that set it off (``markets.attribution.move_tag``): a stop run that
+liquidations started passes their cascade on. Which stops fire is decided in
 ``markets.stops``. Thin SimPy glue.
 """
 
@@ -13,6 +15,7 @@ from collections.abc import Generator
 import simpy
 
 from agents.wakeup import Wakeup
+from markets.attribution import move_tag
 from markets.events import Reason
 from markets.stops import StopLadder
 from markets.venue import Venue
@@ -28,13 +31,21 @@ def stops_process(env: simpy.Environment, venue: Venue, ladder: StopLadder) -> G
         wake.reset()
         now = env.now
         prices = venue.trigger_prices()
-        orders: dict[int, list[tuple[int, float]]] = {}
+        orders: dict[tuple[int, int], list[tuple[int, float]]] = {}
         for m in range(len(venue.markets)):
-            for row, side in ladder.triggered(m, float(prices[m])):
+            fired = ladder.triggered(m, float(prices[m]))
+            if not fired:
+                continue
+            levels = venue.level_marks()[:, m]
+            recentre = venue.markets[m].prices.recentre_ms
+            for row, side, stop in fired:
                 q = float(acc.pos[row, m])
                 if q * side > 0:  # still the position the stop protects
-                    orders.setdefault(row, []).append((m, -q))
-        for row in sorted(orders):
-            for m, _ in orders[row]:
+                    # The move that set it off: a long's stop a fall, a short's a rise.
+                    tag = move_tag(levels, stop, -side, venue.ledger, m, now, recentre)
+                    orders.setdefault((row, *tag), []).append((m, -q))
+        for row, generation, cause in sorted(orders):
+            batch = orders[(row, generation, cause)]
+            for m, _ in batch:
                 venue.sync(m, now)
-            venue.market_orders(row, orders[row], now, reason=Reason.STOP)
+            venue.market_orders(row, batch, now, generation, cause, Reason.STOP)

@@ -164,3 +164,23 @@ def breach_causes(
         first = by_harm[np.searchsorted(inv[by_harm], np.arange(uniq.size))]
         return needed_causes(uniq, np.bincount(inv, weights=harm_all), share, chan_all[first])
     return needed_causes(seq_all, harm_all, share, chan_all)
+
+
+def move_tag(
+    levels: np.ndarray, threshold: float, direction: int, ledger: ImpactLedger, market: int,
+    now_ms: int, recentre_ms: float | None,
+) -> tuple[int, int]:
+    """(generation, cause seq) of an order set off once ``market``'s price passed
+    ``threshold`` going ``direction`` (-1 down, +1 up), as a breach's generation is found: the
+    first counterfactual level ``k`` (``levels[k]``: the price with only generations ``<= k``
+    traded) at which the price has passed it, and the generation-``k`` trade whose still-live
+    impact moved it most that way. ``(0, -1)`` when the exogenous path alone passed it (the
+    order then passes on no cascade); the last level when float rounding leaves none."""
+    passed = np.flatnonzero(direction * (levels - threshold) >= 0)
+    g = int(passed[0]) if passed.size else levels.size - 1
+    if g == 0:
+        return 0, -1
+    seqs, live, _ = ledger.live(market, g, now_ms, recentre_ms)
+    if seqs.size == 0:
+        return g, -1
+    return g, int(seqs[int(np.argmax(direction * live))])

@@ -75,6 +75,8 @@ class Reason(StrEnum):
     UNWIND = "unwind"
     ARBITRAGE = "arbitrage"
     STOP = "stop"  # a trader's stop-loss order
+    DIP_BUY = "dip_buy"  # a dip buyer's resting bid, reached
+    MOMENTUM = "momentum"  # a momentum seller's short into a fall
     # insurance_fund (and venue_loss): what moved the fund's money
     BAD_DEBT = "bad_debt"
     CLAWBACK = "clawback"

@@ -49,12 +49,15 @@ class StopLadder:
     def __len__(self) -> int:
         return sum(len(f) + len(r) for f, r in zip(self.falling, self.rising, strict=True))
 
-    def triggered(self, m: int, price: float) -> list[tuple[int, int]]:
-        """Pop the stops of market ``m`` that ``price`` has reached: ``(row, side)``."""
+    def triggered(self, m: int, price: float) -> list[tuple[int, int, float]]:
+        """Pop the stops of market ``m`` that ``price`` has reached: ``(row, side, stop
+        price)``."""
         fired = []
         falling, rising = self.falling[m], self.rising[m]
         while falling and falling[-1][0] >= price:
-            fired.append((falling.pop()[1], 1))
+            stop, row = falling.pop()
+            fired.append((row, 1, stop))
         while rising and rising[-1][0] <= price:
-            fired.append((rising.pop()[1], -1))
+            stop, row = rising.pop()
+            fired.append((row, -1, stop))
         return fired

@@ -270,7 +270,7 @@ def test_markets_imports_neither_simpy_nor_pydantic():
 LAYERS = {
     "markets": [
         {"prices", "book", "events", "rules", "insurance_fund", "risk_controls", "attribution",
-         "market_graph", "counters", "disruptions", "collateral", "stops"},
+         "market_graph", "counters", "disruptions", "collateral", "stops", "flows"},
         {"margin"},
         {"venue", "market", "funding", "arbitrage", "wiring", "maker_balance"},
         {"liquidation"},

@@ -20,10 +20,10 @@ def test_the_ladder_pops_the_stops_a_price_has_reached_in_order():
     ladder = StopLadder(2, stops)
     assert len(ladder) == 5
     assert ladder.triggered(0, 98.0) == []
-    assert ladder.triggered(0, 97.0) == [(11, 1)]  # at the stop price: fires
-    assert ladder.triggered(0, 94.0) == [(10, 1), (12, 1)]  # ties in row order
+    assert ladder.triggered(0, 97.0) == [(11, 1, 97.0)]  # at the stop price: fires
+    assert ladder.triggered(0, 94.0) == [(10, 1, 95.0), (12, 1, 95.0)]  # ties in row order
     assert ladder.triggered(0, 94.0) == []  # a stop fires once
-    assert ladder.triggered(0, 103.5) == [(13, -1)]  # a short's stop, on the way up
+    assert ladder.triggered(0, 103.5) == [(13, -1, 103.0)]  # a short's stop, on the way up
     assert ladder.triggered(1, 60.0) == [] and len(ladder) == 1
 
 

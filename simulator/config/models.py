@@ -9,7 +9,6 @@ anything; it only describes.
 from __future__ import annotations
 
 import difflib
-import math
 from typing import Annotated, Literal
 
 import numpy as np
@@ -25,11 +24,12 @@ from pydantic import (
 from markets.margin.formulas import MarginTiers
 from simulator.config.base import Strict
 from simulator.config.collateral import CollateralAsset
+from simulator.config.flows import DipBuyers, Momentum
 from simulator.config.mechanisms import Adl, Fund, Liquidation, RiskControls, Socialize
 from simulator.config.presets import merged
 from simulator.config.replays import Replay  # noqa: F401  (the scenario's parts, in one place)
 from simulator.config.stops import Stops
-from simulator.config.units import Duration, Fraction
+from simulator.config.units import Duration, Fraction, whole_number
 
 
 # --- assets and the exogenous path ------------------------------------------------------------
@@ -305,28 +305,13 @@ class Notional(Strict):
     minimum: PositiveFloat = 500.0  # pareto scale
 
 
-def _whole_number(value: object) -> object:
-    """A count written in scientific notation ("1e6", which YAML reads as a string) is the
-    integer it names; anything else is left for the integer check (and its message)."""
-    if isinstance(value, str) and "e" in value.lower():
-        try:
-            number = float(value)
-        except ValueError:
-            return value
-        if not math.isfinite(number):
-            raise ValueError(f"{value!r} is not a finite number")
-        if number == int(number):
-            return int(number)
-    return value
-
-
 class Arrivals(Strict):
     """Traders who open positions during the run: ``count`` more accounts drawn from the
     population's rules (notional, leverage, market mix; cross margin), each opening its
     position by market order at a time drawn uniformly in [``start``, ``end``), long with
     probability ``long_share`` (default: the population's)."""
 
-    count: Annotated[int, BeforeValidator(_whole_number)] = Field(gt=0)
+    count: Annotated[int, BeforeValidator(whole_number)] = Field(gt=0)
     start: Duration = Field(default=0, ge=0)
     end: Duration = Field(gt=0)
     long_share: Fraction | None = Field(default=None, ge=0, le=1)
@@ -341,7 +326,7 @@ class Arrivals(Strict):
 class Population(Strict):
     name: str = Field(min_length=1)
     venue: str
-    count: Annotated[int, BeforeValidator(_whole_number)] = Field(ge=0)
+    count: Annotated[int, BeforeValidator(whole_number)] = Field(ge=0)
     notional: Notional = Notional()
     leverage: dict[float, NonNegativeFloat] = {5: 0.3, 10: 0.3, 20: 0.25, 50: 0.15}
     long_share: Fraction = Field(default=0.5, ge=0, le=1)
@@ -354,6 +339,8 @@ class Population(Strict):
     # Share of each account's cross collateral held in other assets (the rest in USD).
     collateral_mix: dict[str, Fraction] = {}
     stops: Stops | None = None  # stop-loss orders on the positions held at the start
+    dip_buyers: DipBuyers | None = None  # more of them, resting limit bids below the market
+    momentum: Momentum | None = None  # more of them, opening shorts once a market has fallen
 
     @field_validator("leverage")
     @classmethod

@@ -73,3 +73,18 @@ def parse_fraction(value: object) -> float:
 
 Duration = Annotated[int, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
 Fraction = Annotated[float, BeforeValidator(parse_fraction)]
+
+
+def whole_number(value: object) -> object:
+    """A count written in scientific notation ("1e6", which YAML reads as a string) is the
+    integer it names; anything else is left for the integer check (and its message)."""
+    if isinstance(value, str) and "e" in value.lower():
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a finite number")
+        if number == int(number):
+            return int(number)
+    return value

@@ -10,14 +10,13 @@ Nothing here advances time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 
 from agents.market_maker import WithdrawalRule
-from agents.population import NONE, PopulationSpec, draw_population, draw_responses
 from markets.arbitrage import Arbitrageur
 from markets.book import DepthProfile, OrderBook
 from markets.collateral import CollateralBook, Depeg
@@ -40,29 +39,16 @@ from markets.rules import (
     TakeoverRule,
     UnwindRule,
 )
-from markets.stops import draw_stops
 from markets.venue import Market, Venue, VenueRows
 from markets.wiring import WiringError, arbitrageurs, compile_wiring, wire
 from simulator.config import Scenario, ScenarioError
 from simulator.config import models as cfg
+from simulator.run.populations import Behaviour, Labels, draw_block, flat_rows
 from simulator.run.rng import RunRandom
 from simulator.run.world_graph import scenario_graph
 
 MAKER = "maker"
 ARBITRAGE = "arbitrage"  # the account group of arbitrageurs' accounts
-
-
-@dataclass
-class Behaviour:
-    """What one venue's accounts do: margin-call responses (row-aligned), and the arrivals'
-    openings, (time ms, row, [(market, signed USD notional)]) in time order."""
-
-    kind: np.ndarray
-    delay_ms: np.ndarray
-    top_up_to: np.ndarray
-    reduce_fraction: np.ndarray
-    arrivals: list[tuple[int, int, list[tuple[int, float]]]] = field(default_factory=list)
-    stops: list[tuple[int, int, float, int]] = field(default_factory=list)  # markets.stops
 
 
 @dataclass
@@ -218,19 +204,13 @@ def _build_venue(
     rules = liquidation_rules(vc)
     funds = _funds(vc, markets)
     arbs = [a for a in scenario.arbitrage if vc.name in a.venues]
-    traders = 1 + len(explicit) + len(arbs) + sum(
-        p.count + (p.arrivals.count if p.arrivals else 0) for p in pops)
+    traders = 1 + len(explicit) + len(arbs) + sum(p.count + flat_rows(p) for p in pops)
     own = _venue_rows(rules, len(funds), traders)
     n = traders + int(own.vault is not None) + len(own.funds) + len(own.keepers)
     acc = Accounts(n, [m.tiers for m in markets])
     book = _collateral_book(scenario, vc, n, asset_prices)
-    kind = np.full(n, NONE, dtype=np.int8)
-    delay = np.ones(n, dtype=np.int64)
-    top_up_to = np.full(n, 0.5)
-    reduce_fraction = np.full(n, 0.5)
-    labels, groups, leverage = [MAKER], [MAKER], [np.nan]
-    opening: list[tuple[int, int, list[tuple[int, float]]]] = []
-    stops: list[tuple[int, int, float, int]] = []
+    behaviour = Behaviour.rows(n)
+    labels = Labels([MAKER], [MAKER], [np.nan])
     acc.liquidatable[0] = False
     row = 1
     for a in explicit:
@@ -246,73 +226,30 @@ def _build_venue(
             if a.margin_mode == "isolated":
                 acc.isolated[row, m] = True
                 acc.iso_margin[row, m] = p.margin or 0.0
-        _set_response(a.response, row, row + 1, kind, delay, top_up_to, reduce_fraction,
-                      rnd.stream(f"behaviour:{a.name}"))
-        labels.append(a.name)
-        groups.append("accounts")
-        leverage.append(np.nan)
+        behaviour.respond(a.response, row, row + 1, rnd.stream(f"behaviour:{a.name}"))
+        labels.add([a.name], "accounts", [np.nan])
         row += 1
+    tiers, max_leverage = [m.tiers for m in markets], np.array([m.max_leverage for m in markets])
     for p in pops:
-        spec = _population_spec(p, names)
-        draw = draw_population(
-            spec, prices, [m.tiers for m in markets], np.array([m.max_leverage for m in markets]),
-            rnd.stream(f"population:{p.name}"),
-        )
-        rows = slice(row, row + p.count)
-        acc.wallet[rows] = draw.wallet
-        _hold(book, p, rows, draw.wallet)
-        acc.pos[rows] = draw.pos
-        acc.entry[rows] = draw.entry
-        acc.isolated[rows] = draw.isolated
-        acc.iso_margin[rows] = draw.iso_margin
-        _set_response(p.response, row, row + p.count, kind, delay, top_up_to, reduce_fraction,
-                      rnd.stream(f"behaviour:{p.name}"))
-        if p.stops is not None:
-            stops += draw_stops(row, draw.pos, prices, p.stops.share, *p.stops.distance,
-                                rnd.stream(f"stops:{p.name}"))
-        labels.extend(f"{p.name}#{k}" for k in range(p.count))
-        groups.extend([p.name] * p.count)
-        leverage.extend(draw.leverage.tolist())
-        row += p.count
-        if p.arrivals is not None:
-            a = p.arrivals
-            spec = replace(spec, count=a.count, isolated_share=0.0, entry_spread=0.0,
-                           long_share=p.long_share if a.long_share is None else a.long_share)
-            stream = rnd.stream(f"arrivals:{p.name}")
-            draw = draw_population(spec, prices, [m.tiers for m in markets],
-                                   np.array([m.max_leverage for m in markets]), stream)
-            times = stream.integers(a.start, a.end, size=a.count)
-            acc.wallet[row:row + a.count] = draw.wallet  # flat until they open
-            _hold(book, p, slice(row, row + a.count), draw.wallet)
-            usd = draw.pos * prices
-            for k in range(a.count):
-                opening.append((int(times[k]), row + k,
-                                [(int(m), float(usd[k, m])) for m in np.flatnonzero(usd[k])]))
-            _set_response(p.response, row, row + a.count, kind, delay, top_up_to,
-                          reduce_fraction, rnd.stream(f"behaviour:{p.name}:arrivals"))
-            labels.extend(f"{p.name}+{k}" for k in range(a.count))
-            groups.extend([f"{p.name}:arrivals"] * a.count)
-            leverage.extend(draw.leverage.tolist())
-            row += a.count
+        row = draw_block(p, names, prices, tiers, max_leverage, acc, book, behaviour, labels,
+                         rnd, row)
     for a in arbs:  # ordinary accounts, flat at the start; collateral: half the capital
         acc.wallet[row] = a.capital / 2
-        labels.append(f"arb:{a.name}")
-        groups.append(ARBITRAGE)
-        leverage.append(a.leverage)
+        labels.add([f"arb:{a.name}"], ARBITRAGE, [a.leverage])
         row += 1
     # Venue-side rows: never liquidated; the vault and keepers start with their capital.
     if own.vault is not None:
         backstop = vc.liquidation.backstop
         acc.wallet[own.vault] = (vc.insurance_fund if backstop.capital is None
                                   else backstop.capital)
-        labels.append("vault")
-    labels.extend(f"fund:{f.name}" for f in funds[: len(own.funds)])
+        labels.labels.append("vault")
+    labels.labels.extend(f"fund:{f.name}" for f in funds[: len(own.funds)])
     if own.keepers:
         acc.wallet[list(own.keepers)] = vc.liquidation.auction.keepers.capital
-        labels.extend(f"keeper#{k}" for k in range(len(own.keepers)))
+        labels.labels.extend(f"keeper#{k}" for k in range(len(own.keepers)))
     extra = n - traders
-    groups.extend(["venue"] * extra)
-    leverage.extend([np.nan] * extra)
+    labels.groups.extend(["venue"] * extra)
+    labels.leverage.extend([np.nan] * extra)
     acc.liquidatable[traders:] = False
     # The maker stands for the rest of the market: it holds the other side of every position.
     acc.pos[0] = -acc.pos[1:].sum(axis=0)
@@ -326,12 +263,12 @@ def _build_venue(
         for d in scenario.disruptions if d.venue == vc.name])
     mode = np.where(acc.isolated.any(axis=1), "isolated", "cross")
     frame = pd.DataFrame({
-        "venue": vc.name, "account": np.arange(n), "label": labels, "group": groups,
-        "margin_mode": mode, "leverage": leverage,
-        "response": np.array(["none", "top_up", "reduce"])[kind],
+        "venue": vc.name, "account": np.arange(n), "label": labels.labels,
+        "group": labels.groups, "margin_mode": mode, "leverage": labels.leverage,
+        "response": np.array(["none", "top_up", "reduce"])[behaviour.kind],
     })
-    opening.sort(key=lambda o: (o[0], o[1]))
-    return venue, Behaviour(kind, delay, top_up_to, reduce_fraction, opening, stops), frame
+    behaviour.arrivals.sort(key=lambda o: (o[0], o[1]))
+    return venue, behaviour, frame
 
 
 def _collateral_book(
@@ -347,14 +284,6 @@ def _collateral_book(
                           np.zeros((n, len(names))), np.asarray(asset_prices)[sources], depegs)
 
 
-def _hold(book: CollateralBook, p: cfg.Population, rows: slice, wallet: np.ndarray) -> None:
-    """Hold the population's ``collateral_mix`` share of each account's collateral value in
-    those assets (the wallet's value after haircuts is unchanged)."""
-    for name, share in p.collateral_mix.items():
-        c = book.names.index(name)
-        book.holdings[rows, c] = share * wallet / (book.prices[c] * (1.0 - book.haircuts[c]))
-
-
 def _venue_rows(rules: LiquidationRules, n_funds: int, start: int) -> VenueRows:
     row = start
     vault = None
@@ -367,27 +296,6 @@ def _venue_rows(rules: LiquidationRules, n_funds: int, start: int) -> VenueRows:
     if rules.keepers is not None:
         keepers = tuple(range(row, row + rules.keepers.count))
     return VenueRows(0, vault, funds, keepers)
-
-
-def _population_spec(p: cfg.Population, market_names: list[str]) -> PopulationSpec:
-    lev, weights = p.leverage_arrays()
-    mix = np.array([p.markets.get(name, 0.0) for name in market_names])
-    return PopulationSpec(
-        p.count, p.notional.distribution, p.notional.median, p.notional.sigma, p.notional.alpha,
-        p.notional.minimum, lev, weights, p.long_share, p.entry_spread, mix,
-        p.multi_market_share, p.isolated_share,
-    )
-
-
-def _set_response(
-    r: cfg.Response, start: int, stop: int, kind: np.ndarray, delay: np.ndarray,
-    top_up_to: np.ndarray, reduce_fraction: np.ndarray, rng: np.random.Generator,
-) -> None:
-    draw = draw_responses(stop - start, [r.none, r.top_up, r.reduce], r.delay, r.delay_sigma, rng)
-    kind[start:stop] = draw.kind
-    delay[start:stop] = draw.delay_ms
-    top_up_to[start:stop] = r.top_up_to
-    reduce_fraction[start:stop] = r.reduce_fraction
 
 
 def withdrawal_rule(mc: cfg.Market) -> WithdrawalRule:

@@ -20,6 +20,7 @@ import simpy
 from agents.arbitrageur import arbitrage_process
 from agents.arrivals import arrivals_process
 from agents.disruptions import disruption_log
+from agents.flows import flows_process
 from agents.funding_clock import funding_process
 from agents.holders import auction_clock, unwinder
 from agents.liquidation_engine import liquidation_engine, margin_on_moves, margin_poller
@@ -29,6 +30,7 @@ from agents.stops import stops_process
 from agents.traders import MarginCallResponder
 from agents.wakeup import Wakeup
 from markets.events import EventKind, Reason
+from markets.flows import DropTriggers, RestingBids
 from markets.liquidation.settle import charge_deferred
 from markets.maker_balance import BalanceSheet, MakerLimit
 from markets.stops import StopLadder
@@ -133,6 +135,13 @@ def _start_processes(
         if behaviour.stops:
             env.process(stops_process(env, venue, StopLadder(len(venue.markets),
                                                              behaviour.stops)))
+        n_markets = len(venue.markets)
+        if behaviour.bids:
+            env.process(flows_process(env, venue, RestingBids(n_markets, behaviour.bids),
+                                      DropTriggers(n_markets, 1, [])))
+        for window, triggers in behaviour.momentum:
+            env.process(flows_process(env, venue, RestingBids(n_markets, []),
+                                      DropTriggers(n_markets, window, triggers)))
         if vc.socialize != "never" and vc.socialize_interval > 0:
             env.process(socialization_clock(env, venue, vc.socialize_interval))
         if vc.funding.enabled:
