@@ -23,6 +23,7 @@ AdlTrigger = Literal["fund_empty", "drawdown", "never"]
 AdlRanking = Literal["bitmex", "hyperliquid", "profit", "pro_rata"]
 AdlPrice = Literal["bankruptcy", "mark"]
 AdlOn = Literal["negative_equity", "thin_book"]
+AdlQueue = Literal["profitable", "all"]
 Socialize = Literal["after_adl", "instead_of_adl", "never"]
 Halt = Literal["liquidations", "trading"]
 
@@ -110,6 +111,9 @@ class AdlRules:
     # (the mark past the bankruptcy price), or whatever the book cannot fill with the fund's
     # backing (a thin book), solvent or not.
     on: AdlOn
+    # Who is in the queue: opposite-side positions in profit, or every opposite-side position
+    # (the venue's ranking orders the losers after the winners).
+    queue: AdlQueue
 
     def __post_init__(self) -> None:
         _check_names(self)
@@ -155,4 +159,5 @@ _NAMED: dict[str, tuple[str, ...]] = {
     "close": get_args(Close), "socialize": get_args(Socialize), "halt": get_args(Halt),
     "adl.trigger": get_args(AdlTrigger), "adl.ranking": get_args(AdlRanking),
     "adl.price": get_args(AdlPrice), "adl.on": get_args(AdlOn),
+    "adl.queue": get_args(AdlQueue),
 }

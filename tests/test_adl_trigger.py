@@ -110,3 +110,30 @@ def test_under_hyperliquid_rules_the_vault_comes_before_adl():
     adl = kinds(bankrupt, "adl")
     assert adl["qty"].tolist() == pytest.approx([3.0])
     assert adl["price"].tolist() == pytest.approx([90.0], rel=1e-12)
+
+
+@pytest.mark.parametrize("queue", [None, "profitable", "all"])
+def test_a_losing_counterparty_is_in_the_queue_only_when_the_venue_ranks_every_position(queue):
+    """``S`` short 3 entered at 80 is losing at the mark 90 (equity 100 - 30 = 70). ``L`` with
+    collateral 48 is bankrupt at the mark (bankruptcy price 90.4), so ADL applies. With the
+    queue of profitable positions (the default) there is no counterparty: L's 5 go to the book
+    (four levels of S90 from 89.5, then 5 - 4 x S90 at 85.5) and the shortfall against 90.4,
+    12.154, is the venue's loss. With ``queue: all`` (BitMEX's rank is defined for a loss) S
+    takes 3 at 90.4 and the book the other 2, as in the bankrupt case above."""
+    data = scenario(48, on="negative_equity").model_dump(mode="json")
+    data["accounts"][1]["positions"][0]["entry"] = 80
+    if queue is not None:
+        data["venues"][0]["adl"]["queue"] = queue
+    from simulator.config import parse_scenario
+
+    result = run(parse_scenario(data), check=True)
+    adl, loss = kinds(result, "adl"), kinds(result, "venue_loss")["amount"].sum()
+    if queue == "all":
+        assert adl["qty"].tolist() == pytest.approx([3.0])
+        assert adl["price"].tolist() == pytest.approx([90.4], rel=1e-12)
+        assert (adl["balance"] < 0).all()  # what it closed was at a loss at the mark
+        assert loss == pytest.approx(S90 * 0.9 + (2 - S90) * 1.9, rel=1e-9)
+    else:
+        assert len(adl) == 0
+        book = S90 * (89.5 + 88.5 + 87.5 + 86.5) + (5 - 4 * S90) * 85.5
+        assert loss == pytest.approx(5 * 90.4 - book, rel=1e-9)

@@ -1,13 +1,14 @@
 """The ADL queue: who is deleveraged, in what order, when the insurance fund cannot pay.
 
-Counterparties are opposite-side positions in profit, ranked by the venue's rule:
+Counterparties are opposite-side positions in profit (with ``queue: all``, every opposite-side
+position, as venues whose ranking orders losers after winners), ranked by the venue's rule:
 ``bitmex`` (PnL% x effective leverage), ``hyperliquid`` ((mark / entry) x (notional / account
 value)), ``profit`` (unrealised profit in USD), or ``pro_rata`` (every profitable position takes
 a share in proportion to its size: no queue). Venues publish the queue as a periodically
 refreshed ranking (an "ADL indicator"), so the ranking here is a snapshot per (market, side)
 refreshed at most every ``ranking_ms`` (0: at every use). Execution walks the snapshot against
-*live* positions: an account that went flat, was queued for liquidation or is no longer in
-profit is skipped, and each is taken for at most its current position.
+*live* positions: an account that went flat, was queued for liquidation or (``queue:
+profitable``) is no longer in profit is skipped, and each is taken for at most its current position.
 
 Acts on a ``Venue``'s public state; nothing here knows SimPy or the simulator.
 """
@@ -58,7 +59,8 @@ def ranking(venue: Venue, m: int, side: int, now_ms: int, marks: np.ndarray) -> 
     mask = (pos > 0) if side > 0 else (pos < 0)
     mask &= acc.liquidatable & ~venue.queued_cross & ~venue.queued_iso[:, m]
     rows = np.nonzero(mask)[0]
-    rows = rows[side * (marks[m] - acc.entry[rows, m]) > 0]
+    if venue.rules.adl.queue == "profitable":
+        rows = rows[side * (marks[m] - acc.entry[rows, m]) > 0]
     scores = _scores(venue, rows, m, marks)
     # Best score first, ties by row: rows ascend, so a stable sort of the scores alone.
     order = rows[np.argsort(-scores, kind="stable")]
@@ -104,5 +106,7 @@ def _live(
     acc = venue.accounts
     pos = acc.pos[rows, m]
     live = (side * pos > 0) & (rows != exclude) & ~venue.queued_cross[rows]
-    live &= ~venue.queued_iso[rows, m] & (side * (marks[m] - acc.entry[rows, m]) > 0)
+    live &= ~venue.queued_iso[rows, m]
+    if venue.rules.adl.queue == "profitable":
+        live &= side * (marks[m] - acc.entry[rows, m]) > 0
     return rows[live], np.abs(pos[live])

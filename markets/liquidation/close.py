@@ -215,7 +215,8 @@ def _deleverage(
         x = min(x, left)
         if x <= 0.0:
             break
-        # The counterparty's unrealised profit at the mark on what it loses (it is in profit).
+        # The counterparty's unrealised profit at the mark on what it loses (a loss, negative,
+        # when the queue takes every position).
         profit = -sign * x * (mark - float(acc.entry[c, m]))
         acc.trade(i, m, -sign * x, price)
         acc.trade(c, m, sign * x, price)

@@ -130,6 +130,10 @@ class Adl(Strict):
     # the fund's backing, solvent at the mark or not ("when the fund cannot, ADL": the CEX
     # presets, whose fund takes over what the book cannot fill).
     on: rules.AdlOn = "negative_equity"
+    # profitable: only opposite-side positions in profit are deleveraged; all: every
+    # opposite-side position is in the queue, losers ranked after winners (BitMEX's rank is
+    # PnL% / leverage for a loss; Binance, Bybit, OKX and Hyperliquid rank every position).
+    queue: rules.AdlQueue = "profitable"
 
 
 class VolatilityMargin(Strict):

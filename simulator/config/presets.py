@@ -37,7 +37,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                         "fee_rate": 0.0, "surplus": "insurance_fund",
                         "fund_takeover": {"capacity": 1.0}},
         "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
-                "on": "thin_book"},
+                "on": "thin_book", "queue": "all"},
         "socialize": "never",
     },
     # Mark = fair price (index + decaying basis). The lowest risk tier is closed whole at the
@@ -48,7 +48,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "liquidation": {"trigger": "mark", "close": "full", "fee_rate": 0.0,
                         "surplus": "insurance_fund"},
         "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
-                "on": "thin_book"},
+                "on": "thin_book", "queue": "all"},
         "socialize": "never",
     },
     # Positions above the lowest tier are first reduced to a lower tier; if that is not enough
@@ -60,7 +60,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                         "fee_rate": 0.0, "surplus": "insurance_fund",
                         "fund_takeover": {"capacity": 1.0, "whole": True}},
         "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
-                "on": "thin_book"},
+                "on": "thin_book", "queue": "all"},
         "socialize": "never",
     },
     # ADL triggers when the fund falls 30% from its peak within 8 hours, matched at the mark
@@ -70,7 +70,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "liquidation": {"trigger": "mark", "close": "full"},
         "adl": {"trigger": "drawdown", "drawdown": 0.3, "window": "8h", "ranking": "bitmex",
                 "price": "mark",
-                "on": "thin_book"},
+                "on": "thin_book", "queue": "all"},
         "socialize": "never",
     },
     # Market orders to the book, positions over 100k USDC 20% at a time with a 30 s cooldown;
@@ -82,7 +82,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                         "chunking": {"above": 100_000, "fraction": 0.2, "cooldown": "30s"},
                         "backstop": {"below": 2 / 3}},
         "adl": {"trigger": "fund_empty", "ranking": "hyperliquid", "price": "mark",
-                "on": "negative_equity"},
+                "on": "negative_equity", "queue": "all"},
         "socialize": "after_adl",
     },
     # Protocol IOC orders at a fillable price between oracle and bankruptcy; penalty up to 1.5%

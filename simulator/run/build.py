@@ -171,7 +171,7 @@ def liquidation_rules(vc: cfg.Venue) -> LiquidationRules:
             keepers.count, keepers.capital, keepers.min_discount, keepers.leverage,
             UnwindRule(keepers.unwind, keepers.unwind_interval)),
         adl=AdlRules(a.trigger, a.drawdown, a.window, a.ranking, a.price, a.ranking_interval,
-                     a.on),
+                     a.on, a.queue),
         socialize=vc.socialize, socialize_ms=vc.socialize_interval,
         halt=vc.risk_controls.circuit_breaker.halt if vc.risk_controls.circuit_breaker else
         "liquidations",
