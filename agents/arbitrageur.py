@@ -2,7 +2,9 @@
 its latency, then trades the gap as it stands (``markets.arbitrage``).
 
 Moves that arrive while it waits are seen together when it acts; its own trades wake it once
-more, to find the gap closed down to its threshold. Thin glue: what it trades is decided in
+more, to find the gap closed down to its threshold. After acting it may start a transfer of
+capital to a leg that ran low (``transfer_process``), which waits out withdrawal and deposit
+halts. Thin glue: what it trades is decided in
 ``markets.arbitrage``.
 """
 
@@ -13,7 +15,8 @@ from collections.abc import Generator
 import simpy
 
 from agents.wakeup import Wakeup
-from markets.arbitrage import Arbitrageur
+from markets.arbitrage import MIN_NOTIONAL, Arbitrageur, Leg
+from markets.transfers import withdraw
 
 
 def arbitrage_process(env: simpy.Environment, arb: Arbitrageur) -> Generator:
@@ -29,6 +32,34 @@ def arbitrage_process(env: simpy.Environment, arb: Arbitrageur) -> Generator:
             factor = max(leg.venue.disruptions.latency_factor(env.now) for leg in (arb.a, arb.b))
             yield env.timeout(round(latency * factor))
         arb.act(env.now)
+        planned = arb.transfer()
+        if planned is not None:
+            env.process(transfer_process(env, arb, *planned))
+
+
+def transfer_process(
+    env: simpy.Environment, arb: Arbitrageur, source: Leg, target: Leg, amount: float,
+) -> Generator:
+    """Move ``amount`` of the arbitrageur's capital from ``source``'s venue to ``target``'s:
+    withdraw (after any withdrawal halt), ``transfer_ms`` in transit, deposit (after any
+    deposit halt). The amount is capped again at what the source can spare when it leaves."""
+    arb.in_transit = True
+    while True:
+        amount = min(amount, arb.spare(source))
+        if amount < MIN_NOTIONAL:
+            arb.in_transit = False
+            return
+        if withdraw(source.venue, source.row, amount, env.now):
+            break
+        yield env.timeout(source.venue.disruptions.until("withdrawals", env.now) - env.now)
+    yield env.timeout(arb.rule.transfer_ms)
+    venue = target.venue
+    while (halt := venue.disruptions.until("deposits", env.now)) is not None:
+        venue.deposit(target.row, amount, env.now)  # refused: logged, retried after the halt
+        yield env.timeout(halt - env.now)
+    venue.deposit(target.row, amount, env.now)
+    venue.detect(env.now)
+    arb.in_transit = False
 
 
 def _on_market(market: int, wake: Wakeup):

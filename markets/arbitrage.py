@@ -50,6 +50,8 @@ class ArbitrageRule:
     latency_ms: int
     threshold: float
     leverage: float
+    rebalance_below: float  # move capital to a leg below this share of its start (0: never)
+    transfer_ms: int  # how long capital takes between venues
 
 
 class Arbitrageur:
@@ -58,6 +60,32 @@ class Arbitrageur:
     def __init__(self, name: str, a: Leg, b: Leg, rule: ArbitrageRule) -> None:
         self.name, self.a, self.b, self.rule = name, a, b, rule
         self.trades = 0
+        self.start = float(a.venue.accounts.wallet[a.row])  # each leg's starting collateral
+        self.in_transit = False  # a transfer between its venues is under way
+
+    def equity(self, leg: Leg) -> float:
+        return float(leg.venue.accounts.cross_equity(leg.row, leg.venue.marks))
+
+    def spare(self, leg: Leg) -> float:
+        """Equity the leg's position does not need at the arbitrageur's own leverage."""
+        venue = leg.venue
+        notional = abs(float(venue.accounts.pos[leg.row, leg.market])) * venue.marks[leg.market]
+        return max(self.equity(leg) - notional / self.rule.leverage, 0.0)
+
+    def transfer(self) -> tuple[Leg, Leg, float] | None:
+        """(from, to, USD) when one leg's equity is below ``rebalance_below`` of its start:
+        half the difference from the other leg, at most what that leg can spare; None when no
+        transfer is due (or one is under way)."""
+        if self.rule.rebalance_below <= 0 or self.in_transit:
+            return None
+        legs = (self.a, self.b)
+        equity = [self.equity(leg) for leg in legs]
+        low = 0 if equity[0] <= equity[1] else 1
+        if equity[low] >= self.rule.rebalance_below * self.start:
+            return None
+        source, target = legs[1 - low], legs[low]
+        amount = min((equity[1 - low] - equity[low]) / 2, self.spare(source))
+        return (source, target, amount) if amount >= MIN_NOTIONAL else None
 
     def gap(self) -> float:
         """log(mid_a / mid_b)."""

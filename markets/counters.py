@@ -22,7 +22,8 @@ class VenueCounters:
     absorbed: float  # losses nobody was left to carry, absorbed by the venue itself
     socialized: float  # losses charged pro rata to open positions
     deferred: float  # deficits made good but not yet socialized (pooled for the next charge)
-    deposits: float  # external collateral paid in (top-ups)
+    deposits: float  # external collateral paid in (top-ups, arbitrageurs' transfers)
+    withdrawals: float  # collateral taken out (arbitrageurs' transfers)
     rejected: int  # orders refused by an open-interest cap or a trading halt
     peak_queue: int  # the longest the liquidation queue got
     adl_needed: float  # shortfall at the mark that ADL was used to cover
@@ -36,7 +37,7 @@ class VenueCounters:
         """Counters of a venue with ``n_accounts`` rows before anything happened."""
         return cls(
             initial_vault=initial_vault, fees=0.0, revenue=0.0, absorbed=0.0, socialized=0.0,
-            deferred=0.0, deposits=0.0, rejected=0, peak_queue=0, adl_needed=0.0,
+            deferred=0.0, deposits=0.0, withdrawals=0.0, rejected=0, peak_queue=0, adl_needed=0.0,
             adl_profit_closed=0.0,
             adl_haircut=np.zeros(n_accounts), adl_qty=np.zeros(n_accounts),
             social_charged=np.zeros(n_accounts),

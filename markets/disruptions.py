@@ -4,8 +4,9 @@ Kinds: ``matching`` (the venue's books are closed: no orders, no liquidations; i
 everyone else wait for the window to end), ``oracle`` (its price feed stops: marks stay where
 the last update left them, and the first update after the window brings the whole move at
 once), ``api`` (agents reach it ``multiplier`` times slower: margin-call responses and
-arbitrageurs) and ``deposits`` (deposits and margin top-ups are refused). A window covers
-``[start_ms, end_ms)``.
+arbitrageurs), ``deposits`` (deposits and margin top-ups are refused) and ``withdrawals``
+(collateral cannot leave the venue: an arbitrageur's transfer to its other venue waits). A
+window covers ``[start_ms, end_ms)``.
 
 Pure bookkeeping of times; nothing here knows SimPy. The run starts a process that logs each
 window as it opens (``disruption`` events).
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DISRUPTION_KINDS = ("matching", "oracle", "api", "deposits")
+DISRUPTION_KINDS = ("matching", "oracle", "api", "deposits", "withdrawals")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class EventKind(StrEnum):
     TRADE = "trade"
     MARGIN_CALL = "margin_call"
     TOP_UP = "top_up"
+    WITHDRAWAL = "withdrawal"  # collateral taken out of a venue (an arbitrageur's transfer)
     LIQUIDATION = "liquidation"
     RECOVERED = "recovered"
     BACKSTOP = "backstop"
@@ -92,11 +93,13 @@ class Reason(StrEnum):
     TRADING_HALTED = "trading_halted"
     OPEN_INTEREST_CAP = "open_interest_cap"
     DEPOSITS_HALTED = "deposits_halted"
+    WITHDRAWALS_HALTED = "withdrawals_halted"
     # disruption: what stopped working
     MATCHING = "matching"
     ORACLE = "oracle"
     API = "api"
     DEPOSITS = "deposits"
+    WITHDRAWALS = "withdrawals"
     # maker_limit: the maker's loss crossed its limit, or came back under it
     LOSS_LIMIT = "loss_limit"
     RESUMED = "resumed"

@@ -38,6 +38,8 @@ class ArbitrageEdge:
     threshold: float
     capital: float
     leverage: float
+    rebalance_below: float  # 0: the arbitrageur never moves capital
+    transfer_ms: int
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,9 @@ def arbitrageurs(
                                   f"{venue.name}")
             venue.accounts.wallet[row] = edge.capital / 2
             legs.append(Leg(venue, m, row))
-        made.append(Arbitrageur(edge.name, *legs, ArbitrageRule(edge.latency_ms,
-                                                                edge.threshold, edge.leverage)))
+        made.append(Arbitrageur(edge.name, *legs, ArbitrageRule(
+            edge.latency_ms, edge.threshold, edge.leverage, edge.rebalance_below,
+            edge.transfer_ms)))
     return made
 
 
@@ -165,8 +168,14 @@ def _arbitrage(
         if not isinstance(value, int | float) or not 0 < value < math.inf:
             raise WiringError(f"market graph: arbitrage {u} -> {v} needs {key} > 0")
     threshold = _weight(data, "threshold", u, v, 0.0)
+    below, transfer = data.get("rebalance_below", 0.0), data.get("transfer_ms", 0)
+    if not isinstance(below, int | float) or not 0 <= below < 1:
+        raise WiringError(f"market graph: arbitrage {u} -> {v} needs 0 <= rebalance_below < 1")
+    if not isinstance(transfer, int | float) or not 0 <= transfer < math.inf:
+        raise WiringError(f"market graph: arbitrage {u} -> {v} needs transfer_ms >= 0")
     return ArbitrageEdge(str(data.get("name", f"{u}->{v}")), number[u], number[v],
-                         int(latency), threshold, float(capital), float(leverage))
+                         int(latency), threshold, float(capital), float(leverage),
+                         float(below), int(transfer))
 
 
 def _sorted(edges: dict[int, float]) -> Edges:

@@ -272,7 +272,7 @@ LAYERS = {
         {"prices", "book", "events", "rules", "insurance_fund", "risk_controls", "attribution",
          "market_graph", "counters", "disruptions", "collateral", "stops", "flows"},
         {"margin"},
-        {"venue", "market", "funding", "arbitrage", "wiring", "maker_balance"},
+        {"venue", "market", "funding", "arbitrage", "wiring", "maker_balance", "transfers"},
         {"liquidation"},
     ],
     "simulator": [{"errors", "config"}, {"run"}, {"sweep"}, {"charts"}, {"report"},

@@ -1,5 +1,5 @@
 """Scheduled disruptions in a scenario: a venue's matching or oracle paused, its API slowed,
-its deposits halted, for a window (``markets.disruptions`` says what each does)."""
+its deposits or withdrawals halted, for a window (``markets.disruptions`` says what each does)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from simulator.config.units import Duration
 
 class Disruption(Strict):
     venue: str
-    kind: Literal["matching", "oracle", "api", "deposits"]
+    kind: Literal["matching", "oracle", "api", "deposits", "withdrawals"]
     at: Duration = Field(ge=0)
     over: Duration = Field(gt=0)
     latency_multiplier: float = Field(default=1.0, ge=1)  # api: agents this many times slower

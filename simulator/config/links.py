@@ -46,6 +46,16 @@ class IndexWeights(Strict):
         return weights
 
 
+class Rebalance(Strict):
+    """When one leg's equity falls below ``below`` of its starting collateral, the arbitrageur
+    withdraws capital from the other venue (half the difference, at most what that leg's
+    position leaves free at its leverage) and deposits it on the low leg ``transfer`` later.
+    A withdrawal or deposit halt on either venue holds the transfer until the halt ends."""
+
+    below: Fraction = Field(default=0.5, gt=0, lt=1)
+    transfer: Duration = Field(default="10m", ge=0)
+
+
 class Arbitrage(Strict):
     """An arbitrageur between the markets on ``asset`` of two ``venues``.
 
@@ -63,3 +73,4 @@ class Arbitrage(Strict):
     threshold: Fraction = Field(default=0.001, ge=0, lt=1)
     capital: PositiveFloat
     leverage: PositiveFloat = 5.0
+    rebalance: Rebalance | None = None  # moves capital to a leg that ran low

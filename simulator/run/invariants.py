@@ -36,12 +36,13 @@ def value_scale(venue: Venue) -> float:
 
 def system_value(venue: Venue) -> float:
     """Accounts' cash (vault, keepers and fund rows included) + funds + the venue's fee
-    revenue - deposits - losses the venue absorbed or has yet to socialize - collateral
-    revaluation: constant."""
+    revenue - deposits + withdrawals - losses the venue absorbed or has yet to socialize -
+    collateral revaluation: constant."""
     funds = sum(f.balance for f in venue.funds)
     revalued = venue.collateral.revalued if venue.collateral is not None else 0.0
-    return (venue.accounts.cash_value() + funds + venue.counters.revenue - venue.counters.deposits
-            - venue.counters.absorbed - venue.counters.deferred - revalued)
+    counters = venue.counters
+    return (venue.accounts.cash_value() + funds + counters.revenue - counters.deposits
+            + counters.withdrawals - counters.absorbed - counters.deferred - revalued)
 
 
 def check_venue(venue: Venue, initial_value: float, now_ms: int) -> None:

@@ -64,7 +64,10 @@ def scenario_graph(
         arbitrage.append((a.name, va, _listed(by_name, va, a.asset), vb,
                           _listed(by_name, vb, a.asset),
                           {"latency_ms": a.latency, "threshold": a.threshold,
-                           "capital": a.capital, "leverage": a.leverage}))
+                           "capital": a.capital, "leverage": a.leverage,
+                           # 0: no rebalancing (GraphML holds no nulls)
+                           "rebalance_below": a.rebalance.below if a.rebalance else 0.0,
+                           "transfer_ms": a.rebalance.transfer if a.rebalance else 0}))
     return build_market_graph(
         [(v.name, m.name, m.asset) for v in scenario.venues for m in v.markets],
         [(c.venue, c.source, c.target_venue or c.venue, c.target, c.beta)
