@@ -61,9 +61,14 @@ def moves(result):
     return picked[keep].reset_index(drop=True)
 
 
-def test_capital_leaves_the_other_venue_and_arrives_after_the_transfer():
-    result = run(parse_scenario(two_venues()), check=True)  # check: value is conserved
-    m = moves(result)
+@pytest.fixture(scope="module")
+def free():
+    """The transfers of the crash with no halt (run once for the tests below)."""
+    return moves(run(parse_scenario(two_venues()), check=True))  # check: value is conserved
+
+
+def test_capital_leaves_the_other_venue_and_arrives_after_the_transfer(free):
+    m = free
     assert m["kind"].tolist() == ["withdrawal", "top_up"]
     out, arrive = m.iloc[0], m.iloc[1]
     assert (out["venue"], arrive["venue"]) == ("deep", "lev")  # to the crashing venue's leg
@@ -71,8 +76,7 @@ def test_capital_leaves_the_other_venue_and_arrives_after_the_transfer():
     assert arrive["amount"] == pytest.approx(out["amount"], rel=1e-12)
 
 
-def test_a_withdrawal_halt_holds_the_transfer_until_it_ends():
-    free = moves(run(parse_scenario(two_venues()), check=True))
+def test_a_withdrawal_halt_holds_the_transfer_until_it_ends(free):
     first = int(free["time_ms"].iloc[0])
     halt = {"venue": "deep", "kind": "withdrawals", "at": f"{first - 1_000}ms", "over": "40s"}
     m = moves(run(parse_scenario(two_venues(halt)), check=True))
@@ -82,8 +86,7 @@ def test_a_withdrawal_halt_holds_the_transfer_until_it_ends():
     assert m["time_ms"].iloc[2] == m["time_ms"].iloc[1] + 30_000
 
 
-def test_a_deposit_halt_holds_the_arrival_until_it_ends():
-    free = moves(run(parse_scenario(two_venues()), check=True))
+def test_a_deposit_halt_holds_the_arrival_until_it_ends(free):
     arrive = int(free["time_ms"].iloc[1])
     halt = {"venue": "lev", "kind": "deposits", "at": f"{arrive - 5_000}ms", "over": "20s"}
     m = moves(run(parse_scenario(two_venues(halt)), check=True))

@@ -115,7 +115,8 @@ def socialize(
     if holders.size == 0:
         absorb(venue, m, amount, int(exclude[0]), causes, now_ms)
         return
-    shares = pro_rata(np.abs(acc.pos[holders, m]) * venue.markets[m].prices.mark, amount)
+    size = np.abs(acc.pos[holders, m])
+    shares = pro_rata(size * venue.markets[m].prices.mark, amount)
     iso = acc.isolated[holders, m]
     acc.wallet[holders[~iso]] -= shares[~iso]
     acc.iso_margin[holders[iso], m] -= shares[iso]
@@ -130,7 +131,6 @@ def socialize(
         venue.sink.edge(cause, seq)
     # The same charge per unit of position for every holder: a shift of the market's prices
     # for the margin index, not a change of each row (which would check them all again).
-    size = np.abs(acc.pos[holders, m])
     venue.detector.charge(m, float((shares / size).max()), holders)
 
 
