@@ -42,22 +42,24 @@ def transfer_process(
 ) -> Generator:
     """Move ``amount`` of the arbitrageur's capital from ``source``'s venue to ``target``'s:
     withdraw (after any withdrawal halt), ``transfer_ms`` in transit, deposit (after any
-    deposit halt). The amount is capped again at what the source can spare when it leaves."""
+    deposit halt). The amount (USD) is capped again at what the source can spare when it
+    leaves; each venue takes it in its own unit of account."""
     arb.in_transit = True
     while True:
         amount = min(amount, arb.spare(source))
         if amount < MIN_NOTIONAL:
             arb.in_transit = False
             return
-        if withdraw(source.venue, source.row, amount, env.now):
+        if withdraw(source.venue, source.row, source.venue.from_usd(amount), env.now):
             break
         yield env.timeout(source.venue.disruptions.until("withdrawals", env.now) - env.now)
     yield env.timeout(arb.rule.transfer_ms)
     venue = target.venue
     while (halt := venue.disruptions.until("deposits", env.now)) is not None:
-        venue.deposit(target.row, amount, env.now)  # refused: logged, retried after the halt
+        # Refused: logged, retried after the halt.
+        venue.deposit(target.row, venue.from_usd(amount), env.now)
         yield env.timeout(halt - env.now)
-    venue.deposit(target.row, amount, env.now)
+    venue.deposit(target.row, venue.from_usd(amount), env.now)
     venue.detect(env.now)
     arb.in_transit = False
 

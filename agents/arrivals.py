@@ -2,8 +2,8 @@
 
 The plan (who, when, how much notional in which markets) is drawn when the world is built;
 this process only waits for each time and places the orders, sized at the mark of the
-moment, as one batch checked once (``Venue.market_orders``). A refused order (a trading halt,
-an open-interest cap) is simply not placed. Thin SimPy glue.
+moment (``Venue.qty_for``), as one batch checked once (``Venue.market_orders``). A refused
+order (a trading halt, an open-interest cap) is simply not placed. Thin SimPy glue.
 """
 
 from __future__ import annotations
@@ -25,5 +25,4 @@ def arrivals_process(
         now = env.now
         for m, _ in notional:
             venue.sync(m, now)
-        marks = venue.marks
-        venue.market_orders(row, [(m, usd / marks[m]) for m, usd in notional], now)
+        venue.market_orders(row, [(m, venue.qty_for(m, usd)) for m, usd in notional], now)

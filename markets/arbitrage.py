@@ -44,6 +44,17 @@ class Leg:
     def mid(self) -> float:
         return self.venue.markets[self.market].prices.mid
 
+    @property
+    def price(self) -> float:
+        """The mid in USD per coin (an inverse venue's book trades 1/P)."""
+        mid = self.mid
+        return 1.0 / mid if self.venue.inverse else mid
+
+    def order(self, qty: float) -> float:
+        """The venue's signed order for buying ``qty`` coin (selling, if negative): the
+        quantity itself, or on an inverse venue contracts of 1 USD, sold in x to buy."""
+        return -qty * self.price if self.venue.inverse else qty
+
 
 @dataclass(frozen=True)
 class ArbitrageRule:
@@ -60,17 +71,19 @@ class Arbitrageur:
     def __init__(self, name: str, a: Leg, b: Leg, rule: ArbitrageRule) -> None:
         self.name, self.a, self.b, self.rule = name, a, b, rule
         self.trades = 0
-        self.start = float(a.venue.accounts.wallet[a.row])  # each leg's starting collateral
+        # Each leg's starting collateral, in USD (legs may be linear and inverse).
+        self.start = a.venue.usd(float(a.venue.accounts.wallet[a.row]))
         self.in_transit = False  # a transfer between its venues is under way
 
     def equity(self, leg: Leg) -> float:
-        return float(leg.venue.accounts.cross_equity(leg.row, leg.venue.marks))
+        """The leg's account equity in USD."""
+        return leg.venue.usd(float(leg.venue.accounts.cross_equity(leg.row, leg.venue.marks)))
 
     def spare(self, leg: Leg) -> float:
-        """Equity the leg's position does not need at the arbitrageur's own leverage."""
+        """Equity (USD) the leg's position does not need at the arbitrageur's own leverage."""
         venue = leg.venue
         notional = abs(float(venue.accounts.pos[leg.row, leg.market])) * venue.marks[leg.market]
-        return max(self.equity(leg) - notional / self.rule.leverage, 0.0)
+        return max(self.equity(leg) - venue.usd(notional) / self.rule.leverage, 0.0)
 
     def transfer(self) -> tuple[Leg, Leg, float] | None:
         """(from, to, USD) when one leg's equity is below ``rebalance_below`` of its start:
@@ -88,8 +101,8 @@ class Arbitrageur:
         return (source, target, amount) if amount >= MIN_NOTIONAL else None
 
     def gap(self) -> float:
-        """log(mid_a / mid_b)."""
-        return math.log(self.a.mid / self.b.mid)
+        """log(price_a / price_b), in USD per coin."""
+        return math.log(self.a.price / self.b.price)
 
     def act(self, now_ms: int) -> float:
         """Trade the gap as it stands now; returns the quantity bought (and sold)."""
@@ -101,12 +114,12 @@ class Arbitrageur:
         rich, cheap = (self.a, self.b) if gap > 0 else (self.b, self.a)
         room = min(self._room(cheap, BUY), self._room(rich, SELL))
         qty = self._size(rich, cheap, room)
-        if qty * cheap.mid < MIN_NOTIONAL:
+        if qty * cheap.price < MIN_NOTIONAL:
             return 0.0
         generation, cause = self._tag(rich, cheap, now_ms)
-        cheap.venue.walk_book(cheap.row, cheap.market, qty, now_ms, generation, cause,
-                              Reason.ARBITRAGE)
-        rich.venue.walk_book(rich.row, rich.market, -qty, now_ms, generation, cause,
+        cheap.venue.walk_book(cheap.row, cheap.market, cheap.order(qty), now_ms, generation,
+                              cause, Reason.ARBITRAGE)
+        rich.venue.walk_book(rich.row, rich.market, rich.order(-qty), now_ms, generation, cause,
                              Reason.ARBITRAGE)
         self.trades += 1
         for leg in (cheap, rich):
@@ -122,11 +135,15 @@ class Arbitrageur:
         return any(bool(leg.venue.queued_cross[leg.row]) for leg in (self.a, self.b))
 
     def _room(self, leg: Leg, side: int) -> float:
-        """How much more the leg's position may grow towards ``side`` (+1 buy, -1 sell)."""
+        """How much more (coin) the leg's position may grow towards ``side`` (+1 buy, -1
+        sell)."""
         venue = leg.venue
         marks = venue.marks
         equity = venue.accounts.cross_equity(leg.row, marks)
         limit = max(equity, 0.0) * self.rule.leverage / marks[leg.market]
+        if venue.inverse:  # contracts, and a buy of P is a sell of x
+            contracts = max(limit + side * float(venue.accounts.pos[leg.row, leg.market]), 0.0)
+            return contracts / leg.price
         return max(limit - side * float(venue.accounts.pos[leg.row, leg.market]), 0.0)
 
     def _size(self, rich: Leg, cheap: Leg, room: float) -> float:
@@ -148,19 +165,27 @@ class Arbitrageur:
     def _gap_after(rich: Leg, cheap: Leg, qty: float) -> float:
         """log(rich / cheap) after selling ``qty`` on rich and buying it on cheap (the books
         move a step per consumed level, as ``Venue.walk_book`` applies them)."""
-        mids = []
+        prices = []
         for leg, side in ((rich, SELL), (cheap, BUY)):
             book, mid = leg.venue.markets[leg.market].book, leg.mid
-            walk = book.preview(side, qty, mid)
+            order = leg.order(side * qty)
+            side = BUY if order > 0 else SELL if order < 0 else side
+            walk = book.preview(side, abs(order), mid)
             delta = (walk.levels_consumed if side == BUY else -walk.levels_consumed) * book.step
-            mids.append(mid + max(delta, book.tick - mid))
-        return math.log(mids[0] / mids[1])
+            after = mid + max(delta, book.tick - mid)
+            prices.append(1.0 / after if leg.venue.inverse else after)
+        return math.log(prices[0] / prices[1])
 
     @staticmethod
     def _tag(rich: Leg, cheap: Leg, now_ms: int) -> tuple[int, int]:
         """(generation, cause seq) of the move this trade passes on."""
+        # Displacements of the legs' USD prices (an inverse book's x moves the other way).
         d_rich = rich.venue.markets[rich.market].prices.d
         d_cheap = cheap.venue.markets[cheap.market].prices.d
+        if rich.venue.inverse:
+            d_rich = -d_rich
+        if cheap.venue.inverse:
+            d_cheap = -d_cheap
         n = max(d_rich.size, d_cheap.size)
         up = np.zeros(n)  # how much the rich market's rise makes of the gap, per generation
         down = np.zeros(n)  # and the cheap market's fall
@@ -174,4 +199,6 @@ class Arbitrageur:
         seqs, live, _ = leg.venue.ledger.live(leg.market, g, now_ms, prices.recentre_ms)
         if seqs.size == 0:
             return g, -1
+        if leg.venue.inverse:
+            sign = -sign
         return g, int(seqs[int(np.argmax(sign * live))])

@@ -17,6 +17,8 @@ def apply_funding(venue: Venue, now_ms: int, interest: float, cap: float) -> Non
     """Settle funding: positions pay ``rate * notional`` at mark, longs to shorts if > 0."""
     if venue.premium_n == 0:
         return
+    if venue.inverse:  # its book trades x = 1/P: P's longs, who pay the interest, are x's shorts
+        interest = -interest
     rates = np.clip(venue.premium_sum / venue.premium_n + interest, -cap, cap)
     venue.premium_sum[:] = 0.0
     venue.premium_n = 0

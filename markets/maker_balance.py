@@ -6,7 +6,8 @@ change of its equity since the start less what the inherited positions made at t
 ``(equity_t - equity_0) - sum_m pos0_m x (mark_t,m - mark_0,m)``, summed over every member
 (venue, market) of the sheet. Funding it paid or received counts. While the loss exceeds the
 limit the sheet is *breached*; it is restored once the loss is back under ``resume`` x the
-limit (hysteresis, so that quotes do not flicker at the threshold).
+limit (hysteresis, so that quotes do not flicker at the threshold). PnL is in USD (an inverse
+venue's coin at its mark), so one sheet may span linear and inverse venues.
 
 Pure arithmetic on venues' public state; nothing here knows SimPy. The maker process that
 reads it is ``agents.market_maker``.
@@ -52,7 +53,7 @@ class BalanceSheet:
         for venue, (equity0, pos0, marks0) in zip(self.venues, self._start, strict=True):
             marks = venue.marks
             equity = venue.accounts.cross_equity(venue.maker_row, marks)
-            total += (equity - equity0) - float(pos0 @ (marks - marks0))
+            total += venue.usd((equity - equity0) - float(pos0 @ (marks - marks0)))
         return total
 
     def update(self) -> bool | None:

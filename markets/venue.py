@@ -98,6 +98,10 @@ class Venue:
         self.deferred_losses: dict = {}  # market -> liquidation.deferred.Pool, to be charged
         self.disruptions = Disruptions()  # scheduled outages (set when the world is built)
         self.collateral: CollateralBook | None = None  # non-USD collateral, if any
+        # Inverse (coin-margined): the venue runs in x = 1/P with the coin as unit of account
+        # (``markets.inverse``); its sink reports events back in USD.
+        self.inverse = False
+        self.usd_at_start = 1.0  # USD per unit of account at the start (an inverse venue's P)
         # The dynamic risk controls observe the starting marks at time 0; otherwise a jump on
         # the first oracle tick would be their first observation and could neither trip the
         # breaker nor count as volatility.
@@ -119,6 +123,19 @@ class Venue:
 
     def fund_for(self, m: int) -> InsuranceFund:
         return self.funds[self.markets[m].fund]
+
+    def usd(self, amount: float) -> float:
+        """Money of the venue's unit of account in USD (an inverse venue's coin, at its mark)."""
+        return amount / self.markets[0].prices.mark if self.inverse else amount
+
+    def from_usd(self, usd: float) -> float:
+        """USD in the venue's unit of account (an inverse venue's coin, at its mark)."""
+        return usd * self.markets[0].prices.mark if self.inverse else usd
+
+    def qty_for(self, m: int, usd: float) -> float:
+        """The signed quantity of market ``m`` worth ``usd`` at its mark (long > 0): base units,
+        or on an inverse venue contracts of 1 USD, short in x for a long."""
+        return -usd if self.inverse else usd / self.markets[m].prices.mark
 
     def trigger_prices(self) -> np.ndarray:
         """The prices margin is checked at: the marks, or the last traded prices (mids)."""
@@ -148,7 +165,10 @@ class Venue:
         self, now_ms: int, fundamentals: np.ndarray, asset_prices: np.ndarray | None = None,
     ) -> None:
         """New fundamentals of the markets (and ``asset_prices``, every asset's, to value
-        non-USD collateral): marks, collateral, then the margin check."""
+        non-USD collateral): marks, collateral, then the margin check. An inverse venue's
+        markets trade 1/P."""
+        if self.inverse:
+            fundamentals = 1.0 / np.asarray(fundamentals)
         for m, mk in enumerate(self.markets):
             mk.prices.on_oracle(now_ms, float(fundamentals[m]))
             self._observe_controls(m, now_ms)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from markets.arbitrage import ArbitrageRule, Arbitrageur, Leg
+from markets.inverse import link_sign
 from markets.venue import Link, Venue
 
 Edges = tuple[tuple[int, float], ...]  # (market number, weight), by market number
@@ -118,7 +119,7 @@ def arbitrageurs(
             if row is None:
                 raise WiringError(f"market graph: arbitrageur {edge.name!r} has no account on "
                                   f"{venue.name}")
-            venue.accounts.wallet[row] = edge.capital / 2
+            venue.accounts.wallet[row] = venue.from_usd(edge.capital / 2)
             legs.append(Leg(venue, m, row))
         made.append(Arbitrageur(edge.name, *legs, ArbitrageRule(
             edge.latency_ms, edge.threshold, edge.leverage, edge.rebalance_below,
@@ -128,7 +129,8 @@ def arbitrageurs(
 
 def wire(venues: list[Venue], wiring: Wiring) -> None:
     """Give every market its links: cross impacts out of its mid, the indices its mid is
-    part of, and its own index's share of its mid and other sources."""
+    part of, and its own index's share of its mid and other sources. A link between an
+    inverse and a linear market carries its weight with the sign flipped."""
     flat = [(v, m) for v in venues for m in range(len(v.markets))]
     if len(flat) != len(wiring.markets):
         raise WiringError(f"market graph: wiring for {len(wiring.markets)} markets, the world "
@@ -139,13 +141,15 @@ def wire(venues: list[Venue], wiring: Wiring) -> None:
         mk.prices.index_share, mk.prices.index_sources = 0.0, []
     for k, (venue, m) in enumerate(flat):
         mk = venue.markets[m]
-        mk.cross_impacts = [Link(flat[t][0], flat[t][1], beta)
+        mk.cross_impacts = [Link(flat[t][0], flat[t][1],
+                                 link_sign(venue.inverse, flat[t][0].inverse) * beta)
                             for t, beta in wiring.cross_impact[k]]
         for source, weight in wiring.index_weight[k]:
             if source == k:
                 mk.prices.index_share = weight
                 continue
             sv, sm = flat[source]
+            weight *= link_sign(sv.inverse, venue.inverse)  # an inverse mid moves as 1/P
             mk.prices.index_sources.append((sv.markets[sm].prices, weight))
             sv.markets[sm].index_consumers.append(Link(venue, m, weight))
 

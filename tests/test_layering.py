@@ -270,7 +270,7 @@ def test_markets_imports_neither_simpy_nor_pydantic():
 LAYERS = {
     "markets": [
         {"prices", "book", "events", "rules", "insurance_fund", "risk_controls", "attribution",
-         "market_graph", "counters", "disruptions", "collateral", "stops", "flows"},
+         "market_graph", "counters", "disruptions", "collateral", "stops", "flows", "inverse"},
         {"margin"},
         {"venue", "market", "funding", "arbitrage", "wiring", "maker_balance", "transfers"},
         {"liquidation"},

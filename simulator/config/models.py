@@ -221,6 +221,24 @@ class Venue(Strict):
     maker_interval: Duration = Field(default="1s", gt=0)
     maker_risk: MakerRisk | None = None  # a loss limit on the maker's balance sheet
     collateral: list[CollateralAsset] = []  # accepted besides USD
+    # linear: USD-margined, quantities in the asset. inverse: coin-margined contracts of 1 USD
+    # (BitMEX XBTUSD, Binance COIN-M), collateral, PnL and margin in the asset; the scenario's
+    # USD amounts for the venue are converted at the start price (``markets.inverse``).
+    contract: Literal["linear", "inverse"] = "linear"
+
+    @model_validator(mode="after")
+    def _inverse(self) -> Venue:
+        if self.contract != "inverse":
+            return self
+        assets = sorted({m.asset for m in self.markets})
+        if len(assets) > 1:
+            raise ValueError(f"an inverse venue margins in one coin, but its markets are on "
+                             f"{', '.join(assets)}; give each coin its own venue (as COIN-M "
+                             f"keeps one wallet per coin)")
+        if self.collateral:
+            raise ValueError(f"an inverse venue's collateral is its coin ({assets[0]}); it "
+                             f"takes no other collateral")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -136,6 +136,11 @@ class Scenario(Strict):
             if sum(p.collateral_mix.values()) > 1 + 1e-12:
                 raise ValueError(f"populations[{k}].collateral_mix: the shares add up to more "
                                  f"than 1")
+            v = venues.get(p.venue)
+            for block in ("dip_buyers", "momentum"):
+                if v is not None and v.contract == "inverse" and getattr(p, block) is not None:
+                    raise ValueError(f"populations[{k}].{block}: not available on an inverse "
+                                     f"venue ({p.venue!r}); give them to a linear venue")
         for k, d in enumerate(self.depegs):
             _known(f"depegs[{k}].venue", d.venue, list(venues))
             _known(f"depegs[{k}].asset", d.asset, accepted[d.venue])

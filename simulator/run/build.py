@@ -23,6 +23,7 @@ from markets.collateral import CollateralBook, Depeg
 from markets.disruptions import Disruptions, Window
 from markets.events import EventSink
 from markets.insurance_fund import InsuranceFund
+from markets.inverse import CoinEventView, coin_positions, coin_stops
 from markets.liquidation.pipeline import closer_for
 from markets.margin.accounts import Accounts
 from markets.market_graph import market_node
@@ -43,6 +44,7 @@ from markets.venue import Market, Venue, VenueRows
 from markets.wiring import WiringError, arbitrageurs, compile_wiring, wire
 from simulator.config import Scenario, ScenarioError
 from simulator.config import models as cfg
+from simulator.run.coin_terms import coin_terms
 from simulator.run.populations import Behaviour, Labels, draw_block, flat_rows
 from simulator.run.rng import RunRandom
 from simulator.run.world_graph import scenario_graph
@@ -197,7 +199,12 @@ def _build_venue(
     scenario: Scenario, vc: cfg.Venue, prices: np.ndarray, sink: EventSink, rnd: RunRandom,
     asset_prices: np.ndarray,
 ) -> tuple[Venue, Behaviour, pd.DataFrame]:
-    markets = [_market(vc, mc, float(p)) for mc, p in zip(vc.markets, prices, strict=True)]
+    usd_terms = vc
+    inverse = vc.contract == "inverse"
+    if inverse:  # the venue runs in x = 1/P with money in the coin; traders are drawn in USD
+        vc = coin_terms(vc, float(prices[0]))
+    venue_prices = 1.0 / prices if inverse else prices
+    markets = [_market(vc, mc, float(p)) for mc, p in zip(vc.markets, venue_prices, strict=True)]
     names = [m.name for m in markets]
     explicit = [a for a in scenario.accounts if a.venue == vc.name]
     pops = [p for p in scenario.populations if p.venue == vc.name]
@@ -229,10 +236,13 @@ def _build_venue(
         behaviour.respond(a.response, row, row + 1, rnd.stream(f"behaviour:{a.name}"))
         labels.add([a.name], "accounts", [np.nan])
         row += 1
-    tiers, max_leverage = [m.tiers for m in markets], np.array([m.max_leverage for m in markets])
+    tiers = [mc.margin_tiers() for mc in usd_terms.markets]
+    max_leverage = np.array([m.max_leverage for m in markets])
     for p in pops:
         row = draw_block(p, names, prices, tiers, max_leverage, acc, book, behaviour, labels,
                          rnd, row)
+    if inverse:
+        _to_coin(acc, behaviour, slice(1, row), float(prices[0]))
     for a in arbs:  # ordinary accounts, flat at the start; collateral: half the capital
         acc.wallet[row] = a.capital / 2
         labels.add([f"arb:{a.name}"], ARBITRAGE, [a.leverage])
@@ -253,9 +263,12 @@ def _build_venue(
     acc.liquidatable[traders:] = False
     # The maker stands for the rest of the market: it holds the other side of every position.
     acc.pos[0] = -acc.pos[1:].sum(axis=0)
-    acc.entry[0] = np.where(acc.pos[0] != 0, prices, 0.0)
+    acc.entry[0] = np.where(acc.pos[0] != 0, venue_prices, 0.0)
     acc.recount()
     venue = Venue(vc.name, markets, acc, funds, rules, sink, own, closer=closer_for(rules))
+    if inverse:
+        venue.inverse, venue.usd_at_start = True, float(prices[0])
+        venue.sink = CoinEventView(sink, lambda: venue.markets[0].prices.mark)
     if vc.collateral:
         venue.collateral = book
     venue.disruptions = Disruptions([
@@ -269,6 +282,14 @@ def _build_venue(
     })
     behaviour.arrivals.sort(key=lambda o: (o[0], o[1]))
     return venue, behaviour, frame
+
+
+def _to_coin(acc: Accounts, behaviour: Behaviour, rows: slice, price: float) -> None:
+    """Traders' rows drawn in USD terms, as the inverse venue holds them (``markets.inverse``)."""
+    acc.pos[rows], acc.entry[rows], acc.wallet[rows] = coin_positions(
+        acc.pos[rows], acc.entry[rows], acc.wallet[rows], price)
+    acc.iso_margin[rows] /= price
+    behaviour.stops = coin_stops(behaviour.stops)
 
 
 def _collateral_book(

@@ -52,11 +52,17 @@ def _accounts(world: World, events: pd.DataFrame) -> pd.DataFrame:
         acc = venue.accounts
         f = world.accounts[world.accounts["venue"] == venue.name].reset_index(drop=True)
         start = world.paths.prices[0][world.asset_of_market[world.venues.index(venue)]]
-        f["initial_collateral"] = init["wallet"] + init["iso_margin"].sum(axis=1)
-        f["final_collateral"] = acc.wallet + acc.iso_margin.sum(axis=1)
+        wallet0 = init["wallet"] + init["iso_margin"].sum(axis=1)
+        # An inverse venue's money is its coin: in USD at the start and at the last mark.
+        f["initial_collateral"] = wallet0 * venue.usd_at_start
+        f["final_collateral"] = venue.usd(acc.wallet + acc.iso_margin.sum(axis=1))
         for m, mk in enumerate(venue.markets):
-            f[f"notional0.{mk.name}"] = init["pos"][:, m] * start[m]
-            f[f"qty.{mk.name}"] = acc.pos[:, m]
+            if venue.inverse:  # contracts of 1 USD (short in x is long), coin at the last mark
+                f[f"notional0.{mk.name}"] = -init["pos"][:, m]
+                f[f"qty.{mk.name}"] = -acc.pos[:, m] * venue.marks[m]
+            else:
+                f[f"notional0.{mk.name}"] = init["pos"][:, m] * start[m]
+                f[f"qty.{mk.name}"] = acc.pos[:, m]
         mine = liq[liq["venue"] == venue.name]
         by_acct = mine.groupby("account")
         f["liquidations"] = by_acct.size().reindex(f["account"], fill_value=0).to_numpy()
@@ -66,9 +72,10 @@ def _accounts(world: World, events: pd.DataFrame) -> pd.DataFrame:
         f["generation"] = by_acct["generation"].min().reindex(f["account"], fill_value=0).to_numpy()
         top = tops[tops["venue"] == venue.name].groupby("account")["amount"].sum()
         f["top_ups"] = top.reindex(f["account"], fill_value=0.0).to_numpy()
-        f["adl_qty"] = venue.counters.adl_qty
-        f["adl_haircut"] = venue.counters.adl_haircut
-        f["socialized_paid"] = venue.counters.social_charged
+        adl_qty = venue.counters.adl_qty
+        f["adl_qty"] = adl_qty * venue.marks[0] if venue.inverse else adl_qty
+        f["adl_haircut"] = venue.usd(venue.counters.adl_haircut)
+        f["socialized_paid"] = venue.usd(venue.counters.social_charged)
         f["liquidatable"] = acc.liquidatable
         frames.append(f)
     out = pd.concat(frames, ignore_index=True)

@@ -68,8 +68,8 @@ def adl_efficiency(venues) -> dict[str, float]:
     closes whole positions and with them the winners' profit on them (``adl_profit_closed``).
     ``adl_overuse`` is the profit closed beyond the shortfall, ``adl_overuse_ratio`` their
     ratio (NaN without ADL)."""
-    needed = sum(v.counters.adl_needed for v in venues)
-    closed = sum(v.counters.adl_profit_closed for v in venues)
+    needed = sum(v.usd(v.counters.adl_needed) for v in venues)
+    closed = sum(v.usd(v.counters.adl_profit_closed) for v in venues)
     return {
         "adl_needed": needed,
         "adl_profit_closed": closed,
@@ -81,7 +81,7 @@ def adl_efficiency(venues) -> dict[str, float]:
 def _vault_pnl(v) -> float:
     row = v.rows.vault
     equity = float(v.accounts.wallet[row] + v.accounts.upnl([row], v.marks).sum())
-    return equity - float(v.counters.initial_vault)
+    return v.usd(equity - float(v.counters.initial_vault))
 
 
 def _column(events: pd.DataFrame, name: str) -> pd.Series:
@@ -143,23 +143,24 @@ def venue_mechanism_stats(events: pd.DataFrame, v) -> dict[str, float]:
     if v.rules.adl.trigger != "never":
         out.update(adl_efficiency([v]))
     if v.rules.socialize != "never":
-        out["socialized_loss"] = v.counters.socialized
+        out["socialized_loss"] = v.usd(v.counters.socialized)
     return out
 
 
 def fund_stats(venues) -> dict[str, float]:
-    """The insurance funds (summed over venues) and who else absorbed losses or earned fees."""
-    funds = [f for v in venues for f in v.funds]
+    """The insurance funds (summed over venues) and who else absorbed losses or earned fees,
+    in USD (an inverse venue's coin at its last mark; the start at the start price)."""
+    funds = [(v, f) for v in venues for f in v.funds]
     return {
-        "insurance_fund_start": sum(f.start for f in funds),
-        "insurance_fund_min": sum(f.minimum for f in funds),
-        "insurance_fund_end": sum(f.balance for f in funds),
-        "insurance_fund_paid": sum(f.paid for f in funds),
-        "insurance_fund_depleted": any(f.depleted for f in funds),
-        "socialized_loss": sum(v.counters.socialized for v in venues),
-        "venue_loss": sum(v.counters.absorbed for v in venues),
-        "liquidation_fees": sum(v.counters.fees for v in venues),
-        "venue_revenue": sum(v.counters.revenue for v in venues),
+        "insurance_fund_start": sum(f.start * v.usd_at_start for v, f in funds),
+        "insurance_fund_min": sum(v.usd(f.minimum) for v, f in funds),
+        "insurance_fund_end": sum(v.usd(f.balance) for v, f in funds),
+        "insurance_fund_paid": sum(v.usd(f.paid) for v, f in funds),
+        "insurance_fund_depleted": any(f.depleted for _, f in funds),
+        "socialized_loss": sum(v.usd(v.counters.socialized) for v in venues),
+        "venue_loss": sum(v.usd(v.counters.absorbed) for v in venues),
+        "liquidation_fees": sum(v.usd(v.counters.fees) for v in venues),
+        "venue_revenue": sum(v.usd(v.counters.revenue) for v in venues),
         "peak_liquidation_queue": max(v.counters.peak_queue for v in venues),
     }
 
@@ -178,9 +179,12 @@ def price_moves(world, end_ms: int) -> dict[str, float]:
         for m, mk in enumerate(v.markets):
             key = f"{v.name}:{mk.name}"
             path = world.paths.prices[:upto, idx[m]]
-            moves[(key, "drawdown")] = (drawdown(path), mk.prices.max_drawdown)
-            moves[(key, "runup")] = (runup(path), mk.prices.max_runup)
+            down, up = mk.prices.max_drawdown, mk.prices.max_runup
             p0 = world.paths.prices[0, idx[m]]
+            if v.inverse:  # its book trades x = 1/P (x's run-up is P's drawdown), in USD
+                down, up, p0 = up / (1.0 + up), down / (1.0 - down), 1.0
+            moves[(key, "drawdown")] = (drawdown(path), down)
+            moves[(key, "runup")] = (runup(path), up)
             oi0 += start_oi[m] * p0
             oi1 += end_oi[m] * p0
             s[f"{key}.exogenous_drawdown"], s[f"{key}.max_drawdown"] = moves[(key, "drawdown")]
@@ -260,13 +264,13 @@ def summarize(
             s[f"{v.name}.{name}"] = value
         for name, value in contagion_stats(mine, foreign).items():
             s[f"{v.name}.{name}"] = value
-        s[f"{v.name}.insurance_fund_end"] = sum(f.balance for f in v.funds)
-        s[f"{v.name}.insurance_fund_paid"] = sum(f.paid for f in v.funds)
+        s[f"{v.name}.insurance_fund_end"] = v.usd(sum(f.balance for f in v.funds))
+        s[f"{v.name}.insurance_fund_paid"] = v.usd(sum(f.paid for f in v.funds))
         for name, value in venue_mechanism_stats(mine, v).items():
             s[f"{v.name}.{name}"] = value
         for f in v.funds[1:]:
-            s[f"{f.name}.insurance_fund_end"] = f.balance
-            s[f"{f.name}.insurance_fund_paid"] = f.paid
+            s[f"{f.name}.insurance_fund_end"] = v.usd(f.balance)
+            s[f"{f.name}.insurance_fund_paid"] = v.usd(f.paid)
         for mk in v.markets:
             here = liq[(liq["venue"] == v.name) & (liq["market"] == mk.name)]
             s[f"{v.name}:{mk.name}.liquidations"] = int(len(here))

@@ -99,10 +99,18 @@ class Recorder:
         for m, mk in enumerate(venue.markets):
             mid, index, mark = mk.prices.observed(now_ms)
             bid, ask, depth_bid, depth_ask = mk.book.observe(now_ms, mid, 0.01)
+            fundamental, fund = mk.prices.fundamental, venue.fund_for(m).balance
+            oi_base, oi_usd = oi[m], oi[m] * mark
+            if venue.inverse:
+                # Its book trades x = 1/P in contracts of 1 USD, money in the coin: report USD
+                # per coin (x's asks are P's bids), base quantity (coin) and USD.
+                fundamental, index, mark, mid = 1 / fundamental, 1 / index, 1 / mark, 1 / mid
+                bid, ask, depth_bid, depth_ask = 1 / ask, 1 / bid, depth_ask * mid, depth_bid * mid
+                oi_base, oi_usd, fund = oi[m] / mark, oi[m], fund * mark
             self._samples.append((
-                now_ms, venue.name, mk.name, mk.asset, mk.prices.fundamental, index, mark, mid,
-                bid, ask, depth_bid, depth_ask, mk.book.depth_factor, oi[m], oi[m] * mark,
-                venue.fund_for(m).balance, len(venue.queue), q[0], q[1], q[2],
+                now_ms, venue.name, mk.name, mk.asset, fundamental, index, mark, mid,
+                bid, ask, depth_bid, depth_ask, mk.book.depth_factor, oi_base, oi_usd,
+                fund, len(venue.queue), q[0], q[1], q[2],
             ))
 
     # --- frames -----------------------------------------------------------------------------

@@ -43,7 +43,9 @@ def scenario_graph(
         price = venue.marks
         for group, rows in here.groupby("group", sort=False)["account"]:
             rows = rows.to_numpy()
-            notional = acc.pos[rows] * price
+            # USD notional: an inverse venue's positions are contracts of 1 USD, short in x
+            # for a long, and its cash is coin.
+            notional = -acc.pos[rows] if venue.inverse else acc.pos[rows] * price
             for m, mk in enumerate(venue.markets):
                 long = float(notional[:, m].clip(min=0).sum())
                 short = float(-notional[:, m].clip(max=0).sum())
@@ -57,7 +59,7 @@ def scenario_graph(
                     qty = float(book.holdings[rows, c].sum())
                     if qty:
                         holdings.append((venue.name, group, name, qty, qty * book.prices[c]))
-            collateral.append((venue.name, group, cash))
+            collateral.append((venue.name, group, venue.usd(cash)))
     arbitrage = []
     for a in scenario.arbitrage:
         va, vb = a.venues
