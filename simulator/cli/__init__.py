@@ -1,9 +1,10 @@
 """The ``liqsim`` command line: run, validate, show, scenarios, presets, runs, report, sweep,
-compare (entry point ``simulator.cli:app``).
+compare, map (entry point ``simulator.cli:app``).
 
 ``common`` holds the application and what the commands share, ``summary`` the console
 tables, ``checks`` the checks made before anything runs; the commands live by what they are
-about: ``single`` (one run), ``browse`` (what exists), ``batch`` (sweeps and comparisons).
+about: ``single`` (one run), ``browse`` (what exists), ``batch`` (sweeps and comparisons),
+``maps`` (a scenario's liquidation map before it runs).
 Importing the package registers every command; the import order is the order of
 ``liqsim --help``.
 """
@@ -12,6 +13,7 @@ Importing the package registers every command; the import order is the order of
 from simulator.cli import single  # noqa: F401  (registers run, validate, show)
 from simulator.cli import browse  # noqa: F401  (scenarios, presets, runs, report)
 from simulator.cli import batch  # noqa: F401  (sweep, compare)
+from simulator.cli import maps  # noqa: F401  (map)
 # isort: on
 from simulator.cli.common import app, resolve_scenario, run_id
 
