@@ -26,6 +26,9 @@ AdlOn = Literal["negative_equity", "thin_book"]
 AdlQueue = Literal["profitable", "all"]
 Socialize = Literal["after_adl", "instead_of_adl", "never"]
 Halt = Literal["liquidations", "trading"]
+# What backs a closed cross position at bankruptcy: all the account's other equity, or (dYdX v4)
+# the account's equity times the position's share of its maintenance.
+Backing = Literal["account", "maintenance_share"]
 
 
 def _check_names(rules: object) -> None:
@@ -141,6 +144,7 @@ class LiquidationRules:
     socialize: Socialize
     socialize_ms: int  # pool deficits and socialize them every this often (0: at once)
     halt: Halt  # what a tripped circuit breaker pauses
+    backing: Backing = "account"  # what backs a closed cross position (its bankruptcy price)
 
     def __post_init__(self) -> None:
         _check_names(self)
@@ -157,6 +161,7 @@ class LiquidationRules:
 _NAMED: dict[str, tuple[str, ...]] = {
     "fee_to": get_args(FeeTo), "surplus": get_args(Surplus), "trigger": get_args(Trigger),
     "close": get_args(Close), "socialize": get_args(Socialize), "halt": get_args(Halt),
+    "backing": get_args(Backing),
     "adl.trigger": get_args(AdlTrigger), "adl.ranking": get_args(AdlRanking),
     "adl.price": get_args(AdlPrice), "adl.on": get_args(AdlOn),
     "adl.queue": get_args(AdlQueue),

@@ -146,7 +146,10 @@ def close_position(
     marks = venue.marks
     # A cross account whose other positions lost heavily can be bankrupt at any price (a short's
     # bankruptcy price below zero): ADL never fills below one tick; the rest is bad debt.
-    bp = max(bankruptcy_price(q, acc.entry[i, m], acc.equity_backing(i, m, marks)), mk.book.tick)
+    backing = (acc.maintenance_share_backing(i, m, marks)
+               if rules.backing == "maintenance_share" and not acc.isolated[i, m]
+               else acc.equity_backing(i, m, marks))
+    bp = max(bankruptcy_price(q, acc.entry[i, m], backing), mk.book.tick)
     walk = mk.book.preview(side, qty, mk.prices.mid)
     fund = venue.fund_for(m)
     locked = adl.fund_locked(venue, m, now_ms)

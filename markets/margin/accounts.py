@@ -222,6 +222,20 @@ class Accounts:
         own = float(self.pos[i, m]) * (float(marks[m]) - float(self.entry[i, m]))
         return self.cross_equity(i, marks) - own
 
+    def maintenance_share_backing(self, i: int, m: int, marks: np.ndarray) -> float:
+        """dYdX v4's backing of cross position (i, m): the account's cross equity (TNC) times
+        the position's share of its cross maintenance (|DMMR| / TMMR), less the position's own
+        unrealised PnL, so that ``bankruptcy_price`` gives ``mark - TNC x share / qty``
+        (``-DNNV - TNC x |DMMR| / TMMR`` per unit; closing there keeps TNC / TMMR)."""
+        pos, iso = self.pos[i], self.isolated[i]
+        mm = {k: self.position_maintenance(k, abs(float(pos[k])) * float(marks[k]))
+              for k in np.nonzero((pos != 0) & ~iso)[0].tolist()}
+        total = sum(mm.values())
+        if total <= 0 or m not in mm:
+            return self.equity_backing(i, m, marks)
+        own = float(pos[m]) * (float(marks[m]) - float(self.entry[i, m]))
+        return self.cross_equity(i, marks) * mm[m] / total - own
+
     def equity_backing_rows(self, rows: np.ndarray, m: int, marks: np.ndarray) -> np.ndarray:
         """``equity_backing`` of position ``m`` for many rows (no maintenance needed)."""
         pos, iso = self.pos[rows], self.isolated[rows]

@@ -86,6 +86,10 @@ class Liquidation(Strict):
     trigger: rules.Trigger = "mark"  # last: the book's traded price (its mid)
     check_interval: Duration = 0  # 0: on every mark update; else the engine polls this often
     close: rules.Close = "full"
+    # What backs a closed cross position, so where its bankruptcy price is: the account's
+    # other equity (account), or the account's equity times the position's share of its
+    # maintenance (maintenance_share, dYdX v4: -DNNV - TNC x |DMMR| / TMMR).
+    backing: rules.Backing = "account"
     # A partial close reduces the position until maintenance / equity is back at this ratio
     # (stepping down the maintenance tiers, Binance/Bybit); when no reduction can, all of it.
     partial_target: Fraction = Field(default=0.5, gt=0, lt=1)

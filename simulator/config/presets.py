@@ -90,7 +90,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # bankruptcy price when the fund is depleted.
     "dydx": {
         "mark": {"method": "index"},
-        "liquidation": {"trigger": "mark", "close": "full", "fee_rate": 0.015},
+        "liquidation": {"trigger": "mark", "close": "full", "fee_rate": 0.015,
+                        "backing": "maintenance_share"},
         "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
                 "on": "thin_book"},
         "socialize": "never",

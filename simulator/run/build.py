@@ -177,6 +177,7 @@ def liquidation_rules(vc: cfg.Venue) -> LiquidationRules:
         socialize=vc.socialize, socialize_ms=vc.socialize_interval,
         halt=vc.risk_controls.circuit_breaker.halt if vc.risk_controls.circuit_breaker else
         "liquidations",
+        backing=lq.backing,
     )
 
 

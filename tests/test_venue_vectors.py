@@ -1,0 +1,88 @@
+"""Venue rules checked against the venues' own test vectors.
+
+dYdX v4 (``dydxprotocol/v4-chain``, ``protocol/x/clob/keeper/liquidations_test.go`` @56b4b49,
+``TestGetBankruptcyPriceInQuoteQuantums``; the function ``GetBankruptcyPriceInQuoteQuantums`` in
+``liquidations.go``): the bankruptcy quote of closing a position inside a cross subaccount is
+``-DNNV - TNC x |DMMR| / TMMR``. Markets: BTC at $50,000 and ETH at $3,000, both 20% initial and
+10% maintenance margin (liquidity tier 3). In liqsim a subaccount's USDC balance plus its
+positions' notional (TNC) is the wallet of an account whose entries are at the oracle price.
+The vectors are exact in dollars; dYdX rounds to quote quantums ($1e-6), liqsim does not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from markets.margin.accounts import Accounts
+from markets.margin.formulas import MarginTiers, bankruptcy_price
+from simulator import run
+from simulator.config import parse_scenario
+
+PRICES = np.array([50_000.0, 3_000.0])  # BTC, ETH oracle prices
+TIER = MarginTiers.flat(0.10, 5.0)  # 10% maintenance, 20% initial
+
+
+def subaccount(usdc: float, btc: float, eth: float) -> Accounts:
+    """One cross account holding ``btc`` and ``eth`` (signed coins) entered at the oracle,
+    with the subaccount's total net collateral as its wallet."""
+    acc = Accounts(1, [TIER, TIER])
+    acc.pos[0] = [btc, eth]
+    acc.entry[0] = PRICES
+    acc.wallet[0] = usdc + btc * PRICES[0] + eth * PRICES[1]
+    return acc
+
+
+@pytest.mark.parametrize(("name", "usdc", "btc", "eth", "market", "expected"), [
+    # expected: the bankruptcy price, the dYdX quote (its |deltaQuoteQuantums|) per coin closed.
+    ("one long, slightly below maintenance", -4_501, 0.1, 0.0, 0, 4_501 / 0.1),
+    ("one short, slightly below maintenance", 5_499, -0.1, 0.0, 0, 5_499 / 0.1),
+    ("over-collateralised long", 1, 1.0, 0.0, 0, -1.0),
+    ("two longs, the ETH long closed", -490, 0.004, 0.1, 1, 294 / 0.1),
+    ("two shorts, the ETH short closed", 510, -0.004, -0.1, 1, 306 / 0.1),
+    ("a BTC long and an ETH short, the short closed", 110, 0.004, -0.1, 1, 306 / 0.1),
+])
+def test_dydx_bankruptcy_price_is_minus_dnnv_minus_tnc_share(name, usdc, btc, eth, market,
+                                                              expected):
+    acc = subaccount(usdc, btc, eth)
+    q = float(acc.pos[0, market])
+    bp = bankruptcy_price(q, PRICES[market], acc.maintenance_share_backing(0, market, PRICES))
+    assert bp == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
+def test_with_one_position_the_share_is_the_whole_account():
+    acc = subaccount(-4_501, 0.1, 0.0)
+    assert acc.maintenance_share_backing(0, 0, PRICES) == pytest.approx(
+        acc.equity_backing(0, 0, PRICES))
+    # Two positions: the whole account would back the ETH long down to 2,900, dYdX to 2,940.
+    acc = subaccount(-490, 0.004, 0.1)
+    assert bankruptcy_price(0.1, 3_000, acc.equity_backing(0, 1, PRICES)) == pytest.approx(2_900)
+
+
+def test_the_dydx_preset_closes_at_dydx_bankruptcy_prices():
+    # The two-longs vector as a run: the account is below maintenance at the start (10 < 50)
+    # and is closed at once against a book deep enough not to move.
+    market = {"tick": 0.01, "tiers": [{"notional": 0, "mmr": "10%", "max_leverage": 5}],
+              "depth": {"profile": [["1%", 1e12]], "level_step": "0.01%"},
+              "resilience": "100000h", "recentre": None, "withdrawal": {"enabled": False}}
+    scenario = parse_scenario({
+        "name": "dydx", "duration": "3s",
+        "assets": [{"name": "BTC", "price": 50_000, "volatility": 0},
+                   {"name": "ETH", "price": 3_000, "volatility": 0}],
+        "venues": [{"name": "v", "preset": "dydx", "insurance_fund": 1e6,
+                    "funding": {"enabled": False},
+                    "markets": [{"name": "BTC-USD", "asset": "BTC", **market},
+                                {"name": "ETH-USD", "asset": "ETH", **market}]}],
+        "accounts": [{"name": "sub", "venue": "v", "collateral": 10,
+                      "positions": [{"market": "BTC-USD", "qty": 0.004, "entry": 50_000},
+                                    {"market": "ETH-USD", "qty": 0.1, "entry": 3_000}]}],
+    })
+    result = run(scenario, seed=0, check=True)
+    assert result.ok, result.meta["error"]
+    liq = result.events[result.events["kind"] == "liquidation"]
+    first = liq.iloc[0]
+    # The first position closed takes its maintenance share of the 10 of collateral: ETH
+    # 30/50 (2,940), BTC 20/50 (49,000).
+    expected = {"ETH-USD": 3_000 - 10 * 30 / 50 / 0.1, "BTC-USD": 50_000 - 10 * 20 / 50 / 0.004}
+    assert first["bankruptcy_price"] == pytest.approx(expected[first["market"]], rel=1e-12)
+    assert set(liq["market"]) == {"BTC-USD", "ETH-USD"}
