@@ -144,7 +144,7 @@ class LiquidationRules:
     socialize: Socialize
     socialize_ms: int  # pool deficits and socialize them every this often (0: at once)
     halt: Halt  # what a tripped circuit breaker pauses
-    backing: Backing = "account"  # what backs a closed cross position (its bankruptcy price)
+    backing: Backing  # what backs a closed cross position (its bankruptcy price)
 
     def __post_init__(self) -> None:
         _check_names(self)
