@@ -145,6 +145,7 @@ class LiquidationRules:
     socialize_ms: int  # pool deficits and socialize them every this often (0: at once)
     halt: Halt  # what a tripped circuit breaker pauses
     backing: Backing  # what backs a closed cross position (its bankruptcy price)
+    socialize_maker: bool  # the maker's row pays its share of a socialized loss
 
     def __post_init__(self) -> None:
         _check_names(self)

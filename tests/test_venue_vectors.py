@@ -86,3 +86,44 @@ def test_the_dydx_preset_closes_at_dydx_bankruptcy_prices():
     expected = {"ETH-USD": 3_000 - 10 * 30 / 50 / 0.1, "BTC-USD": 50_000 - 10 * 20 / 50 / 0.004}
     assert first["bankruptcy_price"] == pytest.approx(expected[first["market"]], rel=1e-12)
     assert set(liq["market"]) == {"BTC-USD", "ETH-USD"}
+
+
+# --- Drift v2 ----------------------------------------------------------------------------
+# ``drift-labs/protocol-v2``: ``resolve_perp_bankruptcy`` (controller/liquidation.rs) turns what
+# the insurance fund and the fee pool leave into a cumulative-funding delta of
+# ``loss / (|users' base long| + |users' base short|)`` charged to both sides; the AMM's own
+# position (``base_asset_amount_with_amm``) is not in the divisor and pays nothing. Its unit
+# test ``successful_resolve_perp_bankruptcy`` (controller/liquidation/tests.rs): users 5 long
+# and 5 short, a $100 loss, no fund: delta = 100e6 x 1e9 / 10e9 x 1000 = $10 per base, so the
+# long user pays $50 and the short user $50.
+def drift_venue(long: float, short: float):
+    from markets.events import NullSink
+    from simulator.run.build import build_world
+
+    market = {"name": "SOL-PERP", "asset": "SOL", "tick": 0.01,
+              "tiers": [{"notional": 0, "mmr": "5%", "max_leverage": 10}],
+              "depth": {"profile": [["1%", 1e9]]}, "withdrawal": {"enabled": False}}
+    scenario = parse_scenario({
+        "name": "drift", "duration": "1s",
+        "assets": [{"name": "SOL", "price": 100, "volatility": 0}],
+        "venues": [{"name": "v", "preset": "drift", "insurance_fund": 0, "markets": [market]}],
+        "accounts": [{"name": "long", "venue": "v", "collateral": 1e4,
+                      "positions": [{"market": "SOL-PERP", "qty": long, "entry": 100}]},
+                     {"name": "short", "venue": "v", "collateral": 1e4,
+                      "positions": [{"market": "SOL-PERP", "qty": -short, "entry": 100}]}],
+    })
+    return build_world(scenario, 0, NullSink()).venues[0]
+
+
+@pytest.mark.parametrize(("long", "short", "loss", "paid"), [
+    (5, 5, 100.0, (50.0, 50.0, 0.0)),  # Drift's test vector (the maker holds nothing)
+    (5, 4, 90.0, (50.0, 40.0, 0.0)),  # the maker (AMM) short 1: still $10 per users' base
+])
+def test_drift_socialized_loss_is_paid_by_users_base_not_the_amm(long, short, loss, paid):
+    from markets.liquidation.settle import socialize
+
+    venue = drift_venue(long, short)
+    assert venue.accounts.pos[0, 0] == pytest.approx(short - long)  # the maker: the rest
+    socialize(venue, 0, loss, exclude=np.array([-1]), causes=[-1], now_ms=0)
+    assert venue.counters.social_charged[[1, 2, 0]].tolist() == pytest.approx(list(paid))
+    assert venue.counters.socialized == pytest.approx(loss)

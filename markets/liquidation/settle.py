@@ -104,7 +104,8 @@ def socialize(
     venue: Venue, m: int, amount: float, exclude: np.ndarray, causes: list[int], now_ms: int,
 ) -> None:
     """Charge ``amount`` pro rata to open notional in market ``m``, except to the accounts
-    ``exclude`` whose deficits it is (left by liquidations ``causes``); flat accounts never pay.
+    ``exclude`` whose deficits it is (left by liquidations ``causes``), and to the maker's row
+    unless the rules charge it; flat accounts never pay.
 
     With no open position left in the market there is nobody to charge: the venue itself
     absorbs the loss (recorded as ``venue_loss``)."""
@@ -112,6 +113,8 @@ def socialize(
     holders = np.nonzero(acc.pos[:, m] != 0)[0]
     holders = holders[holders != exclude[0]] if exclude.size == 1 else \
         holders[~np.isin(holders, exclude)]
+    if not venue.rules.socialize_maker:  # Drift: users pay, the AMM does not
+        holders = holders[holders != venue.maker_row]
     if holders.size == 0:
         absorb(venue, m, amount, int(exclude[0]), causes, now_ms)
         return

@@ -216,6 +216,9 @@ class Venue(Strict):
     # Socialized losses are pooled per market and charged at multiples of this interval, as a
     # venue settles them periodically (0: each at once, at the bankruptcy).
     socialize_interval: Duration = Field(default="1s", ge=0)
+    # Whether the market maker's row (the rest of the market; Drift's AMM) pays its pro-rata
+    # share of a socialized loss. Drift charges users' positions only, the AMM pays nothing.
+    socialize_maker: bool = True
     risk_controls: RiskControls = RiskControls()
     funding: Funding = Funding()
     maker_interval: Duration = Field(default="1s", gt=0)

@@ -17,7 +17,7 @@ from typing import Any
 
 # The venue keys a preset may set (and that ``Scenario.with_preset`` replaces).
 MECHANISM_KEYS = ("mark", "liquidation", "fund", "adl", "socialize", "socialize_interval",
-                  "risk_controls")
+                  "socialize_maker", "risk_controls")
 # ... except these liquidation settings, which describe the world rather than the mechanism.
 KEPT_LIQUIDATION_KEYS = ("throughput_per_s", "latency", "margin_call_level")
 
@@ -108,6 +108,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         # Drift charges a bankruptcy's loss when it is resolved (into the market's cumulative
         # funding), not at a settlement time.
         "socialize_interval": 0,
+        # Only users' positions pay, pro rata by base; the AMM (the maker's row) pays nothing.
+        "socialize_maker": False,
         "risk_controls": {"circuit_breaker": {"threshold": 0.5, "window": "5m", "pause": "5m",
                                               "halt": "liquidations"}},
     },

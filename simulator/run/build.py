@@ -175,6 +175,7 @@ def liquidation_rules(vc: cfg.Venue) -> LiquidationRules:
         adl=AdlRules(a.trigger, a.drawdown, a.window, a.ranking, a.price, a.ranking_interval,
                      a.on, a.queue),
         socialize=vc.socialize, socialize_ms=vc.socialize_interval,
+        socialize_maker=vc.socialize_maker,
         halt=vc.risk_controls.circuit_breaker.halt if vc.risk_controls.circuit_breaker else
         "liquidations",
         backing=lq.backing,
