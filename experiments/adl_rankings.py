@@ -9,7 +9,10 @@ profit first (``profit``), or every opposing winner a slice in proportion to its
 does each rule spread the haircuts over accounts (fairness: dispersion of haircut shares,
 concentration of the profit taken, how many accounts are touched) and how much winners'
 profit does it close beyond the shortfall it had to cover (efficiency: ``adl_overuse`` =
-profit closed - needed, ``adl_overuse_ratio`` = over-use / needed)?
+profit closed - needed, ``adl_overuse_ratio`` = over-use / needed), and on the terms of arXiv
+2602.15182 how far does its production ``H_t`` overshoot the need ``B_t^needed`` per ADL wave
+(``adl_overshoot``, ``adl_overshoot_net``) and the queue-total overshoot of arXiv 2512.01112
+(``adl_queue_overshoot``; docs/mechanisms.md, 7.5)?
 
 Design: the built-in default flash crash (BTC -12% over 30 s at minute 3), shortened to 6
 minutes, 2,000 retail traders (whales kept), with the insurance fund at 0 and no fee income
@@ -67,10 +70,12 @@ ADL_ALWAYS = ["venues.cex.insurance_fund=0", "venues.cex.fund.fee_share=0"]
 SET = ["duration=6m", "populations.retail.count=2000", *ADL_ALWAYS]
 QUICK_SET = ["duration=2m", "shocks.0.at=30s", "populations.retail.count=300", *ADL_ALWAYS]
 METRICS = ("adl_overuse", "adl_overuse_ratio", "adl_profit_closed", "adl_needed",
+           "adl_need", "adl_production", "adl_overshoot", "adl_overshoot_net",
+           "adl_queue_overshoot", "adl_waves",
            "adl_notional", "adl_accounts", "adl_profit_gini", "adl_haircut_gini",
            "adl_share_std", "adl_share_pooled")
-BAR_METRICS = ("adl_overuse", "adl_overuse_ratio", "adl_profit_closed", "adl_accounts",
-               "adl_profit_gini", "adl_share_std")
+BAR_METRICS = ("adl_overuse", "adl_overshoot", "adl_queue_overshoot", "adl_profit_closed",
+               "adl_accounts", "adl_profit_gini", "adl_share_std")
 # Computed here from haircuts.csv (not in the summary): how concentrated the profit taken is.
 # The summary's adl_haircut_gini only counts positive haircuts, and an ADL at a bankruptcy
 # price better than the mark gives negative ones, so it is often undefined (NaN).

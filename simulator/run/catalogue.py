@@ -25,6 +25,7 @@ from typing import Literal, get_args
 
 from simulator.run import metrics
 from simulator.run.adl_fairness import FAIRNESS_METRICS, fairness_metrics
+from simulator.run.adl_waves import adl_wave_stats
 
 __all__ = ["FIGURES", "MECHANISMS", "UNITS", "VIEWS", "Figure", "Mechanism", "figure",
            "format_value", "label", "markdown", "names", "scope_of", "title", "unit_of",
@@ -95,6 +96,7 @@ def _f(name: str, label: str, unit: Unit, meaning: str, source: Callable,
 _EV, _FUND, _ADL = metrics.event_stats, metrics.fund_stats, metrics.adl_efficiency
 _MECH, _MOVE, _SUM = metrics.mechanism_stats, metrics.price_moves, metrics.summarize
 _CON = metrics.contagion_stats
+_AW = adl_wave_stats
 _RV, _RVMG = "run venue", "run venue market generation"
 _HC = "headline compare"
 
@@ -174,7 +176,8 @@ FIGURES: tuple[Figure, ...] = (
     _f("adl_haircut", "ADL haircut", "USD",
        "what deleveraged accounts gave up against closing at the mark", _EV, _RV),
     _f("adl_needed", "ADL needed (shortfall)", "USD",
-       "shortfall at the mark that ADL covered: the least a pro-rata haircut would take",
+       "shortfall at the mark that ADL covered: the least a pro-rata haircut would take (the "
+       "queue-total need; adl_need when every deleveraged account was bankrupt at the mark)",
        _ADL, _RV, "adl_compare"),
     _f("adl_profit_closed", "ADL profit closed", "USD",
        "winners' unrealised profit on the positions ADL closed", _ADL, _RV),
@@ -182,6 +185,23 @@ FIGURES: tuple[Figure, ...] = (
        _RV, "compare"),
     _f("adl_overuse_ratio", "ADL over-use ratio", "ratio",
        "profit closed over the shortfall (NaN without ADL)", _ADL, _RV, "adl_compare"),
+    _f("adl_waves", "ADL waves", "count",
+       "ADL rounds: a venue's ADL fills with no gap over 5 s (arXiv 2602.15182)", _AW, _RV),
+    _f("adl_need", "ADL need", "USD",
+       "sum over waves of B_t^needed = Σ |mark - bankruptcy price| x quantity of the wave's ADL "
+       "fills (arXiv 2602.15182, eq. 6)", _AW, _RV, "adl_compare"),
+    _f("adl_production", "ADL production", "USD",
+       "sum over waves of H_t: equity the deleveraged accounts lost against keeping their "
+       "positions to the wave's end", _AW, _RV, "adl_compare"),
+    _f("adl_overshoot", "ADL overshoot", "USD",
+       "sum over waves of [H_t - B_t^needed]+ (arXiv 2602.15182)", _AW, _RV, "compare"),
+    _f("adl_undershoot", "ADL undershoot", "USD",
+       "sum over waves of [B_t^needed - H_t]+", _AW, _RV),
+    _f("adl_overshoot_net", "ADL overshoot, net", "USD",
+       "sum over waves of H_t - B_t^needed (the published O(0))", _AW, _RV, "adl_compare"),
+    _f("adl_queue_overshoot", "ADL queue overshoot", "USD",
+       "queue-total: per market cluster (5 s gap), winners' profit closed beyond the need, "
+       "summed (arXiv 2512.01112)", _AW, _RV, "adl_compare"),
     _f("adl_share_pooled", "ADL haircut / profit closed", "fraction",
        "all haircuts over all profit closed", fairness_metrics, views="adl_compare"),
     _f("adl_share_mean", "mean ADL haircut share", "fraction",
@@ -238,7 +258,7 @@ MECHANISMS: tuple[Mechanism, ...] = (
     Mechanism("chunked closes", "chunked_liquidations", ("chunked_liquidations",)),
     Mechanism("auto-deleveraging", "adl_needed",
               ("adl_events", "adl_accounts", "adl_notional", "adl_haircut", "adl_needed",
-               "adl_overuse")),
+               "adl_overuse", "adl_need", "adl_overshoot")),
     Mechanism("socialization", "socialized_loss", ("socialized_loss",)),
     Mechanism("circuit breakers", "circuit_breaker_trips", ("circuit_breaker_trips",)),
 )

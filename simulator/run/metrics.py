@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from markets.events import EventKind, Mechanism, Reason
+from simulator.run.adl_waves import adl_wave_stats
 
 
 def drawdown(series: np.ndarray) -> float:
@@ -142,6 +143,7 @@ def venue_mechanism_stats(events: pd.DataFrame, v) -> dict[str, float]:
     out = {name: every[name] for names in _venue_mechanisms(v) for name in names}
     if v.rules.adl.trigger != "never":
         out.update(adl_efficiency([v]))
+        out.update(adl_wave_stats(events))
     if v.rules.socialize != "never":
         out["socialized_loss"] = v.usd(v.counters.socialized)
     return out
@@ -254,6 +256,7 @@ def summarize(
     venues = world.venues
     s.update(fund_stats(venues))
     s.update(adl_efficiency(venues))
+    s.update(adl_wave_stats(events))
     s.update(mechanism_stats(events, venues))
     s.update(price_moves(world, end_ms))
 
