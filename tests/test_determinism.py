@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from simulator import RunResult, default_scenario, run
 from simulator.config import Scenario, parse_scenario
+from simulator.run.adl_waves import FIGURES as ADL_WAVE_FIGURES
 
 ADL_TRIGGER = {True: "fund_empty", False: "never"}  # adl on/off as a trigger
 
@@ -211,7 +212,7 @@ def test_adl_switch_changes_nothing_when_the_fund_never_runs_out() -> None:
     assert on.summary["adl_events"] == 0 and on.summary["insurance_fund_end"] > 0
     # Only the venue's own ADL figures go: a venue that never deleverages reports none.
     _assert_identical(on, off, {"v.adl_needed", "v.adl_profit_closed", "v.adl_overuse",
-                                "v.adl_overuse_ratio"})
+                                "v.adl_overuse_ratio", *(f"v.{n}" for n in ADL_WAVE_FIGURES)})
 
 
 # --- named random streams -------------------------------------------------------------------------
