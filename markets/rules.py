@@ -29,6 +29,8 @@ Halt = Literal["liquidations", "trading"]
 # What backs a closed cross position at bankruptcy: all the account's other equity, or (dYdX v4)
 # the account's equity times the position's share of its maintenance.
 Backing = Literal["account", "maintenance_share"]
+# The price an isolated position's maintenance is valued at: the mark, or (Bybit) its entry.
+Valuation = Literal["mark", "entry"]
 
 
 def _check_names(rules: object) -> None:

@@ -127,3 +127,53 @@ def test_drift_socialized_loss_is_paid_by_users_base_not_the_amm(long, short, lo
     socialize(venue, 0, loss, exclude=np.array([-1]), causes=[-1], now_ms=0)
     assert venue.counters.social_charged[[1, 2, 0]].tolist() == pytest.approx(list(paid))
     assert venue.counters.socialized == pytest.approx(loss)
+
+
+# --- Bybit -------------------------------------------------------------------------------
+# Bybit's isolated-margin example (help centre, "Liquidation Price (USDT Contract)"): initial
+# margin 400, long 1 BTC @ 20,000, maintenance rate 0.5% -> maintenance 20,000 x 0.5% = 100,
+# valued at the entry, so the position is liquidated at 20,000 - (400 - 100) = 19,700. Valued
+# at the mark it would be 19,600 / 0.995 = 19,698.49.
+def bybit_world(preset_rule: str | None) -> dict:
+    venue = {"name": "v", "preset": "bybit", "insurance_fund": 1e6, "mark": {"method": "mid"},
+             "funding": {"enabled": False},
+             "liquidation": {"throughput_per_s": 1e6, "latency": "0ms"},
+             "markets": [{"name": "BTCUSDT", "asset": "BTC", "tick": 0.01,
+                          "tiers": [{"notional": 0, "mmr": "0.5%", "max_leverage": 100}],
+                          "depth": {"profile": [["1%", 1e12]], "level_step": "0.001%"},
+                          "resilience": "100000h", "recentre": None,
+                          "withdrawal": {"enabled": False}}]}
+    if preset_rule is not None:
+        venue["liquidation"]["isolated_maintenance"] = preset_rule
+    return {"name": "bybit", "duration": "120s",
+            "assets": [{"name": "BTC", "price": 20_000, "volatility": 0}],
+            "shocks": [{"asset": "BTC", "at": "0s", "move": "-2%", "over": "100s"}],
+            "venues": [venue],
+            "accounts": [{"name": "iso", "venue": "v", "collateral": 0, "margin_mode": "isolated",
+                          "positions": [{"market": "BTCUSDT", "qty": 1, "entry": 20_000,
+                                         "margin": 400}]}]}
+
+
+def test_bybit_values_isolated_maintenance_at_entry():
+    from markets.events import NullSink
+    from simulator.run.build import build_world
+
+    world = build_world(parse_scenario(bybit_world(None)), 0, NullSink())
+    acc = world.venues[0].accounts
+    assert acc.iso_mm_at_entry  # the bybit preset's rule
+    assert acc.scope_slack(1, 0, np.array([19_700.0])) == pytest.approx(0.0, abs=1e-9)
+    assert acc.scope_slack(1, 0, np.array([19_700.01])) > 0 > acc.scope_slack(
+        1, 0, np.array([19_699.99]))
+    slack = acc.slack(np.array([1]), np.array([19_700.0]))[1][0, 0]
+    assert slack == pytest.approx(0.0, abs=1e-9)  # the array path agrees
+
+
+@pytest.mark.parametrize(("rule", "threshold"), [(None, 19_700.0), ("mark", 19_600 / 0.995)])
+def test_bybit_isolated_long_is_liquidated_at_bybits_price(rule, threshold):
+    result = run(parse_scenario(bybit_world(rule)), seed=0, check=True)
+    assert result.ok, result.meta["error"]
+    liq = result.events[result.events["kind"] == "liquidation"]
+    assert len(liq) >= 1
+    # Caught on the first 1 s tick at or below the threshold: the path falls 0.02% a tick.
+    first = liq.iloc[0]
+    assert threshold * (1 - 0.00025) <= first["price"] <= threshold

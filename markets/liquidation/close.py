@@ -103,6 +103,7 @@ def _partial_qty(venue: Venue, i: int, scope: int, m: int, target: float) -> flo
     prices = venue.trigger_prices()
     q = float(acc.pos[i, m])
     size, p = abs(q), float(prices[m])
+    valued = p  # the price the position's maintenance is valued at
     if scope == CROSS:
         equity = acc.cross_equity(i, prices)
         live = venue.scope_markets(i, CROSS)
@@ -111,6 +112,7 @@ def _partial_qty(venue: Venue, i: int, scope: int, m: int, target: float) -> flo
     else:
         equity = float(acc.iso_margin[i, m]) + q * (p - float(acc.entry[i, m]))
         other = 0.0
+        valued = acc.iso_valuation(i, m, p)
     side = SELL if q > 0 else BUY
     mid = mk.prices.mid
 
@@ -122,7 +124,8 @@ def _partial_qty(venue: Venue, i: int, scope: int, m: int, target: float) -> flo
         return slip + rules.fee_rate * walk.notional
 
     return partial_close_qty(
-        size, equity, other, lambda x: acc.position_maintenance(m, (size - x) * p), cost, target,
+        size, equity, other, lambda x: acc.position_maintenance(m, (size - x) * valued), cost,
+        target,
     )
 
 

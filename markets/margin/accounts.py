@@ -37,6 +37,9 @@ class Accounts:
         self.iso_margin = np.zeros((n, m))
         self.liquidatable = np.ones(n, dtype=bool)
         self.mm_mult = np.ones(m)  # per-market maintenance multiplier (volatility controls)
+        # Isolated positions' maintenance valued at their entry price rather than the mark
+        # (Bybit): constant in the price, so the risk index's bounds still hold.
+        self.iso_mm_at_entry = False
         self._scaled = False  # some multiplier differs from 1 (set_maintenance_multiplier)
         self.max_mmr = np.array([t.max_mmr for t in self.tiers])
         self._oi: np.ndarray | None = None  # open interest, kept up to date by trade()
@@ -131,8 +134,8 @@ class Accounts:
         """
         pos = self.pos[rows]
         upnl = pos * (marks - self.entry[rows])
-        mm = self._maintenance(np.abs(pos) * marks)
         iso = self.isolated[rows]
+        mm = self._maintenance(np.abs(pos) * self._valued_at(rows, iso, marks))
         if not iso.any():  # the common all-cross case: skip the isolated bookkeeping
             zeros = np.zeros_like(upnl)
             return self.wallet[rows] + upnl.sum(axis=1), mm.sum(axis=1), zeros, zeros
@@ -181,7 +184,7 @@ class Accounts:
         pos, iso = self.pos[rows], self.isolated[rows]
         marks = level_marks[:, None, :]  # (levels, 1, markets)
         upnl = pos * (marks - self.entry[rows])
-        mm = self._maintenance(np.abs(pos) * marks)
+        mm = self._maintenance(np.abs(pos) * self._valued_at(rows, iso, marks))
         live = pos != 0
         cross = ~iso & live
         cross_eq = self.wallet[rows] + (upnl * cross).sum(axis=2)
@@ -191,13 +194,23 @@ class Accounts:
         iso_slack = self.iso_margin[rows, col] + upnl[:, k, col] - multiplier * mm[:, k, col]
         return np.where(scopes < 0, cross_slack, iso_slack)
 
+    def _valued_at(self, rows, iso: np.ndarray, marks: np.ndarray) -> np.ndarray:
+        """The prices maintenance is valued at: the marks, or an isolated position's entry."""
+        if not self.iso_mm_at_entry:
+            return marks
+        return np.where(iso, self.entry[rows], marks)
+
+    def iso_valuation(self, i: int, m: int, mark: float) -> float:
+        """The price isolated position (i, m)'s maintenance is valued at."""
+        return float(self.entry[i, m]) if self.iso_mm_at_entry else mark
+
     def scope_slack(self, i: int, scope: int, marks: np.ndarray) -> float:
         """Equity minus maintenance of one account's cross part (``scope`` < 0) or of its
         isolated position in market ``scope``: the scalar path for a single account."""
         pos, entry = self.pos[i], self.entry[i]
         if scope >= 0:
             q = float(pos[scope])
-            notional = abs(q) * float(marks[scope])
+            notional = abs(q) * self.iso_valuation(i, scope, float(marks[scope]))
             mm = self.position_maintenance(scope, notional) if q else 0.0
             return float(self.iso_margin[i, scope]) + q * (float(marks[scope]) - entry[scope]) - mm
         eq, mm = float(self.wallet[i]), 0.0

@@ -54,7 +54,10 @@ def row_slack_pair(
     upnl = [q * (p - e) for q, p, e in zip(qs, prices, entries, strict=True)]
     # The array path multiplies by the volatility multiplier only when one differs from 1;
     # x * 1.0 is x, so multiplying always gives the same bits.
-    mm = [acc.position_maintenance(m, abs(q) * prices[m]) for m, q in enumerate(qs)]
+    at = prices
+    if acc.iso_mm_at_entry:  # isolated maintenance at the entry price (Bybit)
+        at = [e if s else p for p, e, s in zip(prices, entries, on_iso, strict=True)]
+    mm = [acc.position_maintenance(m, abs(q) * at[m]) for m, q in enumerate(qs)]
     inf = math.inf
     n = len(qs)
     if not any(on_iso):

@@ -90,6 +90,9 @@ class Liquidation(Strict):
     # other equity (account), or the account's equity times the position's share of its
     # maintenance (maintenance_share, dYdX v4: -DNNV - TNC x |DMMR| / TMMR).
     backing: rules.Backing = "account"
+    # The price an isolated position's maintenance is valued at: the mark, or its entry price
+    # (Bybit: IM 400, long 1 @ 20,000, MMR 0.5% -> maintenance 100, liquidated at 19,700).
+    isolated_maintenance: rules.Valuation = "mark"
     # A partial close reduces the position until maintenance / equity is back at this ratio
     # (stepping down the maintenance tiers, Binance/Bybit); when no reduction can, all of it.
     partial_target: Fraction = Field(default=0.5, gt=0, lt=1)

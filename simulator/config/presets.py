@@ -58,7 +58,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "mark": {"method": "median"},
         "liquidation": {"trigger": "mark", "close": "partial", "partial_target": 0.5,
                         "fee_rate": 0.0, "surplus": "insurance_fund",
-                        "fund_takeover": {"capacity": 1.0, "whole": True}},
+                        "fund_takeover": {"capacity": 1.0, "whole": True},
+                        # Isolated maintenance = position value at entry x MMR (Bybit's example).
+                        "isolated_maintenance": "entry"},
         "adl": {"trigger": "fund_empty", "ranking": "bitmex", "price": "bankruptcy",
                 "on": "thin_book", "queue": "all"},
         "socialize": "never",

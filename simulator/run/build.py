@@ -217,6 +217,7 @@ def _build_venue(
     own = _venue_rows(rules, len(funds), traders)
     n = traders + int(own.vault is not None) + len(own.funds) + len(own.keepers)
     acc = Accounts(n, [m.tiers for m in markets])
+    acc.iso_mm_at_entry = vc.liquidation.isolated_maintenance == "entry"
     book = _collateral_book(scenario, vc, n, asset_prices)
     behaviour = Behaviour.rows(n)
     labels = Labels([MAKER], [MAKER], [np.nan])
