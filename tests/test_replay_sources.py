@@ -117,3 +117,17 @@ def test_a_scenario_file_finds_its_data_beside_the_project(tmp_path, monkeypatch
     monkeypatch.chdir(folder)
     parsed = load_scenario(folder / "s.yaml")
     assert parsed.replays[0].csv == tmp_path / "shared" / "k.csv"
+
+
+def test_end_drops_the_bars_that_open_at_or_after_it(tmp_path):
+    csv = klines(tmp_path / "k.csv", [200, 210, 220, 240, 250])
+    window = {"csv": str(csv), "field": "open", "start": "2025-10-10T18:01:00Z",
+              "end": "2025-10-10T18:03:00Z"}
+    cut = path_of(scenario(window))
+    whole = path_of(scenario({**window, "end": None}))
+    assert cut[60] == pytest.approx(100 * 220 / 210)
+    # The bars of 18:01 and 18:02 only: the 18:03 bar's 240 is never reached.
+    assert cut.max() == pytest.approx(100 * 220 / 210)
+    assert whole.max() == pytest.approx(100 * 250 / 210)
+    with pytest.raises(ScenarioError, match="must be after start"):
+        parse_scenario(scenario({**window, "end": "2025-10-10T18:00:00Z"}))

@@ -36,7 +36,8 @@ class Replay(Strict):
 
     ``csv`` is read relative to the scenario file's folder, then to the working folder, then
     to their parents (first found).
-    ``start`` (UTC) skips the bars that open before it. ``synthetic`` is a path of
+    ``start`` (UTC) skips the bars that open before it, ``end`` (UTC) those that open at or
+    after it. ``synthetic`` is a path of
     ``[time, price]`` waypoints (from 0, linear in log price between them); it is the path
     when ``csv`` is not given, and the fallback when the file does not exist (a file that
     exists but cannot be read is an error, never a silent fallback)."""
@@ -46,10 +47,11 @@ class Replay(Strict):
     synthetic: list[tuple[Duration, PositiveFloat]] = []
     csv: Path | None = None
     start: datetime | None = None
+    end: datetime | None = None
     field: Literal["open", "high", "low", "close", "ohlc"] = "ohlc"
     rescale: bool = True  # relative moves from the asset's start price
 
-    @field_validator("start")
+    @field_validator("start", "end")
     @classmethod
     def _utc(cls, start: datetime | None) -> datetime | None:
         # A time without a zone is read as UTC, the zone of kline open times.
@@ -88,7 +90,10 @@ class Replay(Strict):
     def _source(self) -> Replay:
         if self.csv is None and not self.synthetic:
             raise ValueError("a replay needs a csv file or a synthetic path")
-        if self.csv is not None and self.start is not None:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) must be after start "
+                             f"({self.start.isoformat()})")
+        if self.csv is not None and (self.start is not None or self.end is not None):
             try:
                 self.series()
             except KlineError as exc:
@@ -106,4 +111,9 @@ class Replay(Strict):
             klines = klines[klines["open_time"] >= start_ms].reset_index(drop=True)
             if klines.empty:
                 raise KlineError(f"{self.csv}: no bar opens at or after start {self.start}")
+        if self.end is not None:
+            end_ms = int(self.end.timestamp() * 1000)
+            klines = klines[klines["open_time"] < end_ms].reset_index(drop=True)
+            if klines.empty:
+                raise KlineError(f"{self.csv}: no bar opens between start and end {self.end}")
         return kline_replay_series(klines, self.field)
