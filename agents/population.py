@@ -40,6 +40,8 @@ class PopulationSpec:
     market_weights: np.ndarray  # over the venue's markets (zeros for markets not traded)
     multi_market_share: float
     isolated_share: float
+    # USD of position notional each market's positions must add up to (None: as drawn).
+    target_usd: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ def draw_population(
     share[np.arange(n), primary] = 1.0
     share[multi] = weights
     usd = notional[:, None] * share
+    if spec.target_usd is not None:
+        usd = _to_targets(usd, spec.target_usd)
     held = usd > 0
     for k in range(m):  # leverage cap of each held market's tier at its notional
         cap = np.minimum(tiers[k].leverage_cap(usd[:, k]), max_leverage[k])
@@ -104,6 +108,17 @@ def draw_population(
     iso_margin = np.where(isolated, margin, 0.0)
     wallet = np.where(isolated_acct, 0.0, margin.sum(axis=1))
     return PopulationDraw(wallet, qty, entry, isolated, iso_margin, lev)
+
+
+def _to_targets(usd: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Scale each market's column of drawn USD notional so that it adds up to its target."""
+    drawn = usd.sum(axis=0)
+    missing = (target > 0) & (drawn <= 0)
+    if missing.any():
+        raise ValueError(f"target_oi: no account of the block was drawn in market "
+                         f"{int(np.flatnonzero(missing)[0])}; give it more accounts (count)")
+    factor = np.divide(target, drawn, out=np.ones_like(drawn), where=drawn > 0)
+    return usd * np.where(target > 0, factor, 1.0)
 
 
 def _breached_at_start(

@@ -9,6 +9,7 @@ anything; it only describes.
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Annotated, Literal
 
 import numpy as np
@@ -325,6 +326,15 @@ class Notional(Strict):
     alpha: PositiveFloat = 1.5  # pareto tail index
     minimum: PositiveFloat = 500.0  # pareto scale
 
+    def mean(self) -> float:
+        """The mean account notional (a Pareto tail needs alpha > 1 to have one)."""
+        if self.distribution == "lognormal":
+            return self.median * math.exp(self.sigma ** 2 / 2)
+        if self.alpha <= 1:
+            raise ValueError(f"a pareto notional with alpha {self.alpha:g} <= 1 has no mean, "
+                             f"so target_oi cannot give the count: give count")
+        return self.alpha * self.minimum / (self.alpha - 1)
+
 
 class Arrivals(Strict):
     """Traders who open positions during the run: ``count`` more accounts drawn from the
@@ -345,9 +355,14 @@ class Arrivals(Strict):
 
 
 class Population(Strict):
+    """A block of traders drawn from rules. With ``target_oi`` (USD of position notional per
+    market at the start, long plus short) each market's total is hit exactly, ``markets``
+    defaults to its shares and ``count`` to the total over the mean account notional."""
+
     name: str = Field(min_length=1)
     venue: str
     count: Annotated[int, BeforeValidator(whole_number)] = Field(ge=0)
+    target_oi: dict[str, PositiveFloat] | None = None
     notional: Notional = Notional()
     leverage: dict[float, NonNegativeFloat] = {5: 0.3, 10: 0.3, 20: 0.25, 50: 0.15}
     long_share: Fraction = Field(default=0.5, ge=0, le=1)
@@ -362,6 +377,29 @@ class Population(Strict):
     stops: Stops | None = None  # stop-loss orders on the positions held at the start
     dip_buyers: DipBuyers | None = None  # more of them, resting limit bids below the market
     momentum: Momentum | None = None  # more of them, opening shorts once a market has fallen
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_target(cls, data: object) -> object:
+        if not isinstance(data, dict) or not data.get("target_oi"):
+            return data
+        target = data["target_oi"]
+        if not isinstance(target, dict):
+            return data  # the field's own validation names the problem
+        data = dict(data)
+        data.setdefault("markets", dict(target))
+        if "count" not in data:
+            notional = Notional.model_validate(data.get("notional", {}))
+            data["count"] = max(1, round(sum(float(v) for v in target.values())
+                                         / notional.mean()))
+        return data
+
+    @model_validator(mode="after")
+    def _targets_traded(self) -> Population:
+        for name in self.target_oi or {}:
+            if self.markets.get(name, 0) <= 0:
+                raise ValueError(f"target_oi: {name!r} needs a positive weight in markets")
+        return self
 
     @field_validator("leverage")
     @classmethod

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, PositiveFloat, ValidationError, model_validator
 
 from markets.prices.paths import PathError, check_correlation
 from simulator.config.collateral import Depeg
@@ -63,6 +63,8 @@ class Scenario(Strict):
     depegs: list[Depeg] = []
     accounts: list[Account] = []
     populations: list[Population] = []
+    # The same world at this size (simulator.config.scaling): counts, depth, funds, capital.
+    scale: PositiveFloat = 1.0
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:

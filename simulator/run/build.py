@@ -44,6 +44,7 @@ from markets.venue import Market, Venue, VenueRows
 from markets.wiring import WiringError, arbitrageurs, compile_wiring, wire
 from simulator.config import Scenario, ScenarioError
 from simulator.config import models as cfg
+from simulator.config.scaling import scaled
 from simulator.run.coin_terms import coin_terms
 from simulator.run.populations import Behaviour, Labels, draw_block, flat_rows
 from simulator.run.rng import RunRandom
@@ -94,7 +95,10 @@ def build_world(
     scenario: Scenario, seed: int, sink: EventSink, graph: nx.DiGraph | None = None,
 ) -> World:
     """The world of ``scenario`` at ``seed``, wired by ``graph`` (default: the scenario's own
-    market graph, ``scenario_graph``)."""
+    market graph, ``scenario_graph``). A scenario with a ``scale`` is built at that size
+    (``simulator.config.scaling``); the world holds the scaled scenario."""
+    if scenario.scale != 1.0:
+        scenario = scaled(scenario)
     rnd = RunRandom(seed)
     paths = build_paths_for(scenario, rnd.stream("prices"))
     asset_names = [a.name for a in scenario.assets]

@@ -20,6 +20,7 @@ from markets.collateral import CollateralBook
 from markets.flows import draw_bids, draw_drops
 from markets.margin.accounts import Accounts
 from markets.stops import draw_stops
+from simulator.config import ScenarioError
 from simulator.config import models as cfg
 from simulator.run.rng import RunRandom
 
@@ -81,7 +82,11 @@ def draw_block(
 ) -> int:
     """Draw population block ``p`` into rows from ``row`` on; returns the next free row."""
     spec = population_spec(p, market_names)
-    draw = draw_population(spec, prices, tiers, max_leverage, rnd.stream(f"population:{p.name}"))
+    try:
+        draw = draw_population(spec, prices, tiers, max_leverage,
+                               rnd.stream(f"population:{p.name}"))
+    except ValueError as exc:  # a target the block's draw cannot meet
+        raise ScenarioError(f"populations.{p.name}.{exc}") from None
     rows = slice(row, row + p.count)
     acc.wallet[rows] = draw.wallet
     hold(book, p, rows, draw.wallet)
@@ -101,7 +106,7 @@ def draw_block(
         """``count`` flat accounts from the block's rules (cross margin, entries at the
         start): their first row and USD notional per market (signed by side)."""
         nonlocal row
-        sub = replace(spec, count=count, isolated_share=0.0, entry_spread=0.0,
+        sub = replace(spec, count=count, isolated_share=0.0, entry_spread=0.0, target_usd=None,
                       long_share=long_share)
         d = draw_population(sub, prices, tiers, max_leverage, stream)
         start = row
@@ -147,8 +152,11 @@ def hold(book: CollateralBook, p: cfg.Population, rows: slice, wallet: np.ndarra
 def population_spec(p: cfg.Population, market_names: list[str]) -> PopulationSpec:
     lev, weights = p.leverage_arrays()
     mix = np.array([p.markets.get(name, 0.0) for name in market_names])
+    target = None
+    if p.target_oi is not None:
+        target = np.array([p.target_oi.get(name, 0.0) for name in market_names])
     return PopulationSpec(
         p.count, p.notional.distribution, p.notional.median, p.notional.sigma, p.notional.alpha,
         p.notional.minimum, lev, weights, p.long_share, p.entry_spread, mix,
-        p.multi_market_share, p.isolated_share,
+        p.multi_market_share, p.isolated_share, target,
     )
