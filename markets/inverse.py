@@ -71,8 +71,8 @@ def coin_stops(stops: list[tuple[int, int, float, int]]) -> list[tuple[int, int,
 
 class CoinEventView:
     """An ``EventSink`` in front of the run's sink for an inverse venue: every event it emits
-    is reported in USD terms (see the module docstring). ``price_now`` gives the venue's x mark,
-    at which money is converted. Observing only: the venue's state is never touched."""
+    is reported in USD terms (see the module docstring). ``mark_x`` gives the venue's mark in
+    x, at which money is converted. Observing only: the venue's state is never touched."""
 
     def __init__(self, sink: EventSink, mark_x: Callable[[], float]) -> None:
         self.sink = sink

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import check_linked_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -281,14 +282,7 @@ def test_linked_linear_and_inverse_venues_keep_the_invariants(seed, retail, shoc
     if weight:
         data["index_weights"] = [{"venue": "coin", "asset": "BTC",
                                   "weights": {"cex": weight, "coin": 0.2}}]
-    scenario = parse_scenario(data)
-    first = run(scenario, seed, check=True)  # zero-sum, conservation, ... at every tick
-    assert first.ok, first.meta["error"]
-    again = run(scenario, seed)
-    pd.testing.assert_frame_equal(first.events, again.events)
-    qty = [c for c in first.accounts.columns if c.startswith("qty.")]
-    for _, venue in first.accounts.groupby("venue"):
-        assert venue[qty].sum().abs().max() <= 1e-6 * venue[qty].abs().sum().max()
+    check_linked_run(parse_scenario(data), seed)
 
 
 def test_inverse_longs_pay_the_funding_interest_in_coin():

@@ -22,6 +22,11 @@ from simulator.run.provenance import label_slug
 
 NoMemoryCheck = Annotated[bool, typer.Option(
     "--no-memory-check", help="Run even if the estimated memory exceeds what is available.")]
+ScenarioArg = Annotated[str | None, typer.Argument(
+    help="Scenario file (YAML/JSON) or built-in name; default: the built-in default.")]
+SeedOption = Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a field: path.to.field=value (repeatable).")]
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True,
@@ -69,6 +74,26 @@ def resolve_scenario(name_or_path: str | None) -> Scenario:
     if path.exists() or path.suffix in (".yaml", ".yml", ".json"):
         return load_scenario(path)
     return load_builtin(name_or_path)
+
+
+def chosen_scenario(scenario: str | None, overrides: list[str] | None,
+                    seed: int | None) -> tuple[Scenario, int]:
+    """The scenario a command was given (file or built-in, with its ``--set`` overrides) and
+    the seed to use; bad input ends the command with one line (``fail``)."""
+    from simulator.cli import checks
+    from simulator.config import ScenarioError
+
+    try:
+        if scenario is not None:
+            checks.expect_kind(Path(scenario), "scenario")
+        sc = resolve_scenario(scenario)
+        if overrides:
+            sc = sc.with_overrides(overrides)
+    except ScenarioError as exc:
+        raise fail(str(exc)) from None
+    if seed is not None and seed < 0:
+        raise fail("--seed: seeds are non-negative integers")
+    return sc, sc.seed if seed is None else seed
 
 
 def run_id(scenario: Scenario, seed: int, label: str = "") -> str:

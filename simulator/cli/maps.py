@@ -12,9 +12,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from simulator.cli import checks
-from simulator.cli.common import app, console, fail, resolve_scenario, run_id
-from simulator.config import ScenarioError
+from simulator.cli.common import (
+    ScenarioArg,
+    SeedOption,
+    SetOption,
+    app,
+    chosen_scenario,
+    console,
+    fail,
+    run_id,
+)
 from simulator.run.liquidation_map import liquidation_map
 from simulator.run.provenance import provenance, run_label
 from simulator.run.result import write_atomic, write_json
@@ -24,13 +31,11 @@ SUMMARY_MOVES = (0.05, 0.1, 0.2)  # the console table's columns: notional within
 
 @app.command("map")
 def map_(
-    scenario: Annotated[str | None, typer.Argument(
-        help="Scenario file (YAML/JSON) or built-in name; default: the built-in default.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
+    scenario: ScenarioArg = None,
+    seed: SeedOption = None,
     out: Annotated[Path | None, typer.Option(
         help="Output folder (default: results/<scenario>/map_<id>).")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="Override a field: path.to.field=value (repeatable).")] = None,
+    set_: SetOption = None,
     max_move: Annotated[float, typer.Option(
         help="Largest price move mapped, each way (0.3: 30%).")] = 0.3,
     step: Annotated[float, typer.Option(help="Spacing of the price levels (0.0025: 0.25%).")]
@@ -39,17 +44,7 @@ def map_(
 ) -> None:
     """Before running: the notional that would be liquidated at each price level, per market
     and side, from the venues' own margin code (no impact, no responses)."""
-    try:
-        if scenario is not None:
-            checks.expect_kind(Path(scenario), "scenario")
-        sc = resolve_scenario(scenario)
-        if set_:
-            sc = sc.with_overrides(set_)
-    except ScenarioError as exc:
-        raise fail(str(exc)) from None
-    if seed is not None and seed < 0:
-        raise fail("--seed: seeds are non-negative integers")
-    seed = sc.seed if seed is None else seed
+    sc, seed = chosen_scenario(scenario, set_, seed)
     try:
         frame = liquidation_map(sc, seed, max_move, step)
     except ValueError as exc:

@@ -12,7 +12,18 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from simulator.cli import checks
-from simulator.cli.common import NoMemoryCheck, app, console, err, fail, resolve_scenario, run_id
+from simulator.cli.common import (
+    NoMemoryCheck,
+    ScenarioArg,
+    SeedOption,
+    SetOption,
+    app,
+    chosen_scenario,
+    console,
+    err,
+    fail,
+    run_id,
+)
 from simulator.cli.summary import print_summary
 from simulator.config import ScenarioError, load_scenario
 from simulator.errors import RunFailed
@@ -23,32 +34,23 @@ from simulator.run.runner import run as run_scenario
 
 @app.command()
 def run(
-    scenario: Annotated[str | None, typer.Argument(
-        help="Scenario file (YAML/JSON) or built-in name; default: the built-in default.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
+    scenario: ScenarioArg = None,
+    seed: SeedOption = None,
     out: Annotated[Path | None, typer.Option(
         help="Run folder (default: results/<scenario>/<run-id>).")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="Override a field: path.to.field=value (repeatable).")] = None,
+    set_: SetOption = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Assert the model's invariants during the run.")] = False,
     figures: Annotated[bool, typer.Option(help="Write the charts (PNG and PDF).")] = True,
     no_memory_check: NoMemoryCheck = False,
 ) -> None:
     """Run a scenario and write its results folder: tables, summary and charts."""
-    try:
-        if scenario is not None:
-            checks.expect_kind(Path(scenario), "scenario")
-        sc = resolve_scenario(scenario)
-        if set_:
-            sc = sc.with_overrides(set_)
-        if not no_memory_check:
+    sc, seed = chosen_scenario(scenario, set_, seed)
+    if not no_memory_check:
+        try:
             checks.check_memory(sc)
-    except ScenarioError as exc:
-        raise fail(str(exc)) from None
-    if seed is not None and seed < 0:
-        raise fail("--seed: seeds are non-negative integers")
-    seed = sc.seed if seed is None else seed
+        except ScenarioError as exc:
+            raise fail(str(exc)) from None
     label = run_label(sc.to_dict(), set_ or ())
     folder = out or Path("results") / sc.name / run_id(sc, seed, label)
     console.print(f"[bold]{escape(label)}[/] seed {seed}", highlight=False)
