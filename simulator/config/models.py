@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 import math
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
@@ -18,6 +20,7 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     PositiveFloat,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -25,10 +28,14 @@ from pydantic import (
 from markets.margin.formulas import MarginTiers
 from simulator.config.base import Strict
 from simulator.config.collateral import CollateralAsset
+from simulator.config.depth_data import DepthFileError, snapshot_profile
 from simulator.config.flows import DipBuyers, Momentum
 from simulator.config.mechanisms import Adl, Fund, Liquidation, RiskControls, Socialize
 from simulator.config.presets import merged
-from simulator.config.replays import Replay  # noqa: F401  (the scenario's parts, in one place)
+from simulator.config.replays import (
+    Replay,  # noqa: F401  (the scenario's parts, in one place)
+    data_paths,
+)
 from simulator.config.stops import Stops
 from simulator.config.units import Duration, Fraction, whole_number
 
@@ -60,11 +67,42 @@ class Shock(Strict):
 
 # --- venues and markets -----------------------------------------------------------------------
 class Depth(Strict):
-    """Per-side depth: cumulative USD within relative distances of the mid."""
+    """Per-side depth: cumulative USD within relative distances of the mid; or read from a
+    Binance-format depth-band file, ``csv`` (``simulator.config.depth_data``: the snapshot
+    nearest ``at``, of one side or the mean of both), with a ``profile`` beside it standing in
+    when the file is not there."""
 
+    csv: Path | None = None
+    at: datetime | None = None  # UTC: the snapshot nearest it (default: the file's first)
+    side: Literal["both", "ask", "bid"] = "both"
     profile: list[tuple[Fraction, PositiveFloat]] = Field(min_length=1)
     level_step: Fraction = Field(default=0.0001, gt=0)  # ladder spacing, relative to start price
     max_distance: Fraction = Field(default=0.5, gt=0, lt=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_file(cls, data: object, info: ValidationInfo) -> object:
+        if not isinstance(data, dict) or data.get("csv") is None:
+            return data
+        data = dict(data)
+        path = Path(data["csv"])
+        base = (info.context or {}).get("base_dir")
+        found = next((c for c in ([path] if path.is_absolute() else data_paths(path, base))
+                      if c.exists()), None)
+        if found is None:
+            if data.get("profile"):
+                data["csv"] = None  # the stand-in is used, and the effective config says so
+                return data
+            raise ValueError(f"csv: depth file {path} not found (and no profile stands in)")
+        at = data.get("at")
+        if isinstance(at, str):
+            at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        try:
+            data["profile"] = snapshot_profile(found, at, data.get("side", "both"))
+        except DepthFileError as exc:
+            raise ValueError(f"csv: {exc}") from None
+        data["csv"] = found
+        return data
 
     @model_validator(mode="after")
     def _shape(self) -> Depth:

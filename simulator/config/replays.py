@@ -21,7 +21,7 @@ from simulator.config.base import Strict
 from simulator.config.units import Duration
 
 
-def _candidates(path: Path, base: str | Path | None) -> list[Path]:
+def data_paths(path: Path, base: str | Path | None) -> list[Path]:
     """Where a relative kline path may be: under the scenario's folder or the working folder,
     or under one of their parents (third-party data sits beside the project, not in it, and
     an installed scenario's folder is not the project's)."""
@@ -76,7 +76,7 @@ class Replay(Strict):
         if path is None:
             return None
         base = (info.context or {}).get("base_dir")
-        candidates = [path] if path.is_absolute() else _candidates(path, base)
+        candidates = [path] if path.is_absolute() else data_paths(path, base)
         found = next((c for c in candidates if c.exists()), None)
         if found is None and info.data.get("synthetic"):
             return None  # the stand-in path is used, and the effective config says so
