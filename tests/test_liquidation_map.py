@@ -15,7 +15,7 @@ from conftest import invoke
 
 from simulator import default_scenario, run
 from simulator.config import parse_scenario
-from simulator.run.liquidation_map import grid, liquidation_map, map_totals
+from simulator.run.liquidation_map import COLUMNS, grid, liquidation_map, map_totals
 
 
 def slow_world() -> dict:
@@ -112,3 +112,13 @@ def test_an_inverse_venues_map_is_in_usd_and_its_long_goes_sooner():
                                         pytest.approx(10000), 1]
     assert rows.loc["lin"].tolist() == ["long", pytest.approx(-0.40), pytest.approx(4800),
                                         pytest.approx(6000), 1]
+
+
+def test_a_map_with_nothing_in_range_keeps_its_columns():
+    from test_inverse import account, world
+
+    # A long with 10x the collateral it needs is not liquidated within 10% either way.
+    frame = liquidation_map(parse_scenario(world("-50%", [account("L", "lin", 1.25, 40000)])),
+                            seed=0, max_move=0.1, step=0.01)
+    assert frame.empty and list(frame.columns) == list(COLUMNS)
+    assert frame["notional"].dtype == float and frame["positions"].dtype == "int64"

@@ -62,11 +62,9 @@ def liquidation_map(
             for sign in (-1.0, 1.0):  # down: longs; up: shorts
                 rows += _one_way(venue, who, cols, start, sign * moves, sign,
                                  scenario.assets[a].name)
-    out = pd.DataFrame(rows, columns=list(COLUMNS[:-1]))
-    if out.empty:
-        return pd.DataFrame({c: pd.Series(dtype=float if c not in ("venue", "market", "asset",
-                                                                     "side") else object)
-                             for c in COLUMNS})
+    # Typed columns, so an empty map (nothing within the range) has the same schema.
+    out = pd.DataFrame(rows, columns=list(COLUMNS[:-1])).astype(
+        {"move": float, "price": float, "notional": float, "positions": "int64"})
     out["cumulative_notional"] = out.groupby(["venue", "market", "side"])["notional"].cumsum()
     return out
 
