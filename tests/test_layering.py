@@ -270,12 +270,13 @@ def test_markets_imports_neither_simpy_nor_pydantic():
 LAYERS = {
     "markets": [
         {"prices", "book", "events", "rules", "insurance_fund", "risk_controls", "attribution",
-         "market_graph", "counters", "disruptions", "collateral", "stops", "flows", "inverse"},
+         "market_graph", "counters", "disruptions", "collateral", "stops", "flows", "inverse",
+         "absorption", "depth_schedule"},
         {"margin"},
         {"venue", "market", "funding", "arbitrage", "wiring", "maker_balance", "transfers"},
         {"liquidation"},
     ],
-    "simulator": [{"errors", "config"}, {"run"}, {"sweep"}, {"charts"}, {"report"},
+    "simulator": [{"errors", "config"}, {"run"}, {"sweep"}, {"charts"}, {"report", "calibrate"},
                   {"cli"}],
 }
 

@@ -1,5 +1,5 @@
 """The ``liqsim`` command line: run, validate, show, scenarios, presets, runs, report, sweep,
-compare, map (entry point ``simulator.cli:app``).
+compare, map, calibrate (entry point ``simulator.cli:app``).
 
 ``common`` holds the application and what the commands share, ``summary`` the console
 tables, ``checks`` the checks made before anything runs; the commands live by what they are
@@ -14,6 +14,7 @@ from simulator.cli import single  # noqa: F401  (registers run, validate, show)
 from simulator.cli import browse  # noqa: F401  (scenarios, presets, runs, report)
 from simulator.cli import batch  # noqa: F401  (sweep, compare)
 from simulator.cli import maps  # noqa: F401  (map)
+from simulator.cli import calibrate  # noqa: F401  (calibrate)
 # isort: on
 from simulator.cli.common import app, resolve_scenario, run_id
 
