@@ -15,6 +15,7 @@ from markets.prices.marks import MarketPrices
 from markets.risk_controls import CircuitBreaker, VolatilityMargin
 
 if TYPE_CHECKING:
+    from markets.absorption import FlowBudget
     from markets.book import OrderBook
 
 
@@ -33,6 +34,9 @@ class Market:
     open_interest_cap: float | None = None  # USD at mark
     volatility_margin: VolatilityMargin | None = None
     breaker: CircuitBreaker | None = None
+    # A traded-price replay's absorbed real flow (``markets.absorption``); None: every order
+    # moves the book in full.
+    flow_budget: FlowBudget | None = None
 
 
 class LinkedVenue(Protocol):

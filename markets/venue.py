@@ -239,8 +239,11 @@ class Venue:
         mid = mk.prices.mid
         if walk is None:
             walk = mk.book.preview(side, abs(qty), mid)
-        # The mid cannot be pushed to or below zero; deep walks stop moving it at one tick.
-        delta = max(mk.book.apply(walk, mid), mk.book.tick - mid)
+        if mk.flow_budget is None:
+            # The mid cannot be pushed to or below zero; deep walks stop moving it at one tick.
+            delta = max(mk.book.apply(walk, mid), mk.book.tick - mid)
+        else:
+            delta = self._apply_excess(mk, walk, abs(qty), now_ms, mid)
         vwap = walk.vwap
         self.accounts.trade(i, m, qty, vwap)
         self.accounts.trade(self.maker_row, m, -qty, vwap)
@@ -253,6 +256,23 @@ class Venue:
             channel = Channel.ARBITRAGE if reason == Reason.ARBITRAGE else Channel.BOOK
             self._move_mid(m, delta, generation, cause if cause >= 0 else seq, now_ms, channel)
         return vwap, walk.notional
+
+    def _apply_excess(self, mk: Market, walk: Walk, qty: float, now_ms: int,
+                      mid: float) -> float:
+        """A traded-price replay (``markets.absorption``): the part of the order the bar's
+        real flow already holds fills at the whole walk's vwap but leaves book and mid alone;
+        only the excess walks the book (a prefix of the walk). Returns the mid's move."""
+        if self.inverse:  # contracts of 1 USD each; buying x = 1/P sells the coin
+            usd, side = qty, -walk.side
+        else:
+            usd, side = walk.notional, walk.side
+        absorbed = mk.flow_budget.absorb(now_ms, side, usd)
+        if absorbed <= 0.0:
+            return max(mk.book.apply(walk, mid), mk.book.tick - mid)
+        excess = qty * (1.0 - absorbed / usd)
+        if excess <= 0.0:
+            return 0.0
+        return max(mk.book.apply(walk.truncate(excess), mid), mk.book.tick - mid)
 
     # --- dynamic risk controls (their arithmetic is in ``risk_controls``) -------------------
     def _observe_controls(self, m: int, now_ms: int) -> None:

@@ -31,6 +31,8 @@ KLINE_COLUMNS = (
     "ignore",
 )
 REQUIRED = KLINE_COLUMNS[:5]
+# The traded-volume columns a traded-price replay needs (``kline_flow``), in USD (quote).
+FLOW_COLUMNS = ("quote_volume", "taker_buy_quote_volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 FIELDS = ("open", "high", "low", "close", "ohlc")
 
@@ -56,11 +58,13 @@ def _normalise(name: str) -> str:
     return str(name).strip().lower().replace(" ", "_")
 
 
-def read_klines(path: str | Path) -> pd.DataFrame:
+def read_klines(path: str | Path, flow: bool = False) -> pd.DataFrame:
     """Read and validate a Binance kline CSV (with or without header line).
 
     Returns a frame with int64 ``open_time`` (ms UTC) and float64 ``open``, ``high``, ``low``,
-    ``close`` (plus float64 ``volume`` when the file has it), indexed 0..n-1 in time order.
+    ``close`` (plus float64 ``volume`` when the file has it, and with ``flow`` the
+    ``FLOW_COLUMNS`` it has), indexed 0..n-1 in time order. ``flow`` is opt-in so that the
+    frame others read (entry weights) stays what it was.
     With a header, columns are found by name; without one, by Binance's column order.
     Raises KlineError with one message naming the file and the problem.
     """
@@ -116,7 +120,8 @@ def read_klines(path: str | Path) -> pd.DataFrame:
     if raw.empty:
         raise KlineError(f"{p}: no data rows")
 
-    wanted = list(REQUIRED) + (["volume"] if "volume" in raw.columns else [])
+    extra = ("volume", *FLOW_COLUMNS) if flow else ("volume",)
+    wanted = list(REQUIRED) + [c for c in extra if c in raw.columns]
     out: dict[str, np.ndarray] = {}
     for col in wanted:
         text = raw[col]
@@ -236,3 +241,37 @@ def kline_replay_series(df: pd.DataFrame, field: str = "close") -> tuple[np.ndar
     keep = np.ones(t.shape, dtype=bool)
     keep[1:, 0] = rel[1:] > t[:-1, 3]  # drop an open that coincides with the previous close
     return t[keep].astype(np.int64), px[keep].astype(float)
+
+
+def kline_flow(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each bar's ``(start_ms, end_ms, net_usd)``: times relative to the first bar, as in
+    ``kline_replay_series`` (a bar ends one interval after it opens, or when the next one
+    opens if that is sooner), and the net taker flow ``2 x taker_buy_quote_volume -
+    quote_volume`` (> 0: net buying, < 0: net selling).
+
+    Raises KlineError when the frame has no traded volume (a taker column missing or all zero,
+    as in a mark- or index-price series) or the volumes are inconsistent."""
+    missing = [c for c in FLOW_COLUMNS if c not in df.columns]
+    if "taker_buy_quote_volume" in missing or (
+            not missing and not np.any(df["taker_buy_quote_volume"].to_numpy() != 0)):
+        raise KlineError("mode: traded needs traded volume (taker_buy_quote_volume); this "
+                         "file has none")
+    if missing:
+        raise KlineError("mode: traded needs traded volume (quote_volume); this file has none")
+    if len(df) == 0:
+        raise KlineError("kline frame has no rows")
+    quote = df["quote_volume"].to_numpy(dtype=float)
+    taker = df["taker_buy_quote_volume"].to_numpy(dtype=float)
+    bad = (quote < 0) | (taker < 0) | (taker > quote * (1 + 1e-9))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise KlineError(f"taker_buy_quote_volume {taker[row]} is not within [0, quote_volume "
+                         f"{quote[row]}] at data row {row + 1}")
+    ot = df["open_time"].to_numpy(dtype=np.int64)
+    if np.any(np.diff(ot) <= 0):
+        raise KlineError("kline frame open_time must be strictly increasing")
+    rel = ot - ot[0]
+    interval = _interval_ms(ot)
+    length = np.full(rel.shape, interval, dtype=np.int64)
+    length[:-1] = np.minimum(interval, np.diff(rel))
+    return rel.astype(np.int64), rel + length, 2.0 * taker - quote

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from agents.market_maker import WithdrawalRule
+from markets.absorption import FlowBudget
 from markets.arbitrage import Arbitrageur
 from markets.book import DepthProfile, OrderBook
 from markets.collateral import CollateralBook, Depeg
@@ -112,6 +113,7 @@ def build_world(
         behaviours.append(behaviour)
         frames.append(frame)
     accounts = pd.concat(frames, ignore_index=True)
+    _flow_budgets(scenario, venues)
     if graph is None:
         graph = scenario_graph(scenario, venues, accounts)
     arb_rows: dict[str, dict[str, int]] = {}
@@ -130,6 +132,19 @@ def build_world(
                         "iso_margin": acc.iso_margin.copy()})
     return World(scenario, seed, paths, venues, list(scenario.venues), asset_idx, behaviours,
                  accounts, graph, initial, arbs)
+
+
+def _flow_budgets(scenario: Scenario, venues: list[Venue]) -> None:
+    """A traded-price replay (``mode: traded``) with its file: every market of its asset, on
+    every venue, gets its own budget of the bars' absorbed flow (``markets.absorption``)."""
+    for r in scenario.replays:
+        bars = r.flow() if r.mode == "traded" else None
+        if bars is None:  # fundamental, or a stand-in path without flow data
+            continue
+        for venue in venues:
+            for mk in venue.markets:
+                if mk.asset == r.asset:
+                    mk.flow_budget = FlowBudget(*bars)
 
 
 def _market(vc: cfg.Venue, mc: cfg.Market, price: float) -> Market:

@@ -95,7 +95,7 @@ def _f(name: str, label: str, unit: Unit, meaning: str, source: Callable,
 
 _EV, _FUND, _ADL = metrics.event_stats, metrics.fund_stats, metrics.adl_efficiency
 _MECH, _MOVE, _SUM = metrics.mechanism_stats, metrics.price_moves, metrics.summarize
-_CON = metrics.contagion_stats
+_CON, _ABS = metrics.contagion_stats, metrics.absorption_stats
 _AW = adl_wave_stats
 _RV, _RVMG = "run venue", "run venue market generation"
 _HC = "headline compare"
@@ -144,6 +144,12 @@ FIGURES: tuple[Figure, ...] = (
     _f("open_interest_drop", "open interest drop", "fraction",
        "fall of open interest from start to end, weighted by start notional", _MOVE,
        "run market", "headline"),
+    _f("absorbed_notional", "absorbed notional (traded replay)", "USD",
+       "orders on a traded-price replay's markets that its bars' real taker flow already held "
+       "(filled, no impact; 0 without mode: traded)", _ABS, "run market"),
+    _f("excess_notional", "excess notional (traded replay)", "USD",
+       "orders on a traded-price replay's markets beyond its bars' absorbed flow (these moved "
+       "prices; 0 without mode: traded)", _ABS, "run market"),
     # --- who paid
     _f("bad_debt", "bad debt", "USD",
        "losses beyond the liquidated accounts' own margin (bankruptcy deficits)", _EV, _RV,

@@ -203,6 +203,22 @@ def price_moves(world, end_ms: int) -> dict[str, float]:
     return s
 
 
+def absorption_stats(venues) -> dict[str, float]:
+    """A traded-price replay's orders (``markets.absorption``), in USD: the notional the real
+    path already held and the excess that moved prices, over the run and per market that has
+    a budget (0 over the run when none has)."""
+    s = {"absorbed_notional": 0.0, "excess_notional": 0.0}
+    for v in venues:
+        for mk in v.markets:
+            budget = mk.flow_budget
+            if budget is not None:
+                s[f"{v.name}:{mk.name}.absorbed_notional"] = budget.absorbed_usd
+                s[f"{v.name}:{mk.name}.excess_notional"] = budget.excess_usd
+                s["absorbed_notional"] += budget.absorbed_usd
+                s["excess_notional"] += budget.excess_usd
+    return s
+
+
 def cross_venue(events: pd.DataFrame, edges: pd.DataFrame) -> pd.Series:
     """Per event (by seq): the part of what caused it that came from another venue, in [0, 1].
 
@@ -259,6 +275,7 @@ def summarize(
     s.update(adl_wave_stats(events))
     s.update(mechanism_stats(events, venues))
     s.update(price_moves(world, end_ms))
+    s.update(absorption_stats(venues))
 
     liq = events[events["kind"] == "liquidation"]
     for v in venues:
