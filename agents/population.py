@@ -42,6 +42,27 @@ class PopulationSpec:
     isolated_share: float
     # USD of position notional each market's positions must add up to (None: as drawn).
     target_usd: np.ndarray | None = None
+    # Per market, the ladder its entries are drawn from (None: the spread around the price).
+    entry_ladders: tuple[EntryLadder | None, ...] | None = None
+    # Spare collateral beyond the initial margin, as multiples of it, and their weights.
+    spare_values: np.ndarray | None = None
+    spare_weights: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class EntryLadder:
+    """Past bars to draw entries from: each bar's low and high relative to the start price,
+    and its probability (summing to 1, e.g. its share of the traded volume)."""
+
+    low: np.ndarray
+    high: np.ndarray
+    weight: np.ndarray
+
+    def ratios(self, u_bar: np.ndarray, u_within: np.ndarray) -> np.ndarray:
+        """Entry / start price for uniform draws: a bar by weight, a price uniform in it."""
+        cum = np.cumsum(self.weight)
+        bar = np.minimum(np.searchsorted(cum, u_bar * cum[-1], side="right"), cum.size - 1)
+        return self.low[bar] + u_within * (self.high[bar] - self.low[bar])
 
 
 @dataclass(frozen=True)
@@ -78,8 +99,25 @@ def draw_population(
     multi = rng.random(n) < spec.multi_market_share
     isolated_acct = rng.random(n) < spec.isolated_share
     # All entry draws up front, so the accounts drawn do not depend on margin rules (common
-    # random numbers across mechanism variants): round r's redraws use z[r].
+    # random numbers across mechanism variants): round r's redraws use z[r] (and, for markets
+    # whose entries come from past bars, u_bar[r] and u_within[r]).
     z = rng.standard_normal((1 + _REDRAWS, n, m))
+    ladders = spec.entry_ladders if spec.entry_ladders is not None else (None,) * m
+    if any(ladder is not None for ladder in ladders):
+        u_bar = rng.random((1 + _REDRAWS, n, m))
+        u_within = rng.random((1 + _REDRAWS, n, m))
+    spare = None
+    if spec.spare_values is not None:
+        spare_p = spec.spare_weights / spec.spare_weights.sum()
+        spare = rng.choice(spec.spare_values, size=n, p=spare_p)
+
+    def entries(r: int, rows: np.ndarray | slice) -> np.ndarray:
+        """Round ``r``'s entry prices of ``rows``."""
+        e = prices * np.exp(spec.entry_spread * z[r][rows])
+        for k, ladder in enumerate(ladders):
+            if ladder is not None:
+                e[:, k] = prices[k] * ladder.ratios(u_bar[r][rows, k], u_within[r][rows, k])
+        return e
 
     # Notional per market: all on the primary market, or split by the market mix if multi.
     share = np.zeros((n, m))
@@ -94,19 +132,21 @@ def draw_population(
         lev = np.where(held[:, k], np.minimum(lev, cap), lev)
 
     qty = direction[:, None] * usd / prices
-    entry = np.where(held, prices * np.exp(spec.entry_spread * z[0]), 0.0)
+    entry = np.where(held, entries(0, slice(None)), 0.0)
     isolated = held & isolated_acct[:, None]
     for r in range(1, 1 + _REDRAWS):
-        bad = _breached_at_start(qty, entry, lev, isolated, prices, tiers)
+        bad = _breached_at_start(qty, entry, lev, isolated, prices, tiers, spare)
         if not bad.any():
             break
-        entry[bad] = np.where(held[bad], prices * np.exp(spec.entry_spread * z[r][bad]), 0.0)
-    bad = _breached_at_start(qty, entry, lev, isolated, prices, tiers)
+        entry[bad] = np.where(held[bad], entries(r, bad), 0.0)
+    bad = _breached_at_start(qty, entry, lev, isolated, prices, tiers, spare)
     entry[bad] = np.where(held[bad], prices, 0.0)
 
     margin = np.abs(qty) * entry / lev[:, None]  # initial margin at entry
     iso_margin = np.where(isolated, margin, 0.0)
     wallet = np.where(isolated_acct, 0.0, margin.sum(axis=1))
+    if spare is not None:  # free collateral in the cross wallet, beyond every position's margin
+        wallet = wallet + spare * margin.sum(axis=1)
     return PopulationDraw(wallet, qty, entry, isolated, iso_margin, lev)
 
 
@@ -123,15 +163,18 @@ def _to_targets(usd: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def _breached_at_start(
     qty: np.ndarray, entry: np.ndarray, lev: np.ndarray, isolated: np.ndarray,
-    prices: np.ndarray, tiers: Sequence[MarginTiers],
+    prices: np.ndarray, tiers: Sequence[MarginTiers], spare: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Accounts that would start below maintenance (cross) or with any isolated position so."""
+    """Accounts that would start below maintenance (cross) or with any isolated position so;
+    ``spare`` collateral (multiples of the initial margin) backs the cross positions only."""
     margin = np.abs(qty) * entry / lev[:, None]
     upnl = qty * (prices - entry)
     mm = np.column_stack(
         [t.maintenance(np.abs(qty[:, k]) * prices[k]) for k, t in enumerate(tiers)]
     )
     cross_eq = np.where(isolated, 0.0, margin + upnl).sum(axis=1)
+    if spare is not None:
+        cross_eq = cross_eq + spare * margin.sum(axis=1)
     cross_mm = np.where(isolated, 0.0, mm).sum(axis=1)
     iso_bad = (isolated & (margin + upnl <= mm)).any(axis=1)
     return (cross_eq <= cross_mm) & (cross_mm > 0) | iso_bad

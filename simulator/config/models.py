@@ -29,6 +29,7 @@ from markets.margin.formulas import MarginTiers
 from simulator.config.base import Strict
 from simulator.config.collateral import CollateralAsset
 from simulator.config.depth_data import DepthFileError, snapshot_profile
+from simulator.config.entries import Entries
 from simulator.config.flows import DipBuyers, Momentum
 from simulator.config.mechanisms import Adl, Fund, Liquidation, RiskControls, Socialize
 from simulator.config.presets import merged
@@ -405,6 +406,10 @@ class Population(Strict):
     leverage: dict[float, NonNegativeFloat] = {5: 0.3, 10: 0.3, 20: 0.25, 50: 0.15}
     long_share: Fraction = Field(default=0.5, ge=0, le=1)
     entry_spread: Fraction = Field(default=0.02, ge=0)
+    entries: Entries = Entries()  # where entry prices come from (simulator.config.entries)
+    # Collateral beyond each position's initial margin, as a multiple of it -> weight: the
+    # leverage mix sets each position's margin, this the account's spare (default: none).
+    spare_collateral: dict[NonNegativeFloat, NonNegativeFloat] = {}
     markets: dict[str, NonNegativeFloat]  # market name -> weight
     multi_market_share: Fraction = Field(default=0.0, ge=0, le=1)
     isolated_share: Fraction = Field(default=0.0, ge=0, le=1)
@@ -448,6 +453,20 @@ class Population(Strict):
         if bad:
             raise ValueError(f"leverage must be at least 1 (got {bad[0]:g})")
         return mix
+
+    @field_validator("spare_collateral")
+    @classmethod
+    def _spare(cls, mix: dict[float, float]) -> dict[float, float]:
+        if mix and sum(mix.values()) <= 0:
+            raise ValueError("the spare collateral mix needs at least one positive weight")
+        return mix
+
+    def spare_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Spare multiples and weights sorted by multiple (None: no spare collateral)."""
+        if not self.spare_collateral:
+            return None
+        pairs = sorted(self.spare_collateral.items())
+        return np.array([p[0] for p in pairs], dtype=float), np.array([p[1] for p in pairs])
 
     @field_validator("markets")
     @classmethod

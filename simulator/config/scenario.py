@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, PositiveFloat, ValidationError, model_val
 from markets.prices.paths import PathError, check_correlation
 from simulator.config.collateral import Depeg
 from simulator.config.disruptions import Disruption
+from simulator.config.entries import history_bars
 from simulator.config.links import Arbitrage, CrossImpact, IndexWeights
 from simulator.config.models import (
     Account,
@@ -194,6 +195,8 @@ class Scenario(Strict):
                     f"populations[{k}].leverage: {over[0]:g}x exceeds the maximum leverage "
                     f"{limit:g}x of its markets"
                 )
+            if p.entries.source == "history":
+                _history_available(f"populations[{k}].entries", p, markets, self.replays)
         return self
 
     # --- convenience ---------------------------------------------------------------------------
@@ -247,6 +250,22 @@ class Scenario(Strict):
                 v["mark"] = {k: val for k, val in old["mark"].items() if k != "method"}
                 v["preset"] = preset
         return parse_scenario(data)
+
+
+def _history_available(where: str, p: Population, markets: dict, replays: list[Replay]) -> None:
+    """A block drawing entries from history needs a replayed market, with bars before the
+    replay's start (markets without a replay draw from the spread)."""
+    by_asset = {r.asset: r for r in replays}
+    traded = [markets[name] for name, w in p.markets.items() if w > 0]
+    replayed = [by_asset[m.asset] for m in traded if m.asset in by_asset]
+    if not replayed:
+        raise ValueError(f"{where}: source history needs a replayed asset among the block's "
+                         f"markets ({', '.join(m.name for m in traded)})")
+    for r in replayed:
+        try:
+            history_bars(r, p.entries)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
 
 
 def _unique(what: str, names: list[str]) -> None:

@@ -47,7 +47,13 @@ from simulator.config import Scenario, ScenarioError
 from simulator.config import models as cfg
 from simulator.config.scaling import scaled
 from simulator.run.coin_terms import coin_terms
-from simulator.run.populations import Behaviour, Labels, draw_block, flat_rows
+from simulator.run.populations import (
+    Behaviour,
+    Labels,
+    draw_block,
+    entry_ladders,
+    flat_rows,
+)
 from simulator.run.rng import RunRandom
 from simulator.run.world_graph import scenario_graph
 
@@ -262,7 +268,7 @@ def _build_venue(
     max_leverage = np.array([m.max_leverage for m in markets])
     for p in pops:
         row = draw_block(p, names, prices, tiers, max_leverage, acc, book, behaviour, labels,
-                         rnd, row)
+                         rnd, row, entry_ladders(p, usd_terms.markets, scenario.replays))
     if inverse:
         _to_coin(acc, behaviour, slice(1, row), float(prices[0]))
     for a in arbs:  # ordinary accounts, flat at the start; collateral: half the capital
@@ -300,10 +306,24 @@ def _build_venue(
     frame = pd.DataFrame({
         "venue": vc.name, "account": np.arange(n), "label": labels.labels,
         "group": labels.groups, "margin_mode": mode, "leverage": labels.leverage,
+        "effective_leverage": _effective_leverage(acc, venue_prices, traders),
         "response": np.array(["none", "top_up", "reduce"])[behaviour.kind],
     })
     behaviour.arrivals.sort(key=lambda o: (o[0], o[1]))
     return venue, behaviour, frame
+
+
+def _effective_leverage(acc: Accounts, prices: np.ndarray, traders: int) -> np.ndarray:
+    """Each trader's position notional over its equity at the start (wallet, isolated margin
+    and unrealised PnL): the leverage its collateral really carries, spare included. NaN for
+    flat accounts, the maker and the venue's own rows."""
+    notional = (np.abs(acc.pos) * prices).sum(axis=1)
+    equity = acc.wallet + acc.iso_margin.sum(axis=1) + (acc.pos * (prices - acc.entry)).sum(axis=1)
+    out = np.full(acc.pos.shape[0], np.nan)
+    rows = np.arange(acc.pos.shape[0])
+    ok = (rows >= 1) & (rows < traders) & (notional > 0) & (equity > 0)
+    out[ok] = notional[ok] / equity[ok]
+    return out
 
 
 def _to_coin(acc: Accounts, behaviour: Behaviour, rows: slice, price: float) -> None:

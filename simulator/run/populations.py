@@ -15,13 +15,21 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from agents.population import NONE, PopulationSpec, draw_population, draw_responses
+from agents.population import (
+    NONE,
+    EntryLadder,
+    PopulationSpec,
+    draw_population,
+    draw_responses,
+)
 from markets.collateral import CollateralBook
 from markets.flows import draw_bids, draw_drops
 from markets.margin.accounts import Accounts
 from markets.stops import draw_stops
 from simulator.config import ScenarioError
 from simulator.config import models as cfg
+from simulator.config.entries import history_bars
+from simulator.config.replays import Replay
 from simulator.run.rng import RunRandom
 
 
@@ -79,9 +87,11 @@ def draw_block(
     p: cfg.Population, market_names: list[str], prices: np.ndarray, tiers: list,
     max_leverage: np.ndarray, acc: Accounts, book: CollateralBook, behaviour: Behaviour,
     labels: Labels, rnd: RunRandom, row: int,
+    ladders: tuple[EntryLadder | None, ...] | None = None,
 ) -> int:
-    """Draw population block ``p`` into rows from ``row`` on; returns the next free row."""
-    spec = population_spec(p, market_names)
+    """Draw population block ``p`` into rows from ``row`` on; returns the next free row.
+    ``ladders``: per market, the past bars entries are drawn from (``entry_ladders``)."""
+    spec = replace(population_spec(p, market_names), entry_ladders=ladders)
     try:
         draw = draw_population(spec, prices, tiers, max_leverage,
                                rnd.stream(f"population:{p.name}"))
@@ -107,7 +117,8 @@ def draw_block(
         start): their first row and USD notional per market (signed by side)."""
         nonlocal row
         sub = replace(spec, count=count, isolated_share=0.0, entry_spread=0.0, target_usd=None,
-                      long_share=long_share)
+                      long_share=long_share, entry_ladders=None, spare_values=None,
+                      spare_weights=None)
         d = draw_population(sub, prices, tiers, max_leverage, stream)
         start = row
         acc.wallet[start:start + count] = d.wallet  # flat until they trade
@@ -149,8 +160,25 @@ def hold(book: CollateralBook, p: cfg.Population, rows: slice, wallet: np.ndarra
         book.holdings[rows, c] = share * wallet / (book.prices[c] * (1.0 - book.haircuts[c]))
 
 
+def entry_ladders(
+    p: cfg.Population, markets: list[cfg.Market], replays: list[Replay],
+) -> tuple[EntryLadder | None, ...] | None:
+    """Per market, the replayed bars before the start that block ``p`` draws entries from
+    (None for a market without a replayed file, or for every market with ``source:
+    spread``)."""
+    if p.entries.source != "history":
+        return None
+    by_asset = {r.asset: r for r in replays}
+    out: list[EntryLadder | None] = []
+    for mc in markets:
+        bars = history_bars(by_asset[mc.asset], p.entries) if mc.asset in by_asset else None
+        out.append(None if bars is None else EntryLadder(bars.low, bars.high, bars.weight))
+    return tuple(out)
+
+
 def population_spec(p: cfg.Population, market_names: list[str]) -> PopulationSpec:
     lev, weights = p.leverage_arrays()
+    spare = p.spare_arrays()
     mix = np.array([p.markets.get(name, 0.0) for name in market_names])
     target = None
     if p.target_oi is not None:
@@ -159,4 +187,6 @@ def population_spec(p: cfg.Population, market_names: list[str]) -> PopulationSpe
         p.count, p.notional.distribution, p.notional.median, p.notional.sigma, p.notional.alpha,
         p.notional.minimum, lev, weights, p.long_share, p.entry_spread, mix,
         p.multi_market_share, p.isolated_share, target,
+        spare_values=None if spare is None else spare[0],
+        spare_weights=None if spare is None else spare[1],
     )
