@@ -72,6 +72,9 @@ class MarketMaker:
             if breached:
                 factor = min(factor, self.sheet.limit.floor)
             market.book.set_spread(self.sheet.limit.spread_levels if breached else 0)
+        schedule = market.book.schedule
+        if schedule is not None:  # a depth window's data (markets.depth_schedule), on top
+            factor *= schedule.at(now_ms)
         market.book.set_depth_factor(factor)
         # Log the depth state when it moves by 5 percentage points, not every tick.
         if abs(factor - self.logged) >= 0.05 or (factor == 1.0 and self.logged != 1.0):

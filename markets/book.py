@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from markets.depth_schedule import DepthSchedule
+
 BUY = 1
 SELL = -1
 _PREFIX = 256  # levels read at a time when observing the book
@@ -112,6 +114,10 @@ class Walk:
 
 class OrderBook:
     """Two ladders of level depletion, indexed by distance from the mid."""
+
+    # A depth window's factors over time, set by the build: the maker multiplies its own depth
+    # factor by the one in force. None (the class default): the maker's factor alone.
+    schedule: DepthSchedule | None = None
 
     def __init__(
         self, profile: DepthProfile, step: float, tick: float, ref_price: float,

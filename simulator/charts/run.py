@@ -10,11 +10,13 @@ pyplot, so callers never need ``matplotlib.use("Agg")``, no global figure regist
 touched (nothing to leak in long batch runs), and it works on headless machines. How the
 charts look (palette, panels, number formats, saving) lives in ``style``; this module
 decides what goes on them, including when a cascade is short enough to get zoom panels.
+A replay's run has a ``utc`` column in its frames: its time axes then read UTC clock times.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import matplotlib.style
@@ -25,9 +27,10 @@ from matplotlib.figure import Figure
 
 from simulator.charts import style as ps
 from simulator.charts.style import GENERATION_COLORS, STYLE_PATH, USD_M, Window, minutes, note
+from simulator.run.result import UTC_COLUMN
 
 __all__ = ["FIGURES", "STYLE_PATH", "GENERATION_COLORS", "active_window", "make_figures",
-           "write_figures"]
+           "run_epoch_of", "write_figures"]
 
 FIGURES: tuple[str, ...] = ("price_paths", "liquidated_notional", "insurance_fund", "generations")
 
@@ -81,6 +84,18 @@ def _liquidations(events: pd.DataFrame | None) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def run_epoch_of(*frames: pd.DataFrame | None) -> datetime | None:
+    """Run time 0 on the UTC clock, read off the first frame with a ``utc`` column (a replay's
+    run: ``utc`` = epoch + ``time_ms``), or None."""
+    for df in frames:
+        row = df[["time_ms", UTC_COLUMN]].dropna() if _has(df, "time_ms", UTC_COLUMN) else ()
+        if len(row):
+            stamp = pd.to_datetime(row[UTC_COLUMN].iloc[:1], utc=True).iloc[0]
+            return (stamp - pd.Timedelta(milliseconds=float(row["time_ms"].iloc[0]))
+                    ).to_pydatetime()
+    return None
+
+
 def _as_float(value: object) -> float | None:
     # Summary values may be None, numpy scalars or strings; only finite numbers count.
     out = pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").iloc[0]
@@ -123,7 +138,8 @@ def _draw_market(ax: Axes, sel: pd.DataFrame, here: pd.DataFrame, to_x, small: b
         ax.scatter(to_x(grp["t_ms"].to_numpy()), grp["price"], marker=marker, color=color, **style)
 
 
-def _price_paths(events: pd.DataFrame, ts: pd.DataFrame, win: Window | None) -> Figure:
+def _price_paths(events: pd.DataFrame, ts: pd.DataFrame, win: Window | None,
+                 epoch: datetime | None) -> Figure:
     liq = _liquidations(events)
     have_ts = _has(ts, "time_ms", "market")
 
@@ -177,19 +193,21 @@ def _price_paths(events: pd.DataFrame, ts: pd.DataFrame, win: Window | None) -> 
     else:
         # Proxy handles explain colour and shape once, not one entry per scatter call.
         ps.generation_legend(rows[0][-1], list(liq["generation"]))
-    rows[-1][0].set_xlabel("time (minutes)")
+    ps.time_axis(rows[-1][0], epoch)
     if win is not None:
-        rows[-1][1].set_xlabel(win.label())
+        rows[-1][1].set_xlabel(win.label(epoch))
     return fig
 
 
 # ------------------------------------------------------------------------- figure 2
 
 
-def _liquidated_notional(events: pd.DataFrame, ts: pd.DataFrame, win: Window | None) -> Figure:
+def _liquidated_notional(events: pd.DataFrame, ts: pd.DataFrame, win: Window | None,
+                         epoch: datetime | None) -> Figure:
     fig, axes = ps.new_figure(2 if win else 1, height=8.0 if win else 4.5)
     ax, ylabel = axes[0], "liquidated notional (USD millions)"
     ps.labels(ax, "liquidated notional per sample interval", "time (minutes)", ylabel)
+    ps.time_axis(ax, epoch)
     cols = ["liquidated_long_notional", "liquidated_short_notional"]
     drawn = False
     if _has(ts, "time_ms", *cols):
@@ -211,7 +229,7 @@ def _liquidated_notional(events: pd.DataFrame, ts: pd.DataFrame, win: Window | N
         # The zoom bins the liquidation events themselves: samples are too coarse for it.
         zax, liq = axes[1], _liquidations(events)
         ps.labels(zax, f"active window: liquidated notional in {win.bin_s} s bins "
-                  "(from liquidation events)", win.label(), ylabel)
+                  "(from liquidation events)", win.label(epoch), ylabel)
         # A long's liquidation is a forced sell (side -1), a short's a forced buy (+1).
         longs, shorts = (win.binned(sel["t_ms"], sel["notional"]) / USD_M
                          for sel in (liq[liq["side"] == -1], liq[liq["side"] == 1]))
@@ -270,11 +288,11 @@ def _fund_paths(
     return paths
 
 
-def _insurance_fund(
-    events: pd.DataFrame, ts: pd.DataFrame, summary: Mapping[str, object]
-) -> Figure:
+def _insurance_fund(events: pd.DataFrame, ts: pd.DataFrame, summary: Mapping[str, object],
+                    epoch: datetime | None = None) -> Figure:
     fig, (ax,) = ps.new_figure()
     ps.labels(ax, "insurance fund", "time (minutes)", "insurance fund (USD millions)")
+    ps.time_axis(ax, epoch)
     t0, t1 = (float(minutes(x)) for x in _time_span(events, ts))
     paths = _fund_paths(events, ts, summary, t0, t1)
     for venue, (t, bal) in paths.items():
@@ -357,18 +375,20 @@ def make_figures(
 
     When the liquidations fill only a short stretch of the run (see ``active_window``),
     price_paths gains a right-hand column and liquidated_notional a lower panel zoomed on
-    that stretch. Empty or partial inputs never raise: affected panels carry a note.
+    that stretch. Empty or partial inputs never raise: affected panels carry a note. Frames
+    with a ``utc`` column (a replay's run) get time axes on the UTC clock.
     """
     events = events if events is not None else pd.DataFrame()
     timeseries = timeseries if timeseries is not None else pd.DataFrame()
     summary = summary if summary is not None else {}
     win = active_window(events, timeseries)
+    epoch = run_epoch_of(timeseries, events)
     # Artists read rcParams when created, so the whole build runs inside the style.
     with matplotlib.style.context(STYLE_PATH):
         figures = {
-            "price_paths": _price_paths(events, timeseries, win),
-            "liquidated_notional": _liquidated_notional(events, timeseries, win),
-            "insurance_fund": _insurance_fund(events, timeseries, summary),
+            "price_paths": _price_paths(events, timeseries, win, epoch),
+            "liquidated_notional": _liquidated_notional(events, timeseries, win, epoch),
+            "insurance_fund": _insurance_fund(events, timeseries, summary, epoch),
             "generations": _generations(events),
         }
         if title:

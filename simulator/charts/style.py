@@ -14,8 +14,10 @@ identical inputs give byte-identical files.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,7 +27,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, Locator
 
 __all__ = [
     "STYLE_PATH", "GENERATION_COLORS", "LONG_COLOR", "SHORT_COLOR", "ADL_COLOR", "ZOOM_SHADE",
@@ -33,7 +35,7 @@ __all__ = [
     "MS_PER_MIN", "USD_M", "Window", "zoom_window", "new_figure", "note", "minutes",
     "labels", "fmt_minutes", "fmt_usd_m", "thousands", "tick_step", "proxy", "shade", "rug",
     "generation_bars", "generation_legend", "merged_legend", "twin_axis", "align_zero",
-    "mirrored_bars", "save_atomic",
+    "mirrored_bars", "save_atomic", "clock_text", "time_axis",
 ]
 
 STYLE_PATH: Path = Path(__file__).with_name("liqsim.mplstyle")
@@ -108,7 +110,11 @@ class Window(NamedTuple):
         t, w = np.asarray(t_ms, dtype=float), np.asarray(weight, dtype=float)
         return np.histogram(t[np.isfinite(t)], self.edges_ms(), weights=w[np.isfinite(t)])[0]
 
-    def label(self) -> str:
+    def label(self, epoch: datetime | None = None) -> str:
+        """The zoom's axis label: from its start in minutes, or on the UTC clock of ``epoch``
+        (run time 0)."""
+        if epoch is not None:
+            return f"seconds from {clock_text(epoch, self.start_ms / MS_PER_MIN)} UTC"
         return f"seconds from {fmt_minutes(self.start_ms / MS_PER_MIN)} min"
 
 
@@ -176,6 +182,53 @@ def fmt_minutes(value: float) -> str:
     """A time in minutes, shortest exact-looking form: 3.0 -> "3", 2.8 -> "2.8"."""
     text = f"{value:.3f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
+
+
+# Clock tick steps in minutes: round clock times at every zoom level, up to a day.
+_CLOCK_STEPS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 720, 1440)
+_CLOCK_TICKS = 8  # at most about this many ticks
+
+
+def clock_text(epoch: datetime, minute: float) -> str:
+    """Run time ``minute`` (minutes from ``epoch``, run time 0) as a UTC clock time: "21:15",
+    "21:15:30" off the minute, "10-11 00:30" on a later day than the epoch's."""
+    start = epoch.astimezone(UTC)
+    when = start + timedelta(seconds=round(minute * 60.0))
+    text = when.strftime("%H:%M:%S" if when.second else "%H:%M")
+    return text if when.date() == start.date() else f"{when:%m-%d} {text}"
+
+
+class _ClockTicks(Locator):
+    """Ticks at round UTC clock times (every 1, 2, 5, 10, 15, ... minutes) on an axis of
+    minutes from ``epoch``."""
+
+    def __init__(self, epoch: datetime) -> None:
+        start = epoch.astimezone(UTC)
+        self.offset = (start - start.replace(hour=0, minute=0, second=0, microsecond=0)
+                       ).total_seconds() / 60.0  # the epoch's minute of its day
+
+    def __call__(self) -> list[float]:
+        lo, hi = sorted(self.axis.get_view_interval())
+        return self.tick_values(lo, hi)
+
+    def tick_values(self, vmin: float, vmax: float) -> list[float]:
+        if not (math.isfinite(vmin) and math.isfinite(vmax)):
+            return []
+        span = max(vmax - vmin, 1e-9)
+        step = next((s for s in _CLOCK_STEPS if span / s <= _CLOCK_TICKS), _CLOCK_STEPS[-1])
+        first = math.ceil((vmin + self.offset) / step - 1e-9) * step - self.offset
+        return [first + k * step for k in range(int((vmax - first) / step + 1e-9) + 1)]
+
+
+def time_axis(ax: Axes, epoch: datetime | None) -> None:
+    """Label ``ax``'s x axis of run time in minutes: with an ``epoch`` (the UTC instant of run
+    time 0) as UTC clock times at round minutes, the date in the label; else elapsed minutes."""
+    if epoch is None:
+        ax.set_xlabel("time (minutes)")
+        return
+    ax.xaxis.set_major_locator(_ClockTicks(epoch))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: clock_text(epoch, x)))
+    ax.set_xlabel(f"time (UTC), {epoch.astimezone(UTC):%Y-%m-%d}")
 
 
 def fmt_usd_m(value: float) -> str:

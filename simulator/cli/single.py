@@ -27,6 +27,7 @@ from simulator.cli.common import (
 from simulator.cli.summary import print_summary
 from simulator.config import ScenarioError, load_scenario
 from simulator.errors import RunFailed
+from simulator.run.epoch import parse_epoch
 from simulator.run.provenance import run_label
 from simulator.run.result import RunResult
 from simulator.run.runner import run as run_scenario
@@ -81,6 +82,9 @@ def run(
         write_figures(result.events, result.timeseries, result.summary, folder / "figures",
                       title=label)
     print_summary(result.summary, f"{sc.name} (seed {seed})")
+    epoch = parse_epoch(result.meta.get("epoch_utc"))
+    if epoch is not None:  # a replay: run time 0 on the UTC clock
+        console.print(f"replay starts {epoch:%Y-%m-%d %H:%M} UTC", highlight=False)
     timings = result.meta.get("timings", {})
     seconds = timings.get("simulate_s", 0.0)
     console.print(f"simulated {sc.duration / 60_000:g} min in {seconds:.2f} s; "

@@ -71,7 +71,13 @@ class Depth(Strict):
     """Per-side depth: cumulative USD within relative distances of the mid; or read from a
     Binance-format depth-band file, ``csv`` (``simulator.config.depth_data``: the snapshot
     nearest ``at``, of one side or the mean of both), with a ``profile`` beside it standing in
-    when the file is not there."""
+    when the file is not there. ``scale`` multiplies the profile's USD (given or read).
+
+    With a window ``start``/``end`` (UTC) beside ``csv``, the profile is the snapshot nearest
+    ``start`` (or ``at``) and the book follows the file per minute over the window: the
+    ``schedule`` of ``[minute, factor]`` read from it (with the file there it is always the
+    file's; without it a ``schedule`` given, as the effective config writes it, stands in).
+    Run time 0 is the replay's start, or without a replay the window's start."""
 
     csv: Path | None = None
     at: datetime | None = None  # UTC: the snapshot nearest it (default: the file's first)
@@ -79,13 +85,31 @@ class Depth(Strict):
     profile: list[tuple[Fraction, PositiveFloat]] = Field(min_length=1)
     level_step: Fraction = Field(default=0.0001, gt=0)  # ladder spacing, relative to start price
     max_distance: Fraction = Field(default=0.5, gt=0, lt=1)
+    scale: PositiveFloat = 1.0  # a calibration's one number: the book holds profile x scale
+    start: datetime | None = None  # UTC: the window the book's depth follows, per minute
+    end: datetime | None = None
+    schedule: list[tuple[datetime, PositiveFloat]] = []  # (UTC minute, factor) from the window
 
     @model_validator(mode="before")
     @classmethod
     def _from_file(cls, data: object, info: ValidationInfo) -> object:
-        if not isinstance(data, dict) or data.get("csv") is None:
+        # Imported here: this class's part of the module is all that changes with windows.
+        from simulator.config.depth_data import window_depth
+
+        if not isinstance(data, dict):
             return data
         data = dict(data)
+        for key in ("start", "end"):
+            data[key] = cls._utc_time(key, data.get(key))
+        if data.get("schedule"):
+            data["schedule"] = [(cls._utc_time("schedule", p[0]), *p[1:])
+                                if isinstance(p, list | tuple) and p else p
+                                for p in data["schedule"]]
+        if data.get("csv") is None:
+            return data
+        start, end, side = data["start"], data["end"], data.get("side", "both")
+        if (start is None) != (end is None):  # whether the file is there or not
+            raise ValueError("a depth window needs both start and end (UTC)")
         path = Path(data["csv"])
         base = (info.context or {}).get("base_dir")
         found = next((c for c in ([path] if path.is_absolute() else data_paths(path, base))
@@ -99,11 +123,42 @@ class Depth(Strict):
         if isinstance(at, str):
             at = datetime.fromisoformat(at.replace("Z", "+00:00"))
         try:
-            data["profile"] = snapshot_profile(found, at, data.get("side", "both"))
+            if start is None:
+                data["profile"] = snapshot_profile(found, at, side)
+                data["schedule"] = []
+            else:
+                data["profile"], data["schedule"] = window_depth(found, start, end, side, at)
         except DepthFileError as exc:
             raise ValueError(f"csv: {exc}") from None
         data["csv"] = found
         return data
+
+    @staticmethod
+    def _utc_time(key: str, value: object) -> object:
+        """A window or schedule time as an aware UTC datetime (YAML gives datetimes, JSON
+        strings; a time without a zone is UTC); anything else is left for pydantic's message."""
+        from simulator.config.depth_data import utc
+
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{key}: {value!r} is not a date-time "
+                                 "(e.g. 2025-10-10T21:00:00Z)") from None
+        return utc(value).to_pydatetime() if isinstance(value, datetime) else value
+
+    @model_validator(mode="after")
+    def _window(self) -> Depth:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) must be after start "
+                             f"({self.start.isoformat()})")
+        if self.schedule and self.start is None:
+            raise ValueError("a depth schedule needs the window's start (run time 0 when the "
+                             "scenario has no replay)")
+        times = [p[0] for p in self.schedule]
+        if any(b <= a for a, b in zip(times, times[1:], strict=False)):
+            raise ValueError("schedule times must increase")
+        return self
 
     @model_validator(mode="after")
     def _shape(self) -> Depth:

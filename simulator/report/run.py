@@ -20,6 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from simulator.charts.run import write_figures
 from simulator.report.page import (
     Report,
@@ -32,6 +34,7 @@ from simulator.report.page import (
 )
 from simulator.report.tables import Table
 from simulator.run import catalogue
+from simulator.run.epoch import parse_epoch
 from simulator.run.provenance import run_label
 from simulator.run.result import RunResult, write_atomic
 
@@ -74,9 +77,15 @@ def _provenance_table(meta: dict[str, Any], run_dir: Path) -> Table:
     ]
     if meta.get("error"):
         rows.append(["error", str(meta["error"])])
+    simulated_ms = int(meta.get("simulated_ms") or 0)
+    simulated = f"{simulated_ms / 60_000:g} min"
+    epoch = parse_epoch(meta.get("epoch_utc"))
+    if epoch is not None:  # a replay's run: its span on the UTC clock too
+        end = epoch + pd.Timedelta(milliseconds=simulated_ms)
+        simulated += f", {epoch:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
     rows += [
         ["date (UTC)", str(meta.get("created") or "not recorded")],
-        ["simulated", f"{int(meta.get('simulated_ms') or 0) / 60_000:g} min"],
+        ["simulated", simulated],
         ["liqsim", str(meta.get("liqsim_version", "unknown"))],
         ["git commit", str(meta.get("git_commit") or "unknown")],
         ["Python", str(meta.get("python", "unknown"))],

@@ -47,6 +47,7 @@ from simulator.config import Scenario, ScenarioError
 from simulator.config import models as cfg
 from simulator.config.scaling import scaled
 from simulator.run.coin_terms import coin_terms
+from simulator.run.epoch import schedule_depths
 from simulator.run.populations import (
     Behaviour,
     Labels,
@@ -156,8 +157,8 @@ def _flow_budgets(scenario: Scenario, venues: list[Venue]) -> None:
 def _market(vc: cfg.Venue, mc: cfg.Market, price: float) -> Market:
     step = max(1, round(mc.depth.level_step * price / mc.tick)) * mc.tick
     profile = DepthProfile(
-        np.array([p[0] for p in mc.depth.profile]), np.array([p[1] for p in mc.depth.profile]),
-        mc.depth.max_distance,
+        np.array([p[0] for p in mc.depth.profile]),
+        np.array([p[1] * mc.depth.scale for p in mc.depth.profile]), mc.depth.max_distance,
     )
     book = OrderBook(profile, step, mc.tick, price, float(mc.resilience))
     rule = MarkRule(vc.mark.method, float(vc.mark.ema_half_life), vc.mark.clamp)
@@ -232,6 +233,7 @@ def _build_venue(
         vc = coin_terms(vc, float(prices[0]))
     venue_prices = 1.0 / prices if inverse else prices
     markets = [_market(vc, mc, float(p)) for mc, p in zip(vc.markets, venue_prices, strict=True)]
+    schedule_depths(scenario, vc, markets)  # depth windows: the books follow their files
     names = [m.name for m in markets]
     explicit = [a for a in scenario.accounts if a.venue == vc.name]
     pops = [p for p in scenario.populations if p.venue == vc.name]

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.run.build import World
+from simulator.run.epoch import epoch_text, run_epoch, with_utc
 from simulator.run.graphs import cascade_edge_table
 from simulator.run.metrics import interval_liquidations, summarize
 from simulator.run.provenance import provenance, run_label
@@ -23,10 +24,11 @@ def collect(world: World, recorder: Recorder, end_ms: int, error: str | None) ->
     timeseries = interval_liquidations(events, recorder.timeseries())
     edges = cascade_edge_table(recorder.edges, events)
     scenario = world.scenario.to_dict()
+    epoch = run_epoch(world.scenario)  # with a replay: the tables gain UTC times
     result = RunResult(
         summary=summarize(events, world, end_ms, edges),
-        events=events,
-        timeseries=timeseries,
+        events=with_utc(events, epoch),
+        timeseries=with_utc(timeseries, epoch),
         accounts=_accounts(world, events),
         cascade_edges=edges,
         meta={
@@ -37,6 +39,7 @@ def collect(world: World, recorder: Recorder, end_ms: int, error: str | None) ->
             "status": "failed" if error else "complete",
             "error": error,
             "simulated_ms": int(end_ms),
+            "epoch_utc": epoch_text(epoch),  # the UTC instant of run time 0, or None
             **provenance(),
         },
         market_graph=world.market_graph,

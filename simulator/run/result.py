@@ -32,6 +32,7 @@ from simulator.run.graphs import cascade_graph, exposure_graph
 
 TABLES = ("events", "timeseries", "accounts", "cascade_edges")
 UNITS_KEY = "units"  # summary.json's mapping of figure -> unit, after the figures
+UTC_COLUMN = "utc"  # a replay's run: time_ms on the UTC clock (simulator.run.epoch)
 
 
 @dataclass
@@ -66,10 +67,16 @@ class RunResult:
         return self.meta.get("status") == "complete"
 
     def event_log_hash(self) -> str:
-        """SHA-256 of the event log's content (values and column types, not the index)."""
+        """SHA-256 of the event log's content (values and column types, not the index).
+
+        The ``utc`` column of a replay's run is left out: it is ``time_ms`` read on a clock
+        (``simulator.run.epoch``), so the hash is the same with or without it."""
+        events = self.events
+        if UTC_COLUMN in events.columns:
+            events = events.drop(columns=UTC_COLUMN)
         digest = hashlib.sha256()
-        digest.update(",".join(f"{c}:{t}" for c, t in self.events.dtypes.items()).encode())
-        digest.update(pd.util.hash_pandas_object(self.events, index=False).to_numpy().tobytes())
+        digest.update(",".join(f"{c}:{t}" for c, t in events.dtypes.items()).encode())
+        digest.update(pd.util.hash_pandas_object(events, index=False).to_numpy().tobytes())
         return digest.hexdigest()
 
     # --- disk -----------------------------------------------------------------------------
