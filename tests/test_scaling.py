@@ -65,10 +65,33 @@ def test_scale_multiplies_the_extensive_sizes_only():
     for a, b in zip(base.venues, half.venues, strict=True):
         assert b.insurance_fund == a.insurance_fund * 0.25
         for ma, mb in zip(a.markets, b.markets, strict=True):
-            assert [p[1] for p in mb.depth.profile] == [p[1] * 0.25 for p in ma.depth.profile]
+            assert mb.depth.profile == ma.depth.profile and mb.depth.scale == 0.25
             assert mb.tiers == ma.tiers and mb.tick == ma.tick
     assert half.arbitrage[0].capital == base.arbitrage[0].capital * 0.25
     assert half.assets == base.assets and half.shocks == base.shocks
+
+
+def test_scale_keeps_depth_read_from_a_file_and_scales_a_traded_replay_s_flow(tmp_path):
+    # The profile of a depth file is read again whenever the scenario is parsed: scaling it
+    # must go through the depth's scale, or a scaled world would keep the full book.
+    bands = tmp_path / "depth.csv"
+    rows = ["timestamp,percentage,depth,notional"]
+    rows += [f"2025-10-10 18:00:00,{p},1,{abs(p) * 1e6}" for p in (-2, -1, 1, 2)]
+    bands.write_text("\n".join(rows) + "\n")
+    klines = tmp_path / "k.csv"
+    klines.write_text("open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+                      "taker_buy_volume,taker_buy_quote_volume\n"
+                      + "".join(f"{1_760_119_200_000 + k * 60_000},100,100,100,100,1,0,1e6,1,"
+                                f"0.4,4e5\n" for k in range(3)))
+    data = default_scenario().to_dict()
+    data["venues"][0]["markets"][0]["depth"] = {"csv": str(bands), "profile": [["1%", 1]]}
+    data["replays"] = [{"asset": "BTC", "csv": str(klines), "mode": "traded",
+                        "absorbed_share": 0.5}]
+    data["scale"] = 0.1
+    small = scaled(parse_scenario(data))
+    depth = small.venues[0].markets[0].depth
+    assert depth.profile == [(0.01, 1e6), (0.02, 2e6)] and depth.scale == pytest.approx(0.1)
+    assert small.replays[0].absorbed_share == pytest.approx(0.05)
 
 
 def test_the_same_world_smaller_has_about_the_same_crash():

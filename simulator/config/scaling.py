@@ -2,7 +2,8 @@
 
 ``scale: 0.1`` keeps every account's size, leverage and behaviour, every price and every rule,
 and multiplies what adds up over accounts: the populations' counts (and their arrivals, dip
-buyers and momentum sellers) and ``target_oi``; the books' depth; insurance funds and their
+buyers and momentum sellers) and ``target_oi``; the books' depth (its ``scale``); the real
+flow a traded-price replay's market absorbs (``absorbed_share``); insurance funds and their
 caps; the vault's, keepers' and arbitrageurs' capital; open-interest caps and makers' loss
 limits. Forced flow and the depth that absorbs it then shrink together, so a cascade's price
 path is about the same at a tenth of the accounts. Explicit accounts are individual and stay.
@@ -52,9 +53,14 @@ def scaled(scenario: Scenario) -> Scenario:
         if lq.get("auction") and lq["auction"].get("keepers"):
             _times(lq["auction"]["keepers"], "capital", factor)
         for m in v["markets"]:
-            m["depth"]["profile"] = [[d, usd * factor] for d, usd in m["depth"]["profile"]]
+            # Through the depth's scale, not its profile: a profile read from a depth file is
+            # read again when the scaled scenario is parsed.
+            m["depth"]["scale"] = m["depth"].get("scale", 1.0) * factor
             _times(m, "insurance_fund", factor)
             _times(m, "open_interest_cap", factor)
     for a in data["arbitrage"]:
         _times(a, "capital", factor)
+    for r in data["replays"]:  # the real flow a traded-price replay's market stands for
+        if r.get("mode") == "traded":
+            _times(r, "absorbed_share", factor)
     return parse_scenario(data)
