@@ -100,3 +100,21 @@ def test_shorts_opened_near_the_low_are_liquidated_on_the_rebound():
 def test_arrivals_that_cannot_happen_are_refused(change, message):
     with pytest.raises(ScenarioError, match=message):
         parse_scenario(scenario(**change))
+
+
+def test_arrivals_as_a_share_of_the_block_follow_its_count():
+    sc = scenario()
+    sc["populations"][0].update(count=40)
+    sc["populations"][0]["arrivals"] = {"share": "25%", "start": "1s", "end": "2s"}
+    assert parse_scenario(sc).populations[0].arrivals.count == 10
+    # Changing the block's count (as a calibration or --set does) moves the arrivals with it.
+    grown = parse_scenario(sc).with_overrides(["populations.p.count=80"])
+    assert grown.populations[0].arrivals.count == 20
+    # A scaled world keeps the share of the scaled count.
+    sc["scale"] = 0.5
+    from simulator.config.scaling import scaled
+
+    assert scaled(parse_scenario(sc)).populations[0].arrivals.count == 5
+    del sc["populations"][0]["arrivals"]["share"]
+    with pytest.raises(ScenarioError, match="give the arrivals a count, or a share"):
+        parse_scenario(sc)

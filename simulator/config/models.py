@@ -38,7 +38,7 @@ from simulator.config.replays import (
     data_paths,
 )
 from simulator.config.stops import Stops
-from simulator.config.units import Duration, Fraction, whole_number
+from simulator.config.units import Duration, Fraction, parse_fraction, whole_number
 
 
 # --- assets and the exogenous path ------------------------------------------------------------
@@ -431,18 +431,22 @@ class Notional(Strict):
 
 
 class Arrivals(Strict):
-    """Traders who open positions during the run: ``count`` more accounts drawn from the
-    population's rules (notional, leverage, market mix; cross margin), each opening its
+    """Traders who open positions during the run: ``count`` more accounts (or ``share`` of the
+    block's count) drawn from the population's rules (notional, leverage, market mix; cross margin), each opening its
     position by market order at a time drawn uniformly in [``start``, ``end``), long with
     probability ``long_share`` (default: the population's)."""
 
-    count: Annotated[int, BeforeValidator(whole_number)] = Field(gt=0)
+    count: Annotated[int, BeforeValidator(whole_number)] | None = Field(default=None, gt=0)
+    # Or as a share of the block's accounts (may exceed 1): the count follows the block's.
+    share: Fraction | None = Field(default=None, gt=0)
     start: Duration = Field(default=0, ge=0)
     end: Duration = Field(gt=0)
     long_share: Fraction | None = Field(default=None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _window(self) -> Arrivals:
+        if self.count is None:
+            raise ValueError("count: give the arrivals a count, or a share of the block's")
         if self.end <= self.start:
             raise ValueError("end: the arrivals' window must end after it starts")
         return self
@@ -478,18 +482,27 @@ class Population(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _from_target(cls, data: object) -> object:
-        if not isinstance(data, dict) or not data.get("target_oi"):
+    def _derived_counts(cls, data: object) -> object:
+        """``count`` from ``target_oi`` (when not given), then the arrivals' count from their
+        ``share`` of it (always: it follows the block's count when that is changed)."""
+        if not isinstance(data, dict):
             return data
-        target = data["target_oi"]
-        if not isinstance(target, dict):
-            return data  # the field's own validation names the problem
-        data = dict(data)
-        data.setdefault("markets", dict(target))
-        if "count" not in data:
-            notional = Notional.model_validate(data.get("notional", {}))
-            data["count"] = max(1, round(sum(float(v) for v in target.values())
-                                         / notional.mean()))
+        target = data.get("target_oi")
+        if target and isinstance(target, dict):  # else the field's own check names it
+            data = dict(data)
+            data.setdefault("markets", dict(target))
+            if "count" not in data:
+                notional = Notional.model_validate(data.get("notional", {}))
+                data["count"] = max(1, round(sum(float(v) for v in target.values())
+                                             / notional.mean()))
+        arrivals = data.get("arrivals")
+        if isinstance(arrivals, dict) and arrivals.get("share") is not None:
+            try:
+                count = round(float(parse_fraction(arrivals["share"])) * float(data["count"]))
+            except (KeyError, TypeError, ValueError):
+                return data  # the fields' own checks name the problem
+            data = dict(data)
+            data["arrivals"] = {**arrivals, "count": max(1, count)}
         return data
 
     @model_validator(mode="after")
