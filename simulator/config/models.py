@@ -432,9 +432,9 @@ class Notional(Strict):
 
 class Arrivals(Strict):
     """Traders who open positions during the run: ``count`` more accounts (or ``share`` of the
-    block's count) drawn from the population's rules (notional, leverage, market mix; cross margin), each opening its
-    position by market order at a time drawn uniformly in [``start``, ``end``), long with
-    probability ``long_share`` (default: the population's)."""
+    block's count) drawn from the population's rules (notional, leverage, market mix; cross
+    margin), each opening its position by market order at a time drawn uniformly in
+    [``start``, ``end``), long with probability ``long_share`` (default: the population's)."""
 
     count: Annotated[int, BeforeValidator(whole_number)] | None = Field(default=None, gt=0)
     # Or as a share of the block's accounts (may exceed 1): the count follows the block's.
