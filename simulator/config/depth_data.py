@@ -61,20 +61,25 @@ def _snapshot_times(frame: pd.DataFrame, path: Path) -> pd.Series:
     return times
 
 
-def _side_usd(frame: pd.DataFrame, when: pd.Timestamp, side: Side, path: Path) -> pd.Series:
-    """Cumulative USD by band (1 ... 5, %) of the snapshot at ``when``, of ``side``."""
-    snap = frame[frame["timestamp"] == when]
-    asks = snap[snap["percentage"] > 0].set_index("percentage")["notional"]
-    bids = snap[snap["percentage"] < 0].set_index(-snap.loc[snap["percentage"] < 0,
-                                                           "percentage"])["notional"]
+def _side_bands(frame: pd.DataFrame, side: Side) -> pd.DataFrame:
+    """Per snapshot (rows), the cumulative USD of each band (columns 1 ... 5, %) of ``side``
+    (``both``: the mean of the two sides)."""
+    wide = frame.pivot_table(index="timestamp", columns="percentage", values="notional",
+                             aggfunc="last")
+    asks = wide[[c for c in wide.columns if c > 0]]
+    bids = wide[[c for c in wide.columns if c < 0]].rename(columns=lambda c: -c)
     match side:
         case "ask":
-            usd = asks
+            return asks
         case "bid":
-            usd = bids
+            return bids.sort_index(axis=1)
         case _:
-            usd = (asks + bids.reindex(asks.index)) / 2
-    usd = usd.dropna().sort_index()
+            return (asks + bids.reindex(columns=asks.columns)) / 2
+
+
+def _side_usd(frame: pd.DataFrame, when: pd.Timestamp, side: Side, path: Path) -> pd.Series:
+    """Cumulative USD by band (1 ... 5, %) of the snapshot at ``when``, of ``side``."""
+    usd = _side_bands(frame[frame["timestamp"] == when], side).iloc[0].dropna().sort_index()
     if usd.empty or (usd <= 0).any():
         raise DepthFileError(f"{path}: the snapshot of {when} has no usable {side} bands")
     return usd
@@ -82,17 +87,7 @@ def _side_usd(frame: pd.DataFrame, when: pd.Timestamp, side: Side, path: Path) -
 
 def _side_totals(frame: pd.DataFrame, side: Side, path: Path) -> pd.Series:
     """Per snapshot, the sum of ``_side_usd`` (the side's band USD), in one pass."""
-    wide = frame.pivot_table(index="timestamp", columns="percentage", values="notional",
-                             aggfunc="last")
-    asks = wide[[c for c in wide.columns if c > 0]]
-    bids = wide[[c for c in wide.columns if c < 0]].rename(columns=lambda c: -c)
-    match side:
-        case "ask":
-            usd = asks
-        case "bid":
-            usd = bids
-        case _:
-            usd = (asks + bids.reindex(columns=asks.columns)) / 2
+    usd = _side_bands(frame, side)
     bad = usd.isna().all(axis=1) | (usd <= 0).any(axis=1)
     if bad.any():
         raise DepthFileError(f"{path}: the snapshot of {usd.index[bad.argmax()]} has no usable "
