@@ -1,5 +1,5 @@
 """The ``liqsim`` command line: run, validate, show, scenarios, presets, runs, report, sweep,
-compare, map, calibrate (entry point ``simulator.cli:app``).
+compare, map, calibrate, audit (entry point ``simulator.cli:app``).
 
 ``common`` holds the application and what the commands share, ``summary`` the console
 tables, ``checks`` the checks made before anything runs; the commands live by what they are
@@ -15,6 +15,7 @@ from simulator.cli import browse  # noqa: F401  (scenarios, presets, runs, repor
 from simulator.cli import batch  # noqa: F401  (sweep, compare)
 from simulator.cli import maps  # noqa: F401  (map)
 from simulator.cli import calibrate  # noqa: F401  (calibrate)
+from simulator.cli import audit  # noqa: F401  (audit)
 # isort: on
 from simulator.cli.common import app, resolve_scenario, run_id
 
