@@ -276,8 +276,8 @@ LAYERS = {
         {"venue", "market", "funding", "arbitrage", "wiring", "maker_balance", "transfers"},
         {"liquidation"},
     ],
-    "simulator": [{"errors", "config"}, {"run"}, {"sweep"}, {"charts"}, {"report", "calibrate"},
-                  {"cli"}],
+    "simulator": [{"errors", "config"}, {"run"}, {"sweep", "risk"}, {"charts"},
+                  {"report", "calibrate"}, {"cli"}],
 }
 
 
