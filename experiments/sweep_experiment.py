@@ -124,18 +124,12 @@ def exit_code(runs: pd.DataFrame) -> int:
 
 
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``k / n`` (95% by default). Unlike the normal
-    interval it stays inside [0, 1] and is not degenerate at 0 of n or n of n."""
-    if n <= 0:
-        return math.nan, math.nan
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # At 0 of n (n of n) the bound is exactly 0 (1); say so rather than trust the rounding.
-    lo = 0.0 if k == 0 else max(0.0, centre - half)
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return lo, hi
+    """Wilson score interval of a proportion ``k / n`` (95% by default): the library's
+    ``simulator.sweep.scorecard.wilson`` (imported here, when called, so the scripts' --help
+    stays fast)."""
+    from simulator.sweep.scorecard import wilson as library_wilson
+
+    return library_wilson(k, n, z=z)
 
 
 def cell_stats(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:

@@ -65,6 +65,7 @@ def sweep(
         except ScenarioError as exc:  # e.g. Dask asked for but not installed
             raise fail(str(exc)) from None
     failed = _failed(frame)
+    _risk_statements(frame, folder)
     console.print(f"{len(frame)} runs, {failed} failed; results in "
                   f"[bold]{folder / 'runs.parquet'}[/]", highlight=False)
     _exit_if_failed(failed, len(frame), folder)
@@ -150,9 +151,28 @@ def compare(
         metrics = available_metrics(result.runs, DEFAULT_METRICS + ADL_METRICS)
         summary = summarize(result.runs, metrics, result.baseline)
         console.print(rich_table(means_table(summary, result.baseline)))
+        _risk_statements(result.runs, folder)
     console.print(f"{len(result.runs)} runs ({result.skipped} skipped, {result.ran} run), "
                   f"{failed} failed; results in [bold]{folder}[/]", highlight=False)
     _exit_if_failed(failed, len(result.runs), folder)
+
+
+MAX_STATEMENTS = 30  # the console shows this many scorecard claims; scorecard.md has them all
+
+
+def _risk_statements(runs, folder: Path) -> None:
+    """What the risk scorecard's intervals support (``simulator.sweep.scorecard``)."""
+    from simulator.sweep.scorecard import scorecard, statements
+
+    if not (runs["status"] == "complete").any():
+        return
+    said = statements(scorecard(runs))
+    console.print("[bold]Risk scorecard[/] (95% Wilson intervals):", highlight=False)
+    for line in said[:MAX_STATEMENTS]:
+        console.print(f"  {escape(line)}", highlight=False)
+    if len(said) > MAX_STATEMENTS:
+        console.print(f"  ... {len(said) - MAX_STATEMENTS} more in "
+                      f"{escape(str(folder / 'scorecard.md'))}", highlight=False)
 
 
 def _failed(runs) -> int:

@@ -11,6 +11,8 @@
 Sections: the sweep's description and base scenario, its design (setup, axes, variants), the
 headline table, the paired comparison against the baseline variant, the per-cell table, the
 charts, the failed runs, every run with a relative link to its folder, and how to reproduce.
+The first table of results, before the headline, is the risk scorecard
+(``simulator.sweep.scorecard``), with the claims its intervals support under it.
 Every table and chart carries an ``id`` (``table-<id>``, ``chart-<name>``) so a reader, or a
 test, can find it. The output holds no timestamps: the same sweep folder gives the same
 report. This module renders (the page skeleton is ``page``'s); the numbers come from
@@ -51,6 +53,8 @@ from simulator.report.tables import (
     report_metrics,
 )
 from simulator.run.result import write_atomic
+from simulator.sweep.scorecard import NOTE as SCORECARD_NOTE
+from simulator.sweep.scorecard import scorecard, scorecard_table, statements
 
 __all__ = ["Report", "ReportError", "build_report"]
 
@@ -115,6 +119,15 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None,
     variants = list(dict.fromkeys(runs["variant"]))
     complete = runs[runs["status"] == "complete"]
     metrics = report_metrics(runs)
+    said: list[str] = []
+    if not complete.empty:  # the risk scorecard first: probabilities and tails per cell
+        card = scorecard(runs).head(MAX_CELL_ROWS)
+        header, rows, right = scorecard_table(card)
+        cut = f" The first {MAX_CELL_ROWS} rows; scorecard.parquet has them all." \
+            if runs[["cell", "variant"]].drop_duplicates().shape[0] > MAX_CELL_ROWS else ""
+        tables.append(Table("scorecard", "Risk scorecard", header, rows, SCORECARD_NOTE + cut,
+                            right))
+        said = statements(card)
     if not complete.empty and metrics:
         baseline = variants[0] if variants[0] in set(complete["variant"]) \
             else str(complete["variant"].iloc[0])
@@ -133,7 +146,7 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None,
 
     name = str(sweep.get("name") or sweep_dir.name)
     context = _Context(name, str(sweep.get("description") or ""), scenario, first, tables,
-                       charts, out)
+                       charts, out, statements=tuple(said))
     html_path, md_path = out / "report.html", out / "report.md"
     page, markdown = _html(context), _markdown(context)
     write_atomic(html_path, lambda p: Path(p).write_text(page, encoding="utf-8"))
@@ -150,6 +163,7 @@ class _Context:
     tables: list[Table]
     charts: list[ChartFile]
     out: Path
+    statements: tuple[str, ...] = ()  # what the scorecard's intervals support
 
     def provenance(self) -> str:
         return provenance_text(self.first_run)
@@ -167,8 +181,9 @@ class _Context:
         return path.relative_to(self.out).as_posix()
 
 
-_ORDER = ("design", "axes", "variants", "headline", "comparison", "cells")
-_HEADINGS = {"design": "Design", "headline": "Results", "cells": "Per cell"}
+_ORDER = ("design", "axes", "variants", "scorecard", "headline", "comparison", "cells")
+_HEADINGS = {"design": "Design", "scorecard": "Risk", "headline": "Results",
+             "cells": "Per cell"}
 
 
 def _html_chart(c: ChartFile, out: Path) -> str:
@@ -196,6 +211,9 @@ def _html(ctx: _Context) -> str:
         if table_id in _HEADINGS:
             parts.append(f"<h2>{_HEADINGS[table_id]}</h2>")
         parts.append(html_table(t))
+        if table_id == "scorecard" and ctx.statements:
+            items = "".join(f"<li>{html.escape(s)}</li>" for s in ctx.statements)
+            parts.append(f'<ul id="scorecard-statements">{items}</ul>')
     if ctx.charts:
         parts.append("<h2>Charts</h2>")
         parts.extend(_html_chart(c, ctx.out) for c in ctx.charts)
@@ -243,6 +261,8 @@ def _markdown(ctx: _Context) -> str:
         if table_id in _HEADINGS:
             parts += [f"## {_HEADINGS[table_id]}", ""]
         parts.append(_md_table(t))
+        if table_id == "scorecard" and ctx.statements:
+            parts += [*[f"- {_md_cell(s)}" for s in ctx.statements], ""]
     if ctx.charts:
         parts += ["## Charts", ""]
         for c in ctx.charts:

@@ -96,6 +96,7 @@ def _f(name: str, label: str, unit: Unit, meaning: str, source: Callable,
 _EV, _FUND, _ADL = metrics.event_stats, metrics.fund_stats, metrics.adl_efficiency
 _MECH, _MOVE, _SUM = metrics.mechanism_stats, metrics.price_moves, metrics.summarize
 _CON, _ABS = metrics.contagion_stats, metrics.absorption_stats
+_SLIP, _DEPL = metrics.liquidation_slippage, metrics.fund_depletion
 _AW = adl_wave_stats
 _RV, _RVMG = "run venue", "run venue market generation"
 _HC = "headline compare"
@@ -112,6 +113,11 @@ FIGURES: tuple[Figure, ...] = (
        "notional of long positions closed by liquidations", _EV, _RV),
     _f("liquidated_short_notional", "liquidated short notional", "USD",
        "notional of short positions closed by liquidations", _EV, _RV),
+    _f("liquidation_slippage", "liquidation slippage", "USD",
+       "liquidations' book fills against the oracle price the venue held at the order: "
+       "sum of abs(fill price - oracle price) x quantity (the event log has no mark per "
+       "order)",
+       _SLIP, _RV),
     _f("cascade_depth", "cascade depth (generations)", "count",
        "deepest generation of liquidations caused by earlier ones", _EV, _RV,
        _HC + " axis_chart"),
@@ -165,6 +171,8 @@ FIGURES: tuple[Figure, ...] = (
        _HC + " axis_chart"),
     _f("insurance_fund_depleted", "insurance fund depleted", "flag",
        "whether any insurance fund ran empty", _FUND),
+    _f("fund_depleted_at_ms", "insurance fund depleted at", "ms",
+       "time from the start at which an insurance fund first reached 0 (NaN: never)", _DEPL),
     _f("socialized_loss", "socialized loss", "USD",
        "deficits spread over profitable accounts or open interest", _FUND, _RV, _HC),
     _f("venue_loss", "venue loss", "USD", "deficits the venue itself absorbed", _FUND,

@@ -11,7 +11,9 @@ Definitions that need one:
   traded price (mid), over the markets; exogenous_runup / max_runup: the same for rises;
   amplification: traded over exogenous move in the market and direction of the largest
   exogenous move (a squeeze is measured on the rise; NaN when nothing moved);
-- open_interest_drop: fall of open interest from start to end, weighted by start notional.
+- open_interest_drop: fall of open interest from start to end, weighted by start notional;
+- liquidation_slippage: liquidations' book fills against the oracle price at the order (the
+  log has no mark per order); fund_depleted_at_ms: the first fund event leaving a balance of 0.
 Reads frames and venues' public state; computes nothing the log cannot back up.
 """
 
@@ -259,18 +261,76 @@ def contagion_stats(events: pd.DataFrame, foreign: pd.Series) -> dict[str, float
             "cross_venue_share": n / len(liq) if len(liq) else math.nan}
 
 
+def oracle_prices(world, venue_index: int, market: int, times_ms: np.ndarray) -> np.ndarray:
+    """The fundamental (oracle) price venue ``venue_index``'s market ``market`` held at each
+    of ``times_ms``: the price path at the last oracle tick at or before the time that reached
+    the venue (a tick inside an ``oracle`` disruption does not), in USD per coin. At a tick's
+    very instant the tick's price is taken (what its margin checks set off comes after it);
+    an order queued to land exactly on a tick may in fact have run just before it, which the
+    log cannot tell, and is then valued one tick late."""
+    paths, v = world.paths, world.venues[venue_index]
+    ticks = paths.times_ms
+    delivered = np.ones(len(ticks), dtype=bool)
+    if v.disruptions:
+        delivered[1:] = [v.disruptions.until("oracle", int(t)) is None for t in ticks[1:]]
+    last = np.maximum.accumulate(np.where(delivered, np.arange(len(ticks)), 0))
+    k = np.clip(np.searchsorted(ticks, times_ms, side="right") - 1, 0, len(ticks) - 1)
+    return paths.prices[last[k], world.asset_of_market[venue_index][market]]
+
+
+def liquidation_slippage(events: pd.DataFrame, world) -> dict[str, float]:
+    """What liquidations' book fills cost against the oracle price at the order, in USD, over
+    the run and per venue: sum over trade events with reason ``liquidation`` of
+    |fill price - oracle price| x quantity.
+
+    The event log does not record the mark at an order (only ADL rows carry a mark), so the
+    reference is the fundamental the venue held at that instant (``oracle_prices``), exact
+    and read from the run's price paths; it includes the displacement earlier forced trades
+    left in the book, not only this order's walk. A pure read: nothing of the run changes."""
+    kind, reason = _column(events, "kind"), _column(events, "reason")
+    fills = events[(kind == EventKind.TRADE) & (reason == Reason.LIQUIDATION)]
+    s = {"liquidation_slippage": 0.0}
+    for j, v in enumerate(world.venues):
+        mine = fills[fills["venue"] == v.name]
+        total = 0.0
+        for m, mk in enumerate(v.markets):
+            here = mine[mine["market"] == mk.name]
+            if len(here):
+                ref = oracle_prices(world, j, m, here["time_ms"].to_numpy())
+                total += float((np.abs(here["price"].to_numpy() - ref)
+                                * here["qty"].to_numpy()).sum())
+        s[f"{v.name}.liquidation_slippage"] = total
+        s["liquidation_slippage"] += total
+    return s
+
+
+def fund_depletion(events: pd.DataFrame, venues) -> dict[str, float]:
+    """When an insurance fund first ran empty, in ms from the start (NaN: none did; 0: one
+    started empty): the first ``insurance_fund`` event whose balance after it is 0, which is
+    when ``fund_stats``' ``insurance_fund_depleted`` became true (a fund is empty exactly
+    when it paid its last cent, and every payment is such an event)."""
+    if any(f.start <= 0.0 for v in venues for f in v.funds):
+        return {"fund_depleted_at_ms": 0.0}
+    fund = events[(_column(events, "kind") == EventKind.INSURANCE_FUND)
+                  & (events["balance"] <= 0.0)]
+    return {"fund_depleted_at_ms": float(fund["time_ms"].min()) if len(fund) else math.nan}
+
+
 def summarize(
     events: pd.DataFrame, world, end_ms: int, edges: pd.DataFrame | None = None,
 ) -> dict[str, object]:
     """The flat summary of a run (``build.World`` gives venues' end state and the paths;
     ``edges`` the cascade edges)."""
     s: dict[str, object] = dict(event_stats(events))
+    slippage = liquidation_slippage(events, world)
+    s["liquidation_slippage"] = slippage["liquidation_slippage"]
     if edges is None:
         edges = pd.DataFrame({"parent": [], "child": [], "share": []})
     foreign = cross_venue(events, edges)
     s.update(contagion_stats(events, foreign))
     venues = world.venues
     s.update(fund_stats(venues))
+    s.update(fund_depletion(events, venues))
     s.update(adl_efficiency(venues))
     s.update(adl_wave_stats(events))
     s.update(mechanism_stats(events, venues))
@@ -284,6 +344,7 @@ def summarize(
             s[f"{v.name}.{name}"] = value
         for name, value in contagion_stats(mine, foreign).items():
             s[f"{v.name}.{name}"] = value
+        s[f"{v.name}.liquidation_slippage"] = slippage[f"{v.name}.liquidation_slippage"]
         s[f"{v.name}.insurance_fund_end"] = v.usd(sum(f.balance for f in v.funds))
         s[f"{v.name}.insurance_fund_paid"] = v.usd(sum(f.paid for f in v.funds))
         for name, value in venue_mechanism_stats(mine, v).items():

@@ -3,11 +3,11 @@
 A comparison is a sweep with variants and seeds but no axes: ``comparison_spec`` builds that
 ``SweepSpec`` and ``compare`` runs it through the sweep's plan and executor, so a comparison
 gets the same backends (serial, process pool, Dask), failure records and, given a folder,
-the sweep folder (``manifest.json``, ``runs.parquet``, ``statistics.parquet``, run folders)
-and resume. Common random numbers come from the simulator itself: ``run(scenario, seed)``
-draws paths, populations and behaviour from named streams of the seed, so running every
-variant with the *same* seeds gives every variant identical exogenous paths, traders and
-reactions; only the mechanism differs::
+the sweep folder (``manifest.json``, ``runs.parquet``, ``statistics.parquet``,
+``scorecard.parquet`` / ``.md``, run folders) and resume. Common random numbers come from
+the simulator itself: ``run(scenario, seed)`` draws paths, populations and behaviour from
+named streams of the seed, so running every variant with the *same* seeds gives every
+variant identical exogenous paths, traders and reactions; only the mechanism differs::
 
     from simulator import default_scenario
     from simulator.sweep.compare import Variant, compare, summarize

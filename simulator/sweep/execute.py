@@ -12,6 +12,8 @@ The sweep folder::
     runs.parquet      one row per planned run, in plan order (written atomically at the end)
     statistics.parquet  per cell, variant and metric: mean, bootstrap CI, paired difference
                       against the first variant (``stats.cell_statistics``)
+    scorecard.parquet, scorecard.md  per cell and variant: probabilities with Wilson
+                      intervals, bad-debt tails, slippage (``scorecard.scorecard``)
 
 A rerun skips the run keys the manifest lists as ``complete``; their rows come from the
 manifest, and so do the fresh runs' rows, so ``runs.parquet`` is the same whatever the worker
@@ -43,6 +45,7 @@ from simulator.run.adl_fairness import adl_haircuts, fairness_metrics
 from simulator.run.result import json_safe, stored_figures, write_atomic, write_json
 from simulator.run.runner import run
 from simulator.sweep.plan import RunSpec, plan
+from simulator.sweep.scorecard import scorecard, write_scorecard
 from simulator.sweep.spec import BASE_FILE, SweepSpec, base_yaml, sweep_yaml
 from simulator.sweep.stats import cell_statistics
 
@@ -203,6 +206,7 @@ def execute(spec: SweepSpec, out_dir: str | Path | None, workers: int = 1,
             stats = cell_statistics(frame)
             write_atomic(out / "statistics.parquet",
                          lambda p: stats.to_parquet(p, index=False))
+            write_scorecard(out, scorecard(frame))
     haircuts = haircuts_frame(runs, manifest, fresh, out) if want_haircuts else None
     return Executed(frame, skipped, len(todo), manifest, haircuts)
 
