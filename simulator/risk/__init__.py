@@ -8,8 +8,11 @@
 - ``concentration``: HHI, top-k shares, Lorenz curve, Gini, a table of them per group.
 - ``cover2``: Cover-1 / Cover-2 of the largest defaulters' uncovered stressed losses through
   an ordered default waterfall (insurance fund, vault, ADL, ...).
+- ``book``: the same analytics applied to a world built at t = 0 (exposure, concentration,
+  parametric VaR, the static stress grid, Cover-2): the one module that reads a built world
+  (``simulator.run.build``), for the ``liqsim risk`` report.
 
-Formulas and sources are in docs/risk.md. Everything here is a function of the data the
+Formulas and sources are in docs/risk.md. Everything but ``book`` is a function of the data the
 caller passes (arrays, frames, a seeded generator): it knows no SimPy, runs nothing (no run,
 no sweep), draws no charts, writes no files and reads only kline CSVs, through
 ``markets.prices.klines``. A ``liqsim risk`` command composes these into a report.
