@@ -222,7 +222,7 @@ def test_insurance_fund_cumulative_adl_ends_at_total(figures):
     fig = figures["insurance_fund"]
     assert len(fig.axes) == 2  # the fund and, on a twin axis, the cumulative ADL notional
     twin = fig.axes[1]
-    assert twin.get_ylabel() == "cumulative ADL notional, USD M"
+    assert twin.get_ylabel() == "cumulative ADL notional (USD M)"
     (line,) = twin.get_lines()
     assert line.get_ydata()[0] == 0.0
     assert line.get_ydata()[-1] == pytest.approx(ADL_TOTAL / 1e6, rel=1e-12)

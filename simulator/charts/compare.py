@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
 
 from simulator.charts import style as ps
 from simulator.charts.style import STYLE_PATH, note
 from simulator.run import catalogue
 
-__all__ = ["CHARTS", "adl_haircut_chart", "differences_chart", "means_chart", "write_charts"]
+__all__ = ["CHARTS", "Compact", "adl_haircut_chart", "compact", "differences_chart", "means_chart",
+           "unit_text", "usd", "value_formatter", "value_label", "write_charts"]
 
 CHARTS: tuple[str, ...] = ("means", "paired_differences", "adl_haircuts")
 
@@ -37,15 +38,58 @@ SYMLOG_LINEAR = 1e-3  # symlog axes are linear within this fraction of the large
 _POINT = {"fmt": "o", "ms": 5, "capsize": 3, "elinewidth": 1.2, "mec": "0.15", "mew": 0.5}
 
 
-def _compact(value: float, _pos: object = None) -> str:
+def _compact(value: float, _pos: object = None, digits: int = 3) -> str:
     """Tick labels for amounts of any size: 1250000 -> "1.25M", 3400 -> "3.4k"."""
     for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= scale:
-            return f"{value / scale:.3g}{suffix}"
-    return "0" if value == 0 else f"{value:.3g}"
+            return f"{value / scale:.{digits}g}{suffix}"
+    return "0" if value == 0 else f"{value:.{digits}g}"
 
 
-compact = FuncFormatter(_compact)
+class Compact(Formatter):
+    """``_compact`` tick labels (``$``-prefixed for money: "$1.25M"), with as many significant
+    digits as the ticks need to read differently: on a narrow range far from zero, 3 digits
+    would print 1250000 and 1250500 both as "1.25M"."""
+
+    def __init__(self, money: bool = False) -> None:
+        self.money = money
+
+    def _text(self, value: float, digits: int) -> str:
+        text = _compact(value, digits=digits)
+        if not self.money:
+            return text
+        return "$0" if text == "0" else f"-${text[1:]}" if text.startswith("-") else f"${text}"
+
+    def __call__(self, x: float, pos: object = None) -> str:
+        return self._text(x, 3)
+
+    def format_ticks(self, values: Sequence[float]) -> list[str]:
+        for digits in range(3, 10):
+            texts = [self._text(v, digits) for v in values]
+            if len(set(texts)) == len(texts):
+                return texts
+        return texts
+
+
+compact = Compact()
+usd = Compact(money=True)
+
+
+def unit_text(metric: str) -> str:
+    """``metric``'s unit as its axis ticks read: "USD" (ticks like "$1.25M"), "share", "ms",
+    or "" (counts and ratios need none)."""
+    return {"USD": "USD", "fraction": "share", "ms": "ms"}.get(catalogue.unit_of(metric), "")
+
+
+def value_label(metric: str, what: str) -> str:
+    """The label of an axis of ``metric``'s values: "mean (USD)", "mean"."""
+    unit = unit_text(metric)
+    return f"{what} ({unit})" if unit else what
+
+
+def value_formatter(metric: str) -> Formatter:
+    """Compact ticks, with a dollar sign for money."""
+    return Compact(money=catalogue.unit_of(metric) == "USD")
 
 
 def variant_colors(names: Sequence[str]) -> dict[str, str]:
@@ -81,7 +125,8 @@ def _forest(
     for ax, metric in zip(axes, metrics, strict=False):
         here = summary[summary["metric"] == metric].set_index("variant")
         ax.set_title(catalogue.title(metric))
-        ax.xaxis.set_major_formatter(compact)
+        ax.xaxis.set_major_formatter(value_formatter(metric))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # 4.2 inch panels: room for 6 ticks
         if zero:
             ax.axvline(0.0, color="0.3", lw=0.8)
         empty = True
@@ -99,9 +144,12 @@ def _forest(
         ax.set_yticks(y, names)
         ax.set_ylim(len(names) - 0.5, -0.5)  # first variant on top
         ax.grid(axis="y", visible=False)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("variant")
         counts = here[count].reindex(names)
-        if counts.notna().all() and counts.nunique() == 1:
-            ax.set_xlabel(f"n = {int(counts.iloc[0])} seeds")
+        seeds = (f"n = {int(counts.iloc[0])} seeds" if counts.notna().all()
+                 and counts.nunique() == 1 else "n varies by variant")
+        ax.set_xlabel(f"{unit_text(metric)}; {seeds}" if unit_text(metric) else seeds)
     return fig
 
 

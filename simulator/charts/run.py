@@ -205,7 +205,7 @@ def _price_paths(events: pd.DataFrame, ts: pd.DataFrame, win: Window | None,
 def _liquidated_notional(events: pd.DataFrame, ts: pd.DataFrame, win: Window | None,
                          epoch: datetime | None) -> Figure:
     fig, axes = ps.new_figure(2 if win else 1, height=8.0 if win else 4.5)
-    ax, ylabel = axes[0], "liquidated notional (USD millions)"
+    ax, ylabel = axes[0], "liquidated notional (USD M)"
     ps.labels(ax, "liquidated notional per sample interval", "time (minutes)", ylabel)
     ps.time_axis(ax, epoch)
     cols = ["liquidated_long_notional", "liquidated_short_notional"]
@@ -291,7 +291,7 @@ def _fund_paths(
 def _insurance_fund(events: pd.DataFrame, ts: pd.DataFrame, summary: Mapping[str, object],
                     epoch: datetime | None = None) -> Figure:
     fig, (ax,) = ps.new_figure()
-    ps.labels(ax, "insurance fund", "time (minutes)", "insurance fund (USD millions)")
+    ps.labels(ax, "insurance fund", "time (minutes)", "insurance fund (USD M)")
     ps.time_axis(ax, epoch)
     t0, t1 = (float(minutes(x)) for x in _time_span(events, ts))
     paths = _fund_paths(events, ts, summary, t0, t1)
@@ -317,7 +317,7 @@ def _insurance_fund(events: pd.DataFrame, ts: pd.DataFrame, summary: Mapping[str
         twin = ps.twin_axis(ax)
         twin.step(np.r_[min(t0, t_adl[0]), t_adl, max(t1, t_adl[-1])], np.r_[0.0, cum, cum[-1]],
                   where="post", color=ps.ADL_COLOR, lw=1.4, label="cumulative ADL notional")
-        twin.set_ylabel("cumulative ADL notional, USD M")
+        twin.set_ylabel("cumulative ADL notional (USD M)")
         ps.align_zero(ax, twin, max(float(np.max(np.abs(cum))), 1e-9) * 1.15, min_frac=0.07)
         legend_axes.append(twin)
     # The right edge is clear of the fund's fall and the cumulative line's climb.
@@ -336,13 +336,17 @@ def _insurance_fund(events: pd.DataFrame, ts: pd.DataFrame, summary: Mapping[str
 
 
 def _generations(events: pd.DataFrame) -> Figure:
-    fig, (ax,) = ps.new_figure()
-    ps.labels(ax, "liquidations per cascade generation", "cascade generation",
-              "liquidations (count)")
     liq = _liquidations(events)
     if liq.empty:
+        fig, (ax,) = ps.new_figure()
+        ps.labels(ax, "liquidations per cascade generation", "cascade generation",
+                  "liquidations (count)")
         note(ax, "no liquidations")
         return fig
+    # Counts (bars, each labelled) above, notional below on the same generations: on one
+    # axes with a twin, the notional line's markers printed over the count labels.
+    fig, (ax, lower) = ps.new_figure(2, height=6.0, sharex=True)
+    ps.labels(ax, "liquidations per cascade generation", "", "liquidations (count)")
     # Contiguous integer range so a missing generation shows as an empty slot.
     gens = np.arange(int(liq["generation"].min()), int(liq["generation"].max()) + 1)
     grouped = liq.groupby("generation")
@@ -350,15 +354,12 @@ def _generations(events: pd.DataFrame) -> Figure:
     notional = grouped["notional"].sum().reindex(gens, fill_value=0.0) / USD_M
     # Past 8 generations bars share one colour; ticks thin out and counts go past 30.
     ps.generation_bars(ax, gens, counts.to_numpy(), "liquidations")
-
-    twin = ps.twin_axis(ax)
-    twin.plot(gens, notional.to_numpy(), label="liquidated notional",
-              **{**ps.NOTIONAL_STYLE, "ms": 5 if gens.size <= 30 else 3})
-    twin.set_ylabel("liquidated notional (USD millions)")
-    # More headroom than the bars: the line's points then tend to fall inside the bars,
-    # clear of the count labels on their tops.
-    twin.set_ylim(0, max(float(notional.max()), 1e-9) * 1.5)
-    ps.merged_legend([ax, twin], "upper right")
+    lower.plot(gens, notional.to_numpy(), label="liquidated notional",
+               **{**ps.NOTIONAL_STYLE, "ms": 5 if gens.size <= 30 else 3})
+    ps.labels(lower, "liquidated notional per cascade generation", "cascade generation",
+              "liquidated notional (USD M)")
+    lower.set_ylim(0, max(float(notional.max()), 1e-9) * 1.15)
+    lower.xaxis.set_tick_params(labelbottom=True)
     return fig
 
 

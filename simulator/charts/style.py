@@ -80,6 +80,8 @@ ZOOM_MAX_SHARE = 0.3  # zoom only when the padded window is under 30% of the ful
 ZOOM_BINS = 60  # about this many bins over the window
 _ALIGN_MS = 6_000.0  # window start on a 0.1-minute grid, so "seconds from 2.8 min" is exact
 
+MIRROR_FLOOR = 0.05  # the smaller half of mirrored bars: at least this share of the larger
+
 _NOTE_BOX = {"facecolor": "white", "edgecolor": "none", "alpha": 0.85}  # readable over lines
 _NOTE_STYLE = {"ha": "center", "va": "center", "color": "0.35", "fontsize": 11, "bbox": _NOTE_BOX}
 
@@ -330,8 +332,10 @@ def align_zero(ax: Axes, twin: Axes, top: float, min_frac: float = 0.0) -> None:
 def mirrored_bars(
     ax: Axes, x: np.ndarray, longs: np.ndarray, shorts: np.ndarray, width: np.ndarray | float
 ) -> bool:
-    """Longs up, shorts down (as positive values), on symmetric y limits so magnitudes
-    compare by eye; bars start at ``x`` and extend ``width`` (negative: to the left).
+    """Longs up, shorts down (as positive values), on one y scale so magnitudes compare by
+    eye; each half reaches 10% past its largest bar, but at least ``MIRROR_FLOOR`` of the
+    other half's height, so a side with no (or tiny) bars gets no empty mirror image of the
+    other. Bars start at ``x`` and extend ``width`` (negative: to the left).
     Zero bars are not drawn (hundreds of empty rectangles only slow rendering).
     Returns False, leaving the limits alone, when every value is zero."""
     ax.axhline(0.0, color="0.3", lw=0.8)
@@ -339,7 +343,8 @@ def mirrored_bars(
     width = np.broadcast_to(np.asarray(width, dtype=float), x.shape)
     for values, color, label in ((longs, LONG_COLOR, "longs"), (-shorts, SHORT_COLOR, "shorts")):
         keep = values != 0
-        ax.bar(x[keep], values[keep], width=width[keep], align="edge", color=color, label=label)
+        ax.bar(x[keep], values[keep], width=width[keep], align="edge", color=color,
+               label=label if keep.any() else f"{label} (none)")
     if x.size:  # the x range still covers every bar slot, drawn or not
         ends = np.r_[x, x + width]
         ax.update_datalim(np.c_[ends, np.zeros_like(ends)], updatey=False)
@@ -347,8 +352,8 @@ def mirrored_bars(
     ax.legend(loc="upper right")
     if not (np.any(longs) or np.any(shorts)):
         return False
-    lim = max(float(np.max(longs)), float(np.max(shorts))) * 1.1
-    ax.set_ylim(-lim, lim)
+    top, bottom = float(np.max(longs)) * 1.1, float(np.max(shorts)) * 1.1
+    ax.set_ylim(-max(bottom, MIRROR_FLOOR * top), max(top, MIRROR_FLOOR * bottom))
     return True
 
 

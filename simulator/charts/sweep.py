@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 import matplotlib as mpl
 import matplotlib.style
@@ -27,7 +28,7 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 from simulator.charts import compare as cp
 from simulator.charts import style as ps
 from simulator.charts import sweep_data as cd
-from simulator.charts.compare import compact, variant_colors
+from simulator.charts.compare import usd, value_formatter, value_label, variant_colors
 from simulator.charts.style import ADL_COLOR, MS_PER_MIN, note
 from simulator.run import catalogue
 from simulator.sweep.stats import axis_columns
@@ -37,7 +38,6 @@ __all__ = ["DRAW", "cascade_ccdf_chart", "ccdf", "distribution_chart", "heatmap_
 
 LAYER_COLORS = ("#0072B2", "#009E73", ADL_COLOR, "#E69F00", "#D55E00")  # Okabe-Ito
 DASHES = ("-", "--", "-.", ":")  # identical variants give overlapping lines: dashes tell them
-usd = FuncFormatter(lambda v, _pos=None: "$0" if v == 0 else f"${cp._compact(v)}")
 
 
 def _names(frame: pd.DataFrame, col: str, variants: Sequence[str] | None) -> list[str]:
@@ -93,12 +93,13 @@ def heatmap_chart(stats: pd.DataFrame, metric: str, x: str, y: str,
         grids[name] = np.array([[means.get((yv, xv), np.nan) for xv in xs] for yv in ys],
                                dtype=float).reshape(len(ys), len(xs))
     finite = np.concatenate([np.zeros(0), *(g[np.isfinite(g)] for g in grids.values())])
-    xt, yt = [cd.axis_label(v) for v in xs], [cd.axis_label(v) for v in ys]
+    xt, yt = [cd.axis_text(v) for v in xs], [cd.axis_text(v) for v in ys]
     panel_w = max(2.8, 0.85 * len(xs) + 1.0)
     fig, axes = _panels(max(len(names), 1), panel_w, max(2.6, 0.5 * len(ys) + 1.6),
                         sharey=True, max_cols=4)
     fig.suptitle(f"Mean {catalogue.title(metric)} per cell"
-                 + (f"\n(cell means averaged over {', '.join(others)})" if others else ""))
+                 + (f"\n(cell means averaged over {', '.join(map(cd.axis_name, others))})"
+                    if others else ""))
     if not finite.size:
         axes[0].set_visible(True)
         note(axes[0], f"no values of {metric}")
@@ -106,7 +107,7 @@ def heatmap_chart(stats: pd.DataFrame, metric: str, x: str, y: str,
     lo, hi = float(finite.min()), float(finite.max())
     norm = Normalize(lo, hi) if hi > lo else Normalize(lo - 0.5, hi + 0.5)
     cmap = mpl.colormaps["viridis"].with_extremes(bad="0.92")
-    image = None
+    image, cell_text = None, value_formatter(metric)
     for ax, name in zip(axes, names, strict=False):
         grid = grids[name]
         image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, origin="lower",
@@ -115,17 +116,19 @@ def heatmap_chart(stats: pd.DataFrame, metric: str, x: str, y: str,
         ax.set_xticks(range(len(xs)), xt)
         ax.set_yticks(range(len(ys)), yt)
         _long_ticks(ax, xt, panel_w)
-        ax.set(title=name, xlabel=x)
+        ax.set(title=name, xlabel=cd.axis_name(x))
         for (i, j), v in np.ndenumerate(grid):
             # Dark text on the light (yellow-green) end of viridis, white on the dark end.
             r, g, b, _ = cmap(norm(v)) if np.isfinite(v) else (1, 1, 1, 1)
             dark = 0.299 * r + 0.587 * g + 0.114 * b > 0.5
-            ax.text(j, i, cp._compact(v) if np.isfinite(v) else "n/a", ha="center", va="center",
+            ax.text(j, i, cell_text(v) if np.isfinite(v) else "n/a", ha="center", va="center",
                     fontsize=9, color="0.1" if dark else "white")
-    axes[0].set_ylabel(y)
+    for ax in axes[:len(names)]:
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel(cd.axis_name(y))
     bar = fig.colorbar(image, ax=axes[:len(names)], shrink=0.9, aspect=25)
     bar.set_label(f"mean {catalogue.title(metric)}")
-    bar.formatter = compact
+    bar.formatter = value_formatter(metric)
     return fig
 
 
@@ -156,13 +159,14 @@ def metric_vs_axis_chart(
     log = numeric and pos.min() > 0 and pos.max() / pos.min() >= 20
     others = [a for a in axis_columns(runs) if a != axis] if "cell" in runs.columns else []
     fig, axes = _panels(len(metrics), 4.4, 3.3)
-    fig.suptitle(f"Headline metrics by {axis}: mean and {confidence:.0%} bootstrap CI"
-                 + (f"\n(pooled over {', '.join(others)}: mean of cell means)" if others else ""))
+    fig.suptitle(f"Headline metrics by {cd.axis_name(axis)}: mean and {confidence:.0%} "
+                 "bootstrap CI" + (f"\n(pooled over {', '.join(map(cd.axis_name, others))}: "
+                                   "mean of cell means)" if others else ""))
     if not metrics or not order:
         axes[0].set_visible(True)
         note(axes[0], "no metrics or axis values to show")
         return fig
-    ticks = [cd.axis_label(v) for v in order]
+    ticks = [cd.axis_text(v) for v in order]
     for ax, metric in zip(axes, metrics, strict=False):
         stats = cd.pooled_statistics(runs, metric, axis, names, confidence, n_boot, rng_seed)
         for name in names:
@@ -181,8 +185,9 @@ def metric_vs_axis_chart(
         ax.set_xticks(pos, ticks)
         _long_ticks(ax, ticks, 4.4)
         ax.margins(x=0.08 if numeric else 0.2)  # room for the end labels
-        ax.set(title=catalogue.title(metric), xlabel=axis)
-        ax.yaxis.set_major_formatter(compact)
+        ax.set(title=catalogue.title(metric), xlabel=cd.axis_name(axis),
+               ylabel=value_label(metric, "mean"))
+        ax.yaxis.set_major_formatter(value_formatter(metric))
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
                ncols=min(len(names), 6))
     return fig
@@ -277,12 +282,13 @@ def _edges(values: np.ndarray, bins: int) -> np.ndarray:
 
 def liquidation_heatmap(liqs: pd.DataFrame, by: str = "variant", time_bins: int = 60,
                         price_bins: int = 40, panels: Sequence[str] | None = None,
-                        title: str = "") -> Figure:
+                        title: str = "", epoch: datetime | None = None) -> Figure:
     """Liquidated notional binned by time (minutes) x execution price relative to the
     market's starting price (%), one panel per value of ``by`` (variant or market), summed
     over every run and market in ``liqs`` (``chart_data.load_liquidations``). Bins are the
     same in every panel (about ``time_bins`` x ``price_bins`` over the data, rounded to
-    whole steps); the colour scale is logarithmic and shared; empty bins are blank."""
+    whole steps); the colour scale is logarithmic and shared; empty bins are blank. With
+    the runs' ``epoch`` (a replay's run time 0) the time axis reads UTC clock times."""
     ok = liqs[np.isfinite(cd.metric_values(liqs, "price_rel"))
               & np.isfinite(cd.metric_values(liqs, "time_ms"))
               & (cd.metric_values(liqs, "notional") > 0)] if len(liqs) else liqs
@@ -313,8 +319,8 @@ def liquidation_heatmap(liqs: pd.DataFrame, by: str = "variant", time_bins: int 
         ax.grid(False)
         ax.axhline(0.0, color="0.5", lw=0.7, ls="--")  # the starting price
         runs = ok.loc[ok[by] == name, "run"].nunique() if "run" in ok.columns else None
-        ax.set(title=f"{name} ({runs} run{'s' * (runs != 1)})" if runs else str(name),
-               xlabel="time (minutes)")
+        ax.set(title=f"{name} ({runs} run{'s' * (runs != 1)})" if runs else str(name))
+        ps.time_axis(ax, epoch)
         if not hists[name].any():
             note(ax, "no liquidations")
     for ax in axes[:: 2 if len(names) == 4 else min(3, len(names))]:
@@ -367,6 +373,7 @@ def waterfall_chart(runs: pd.DataFrame, by: str = "variant", facet: str | None =
         ticks = [str(v) for v in table[by]]
         ax.set_xticks(x, ticks)
         _long_ticks(ax, ticks, panel_w)
+        ax.set(xlabel=by, ylabel="mean loss per run (USD)")  # panels have their own y scales
         ax.grid(axis="x", visible=False)
         ax.set_title("" if group is None else facet_titles.get(group, str(group))
                      if facet_titles else f"{facet} {group}", fontsize=9)
@@ -382,8 +389,6 @@ def waterfall_chart(runs: pd.DataFrame, by: str = "variant", facet: str | None =
                     va="bottom", fontsize=8)
         ax.set_ylim(0.0, top * 1.15)
         ax.yaxis.set_major_formatter(usd)
-    for ax in axes[:: 2 if len(groups) == 4 else min(3, len(groups))]:
-        ax.set_ylabel("mean loss per run (USD)")
     if shown:
         handles, names = axes[0].get_legend_handles_labels()
         order = sorted(range(len(names)), key=lambda k: names[k] == "bad debt (mean)")

@@ -14,9 +14,11 @@ Reads ``runs.parquet``, ``statistics.parquet`` and run folders (``events``, ``ti
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import networkx as nx
@@ -25,11 +27,13 @@ import pandas as pd
 
 from simulator.run import catalogue
 from simulator.run.adl_fairness import HAIRCUT_COLUMNS, adl_haircuts
+from simulator.run.epoch import parse_epoch
 from simulator.run.rng import RunRandom
 
-__all__ = ["HEADLINE", "LIQ_COLUMNS", "LOSS_LAYERS", "axis_label", "axis_number", "axis_order",
+__all__ = ["HEADLINE", "LIQ_COLUMNS", "LOSS_LAYERS", "axis_label", "axis_name", "axis_number",
+           "axis_order", "axis_text",
            "cascade_sizes", "cell_order", "cell_title", "component_sizes", "complete_runs",
-           "load_cascade_sizes", "load_haircuts", "load_liquidations", "loss_layers",
+           "load_cascade_sizes", "load_epoch", "load_haircuts", "load_liquidations", "loss_layers",
            "metric_values", "pooled_statistics", "start_prices"]
 
 # The metrics the sweep charts draw against an axis: the catalogue's choice.
@@ -73,11 +77,65 @@ def axis_order(values: Iterable[object]) -> list[object]:
 
 
 def axis_label(value: object) -> str:
-    """Tick text: stored strings as they are; numbers with thousands separators."""
+    """Stored text: strings as they are; numbers with thousands separators. Also the key of
+    ``pooled_statistics``' random streams, so it must not change; charts show ``axis_text``."""
     if isinstance(value, str):
         return value
     number = axis_number(value)
     return str(value) if number is None else f"{number:,.10g}"
+
+
+def axis_text(value: object, width: int = 24) -> str:
+    """Tick text: ``axis_label``, but a JSON mapping or list in its short form, shortened to
+    about ``width`` characters: '{"2": 0.5, "5": 0.5}' -> "2: 0.5, 5: 0.5"."""
+    text = axis_label(value)
+    if isinstance(value, str) and text.strip()[:1] in ("{", "["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return text
+        items = parsed.items() if isinstance(parsed, dict) else enumerate(parsed) \
+            if isinstance(parsed, list) else ()
+        parts = [f"{k}: {_short(v)}" if isinstance(parsed, dict) else _short(v)
+                 for k, v in items]
+        short = ", ".join(parts)
+        while len(short) > width and len(parts) > 1:  # drop whole items, never half of one
+            parts.pop()
+            short = ", ".join(parts) + ", …"
+        return short or text
+    return text
+
+
+def _short(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, dict | list) \
+        else str(value)
+
+
+# Config path parts that name a list or mapping of things: the next part says which one.
+_GROUPS = {"venues": "venue", "markets": "market", "populations": "population",
+           "assets": "asset", "shocks": "shock", "disruptions": "disruption"}
+_ACRONYMS = {"adl": "ADL", "ema": "EMA", "oi": "OI", "pnl": "PnL", "mmr": "MMR", "imr": "IMR",
+             "utc": "UTC"}
+
+
+def axis_name(path: str) -> str:
+    """A sweep axis (a config path) as an axis title: "venues.cex.adl.ranking" -> "ADL
+    ranking (cex)", "shocks.0.move" -> "move (shock 1)", "duration" -> "duration"."""
+    parts, words, where = str(path).split("."), [], []
+    k = 0
+    while k < len(parts):
+        part = parts[k]
+        if part in _GROUPS and k + 1 < len(parts):
+            which = parts[k + 1]
+            where.append(f"{_GROUPS[part]} {int(which) + 1}" if which.isdigit() else which)
+            k += 2
+            continue
+        words += [_ACRONYMS.get(w, w) for w in part.split("_") if w]
+        k += 1
+    name = " ".join(words) or (where.pop() if where else str(path))
+    return f"{name} ({', '.join(where)})" if where else name
 
 
 # ------------------------------------------------------------------------------ runs table
@@ -242,6 +300,19 @@ def load_liquidations(run_dirs: Sequence[str | Path], variants: Sequence[str]) -
     return pd.concat(frames, ignore_index=True)[list(LIQ_COLUMNS)]
 
 
+def load_epoch(run_dirs: Sequence[str | Path]) -> datetime | None:
+    """The UTC instant of run time 0 shared by the runs (run.json's ``epoch_utc``: replays
+    have one), or None when a run has none or they differ."""
+    epochs = set()
+    for folder in run_dirs:
+        path = Path(folder) / "run.json"
+        meta = json.loads(path.read_text()) if path.exists() else {}
+        epochs.add(parse_epoch(meta.get("epoch_utc")))
+    if len(epochs) != 1 or None in epochs:
+        return None
+    return epochs.pop().to_pydatetime()
+
+
 def load_haircuts(run_dirs: Sequence[str | Path], variants: Sequence[str]) -> pd.DataFrame:
     """``adl_haircuts`` of every run (``variants[i]`` ran ``run_dirs[i]``), with ``variant``
     and ``run`` (the folder's name) columns first; no rows when nothing was deleveraged."""
@@ -300,10 +371,14 @@ def cell_order(runs: pd.DataFrame, axes: Sequence[str]) -> list[int]:
                   key=lambda c: tuple(rank[a].get(firsts.at[c, a], -1) for a in axes))
 
 
-def cell_title(runs: pd.DataFrame, cell: int, axes: Sequence[str], names: bool = True) -> str:
-    """"axis = value" for each axis of ``cell``, comma separated; only the values (wrapped
-    to short lines, for a panel title) if not ``names``."""
+def cell_title(runs: pd.DataFrame, cell: int, axes: Sequence[str], names: bool = True,
+               readable: bool = False) -> str:
+    """"axis = value" for each axis of ``cell``, comma separated (as stored, for a caption;
+    ``readable``: ``axis_name`` = ``axis_text``, for a chart); only the values (``axis_text``,
+    wrapped to short lines, for a panel title) if not ``names``."""
     first = runs[runs["cell"] == cell].iloc[0]
+    if names and readable:
+        return ", ".join(f"{axis_name(a)} = {axis_text(first[a])}" for a in axes)
     if names:
         return ", ".join(f"{a} = {axis_label(first[a])}" for a in axes)
-    return textwrap.fill(", ".join(axis_label(first[a]) for a in axes), 34)
+    return textwrap.fill(", ".join(axis_text(first[a]) for a in axes), 34)

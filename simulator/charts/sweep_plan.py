@@ -25,11 +25,13 @@ from simulator.charts.style import STYLE_PATH
 from simulator.charts.sweep import DRAW
 from simulator.charts.sweep_data import (
     HEADLINE,
+    axis_name,
     axis_order,
     cell_order,
     cell_title,
     complete_runs,
     load_cascade_sizes,
+    load_epoch,
     load_haircuts,
     load_liquidations,
     loss_layers,
@@ -93,16 +95,19 @@ def plan_charts(sweep_dir: str | Path, metric: str = "cascade_depth") -> list[Ch
     if len(multi) >= 2 and rows is not None and np.isfinite(metric_values(rows, "mean")).any():
         x, y = multi[:2]
         rest = [a for a in axes if a not in (x, y)]
-        add(f"heatmap_{slug(metric)}", f"Mean {catalogue.title(metric)} by {x} and {y}",
+        add(f"heatmap_{slug(metric)}",
+            f"Mean {catalogue.title(metric)} by {axis_name(x)} and {axis_name(y)}",
             f"Mean {catalogue.title(metric)} over the replications (up to {reps}) of each "
-            f"cell, by {x} (columns) and {y} (rows); one panel per variant, all on one colour "
-            "scale." + (f" Cell means are averaged over {', '.join(rest)}." if rest else ""),
+            f"cell, by {axis_name(x)} ({x}, columns) and {axis_name(y)} ({y}, rows); one "
+            "panel per variant, all on one colour scale."
+            + (f" Cell means are averaged over {', '.join(rest)}." if rest else ""),
             "heatmap", stats=stats, metric=metric, x=x, y=y, variants=names)
     headline = [m for m in HEADLINE if m in runs.columns]
     for axis in multi if headline and len(ok) else []:
         rest = [a for a in axes if a != axis]
-        add(f"metric_vs_{slug(axis)}", f"Headline metrics by {axis}",
-            f"Mean {', '.join(catalogue.title(m) for m in headline)} at each value of {axis}, "
+        add(f"metric_vs_{slug(axis)}", f"Headline metrics by {axis_name(axis)}",
+            f"Mean {', '.join(catalogue.title(m) for m in headline)} at each value of "
+            f"{axis_name(axis)} ({axis}), "
             "per variant; bands are 95% percentile bootstrap intervals over replications"
             + (" (one replication per cell: no band)." if reps == 1 else ".")
             + (f" Each point averages the cell means over {', '.join(rest)}; the bootstrap "
@@ -138,6 +143,7 @@ def plan_charts(sweep_dir: str | Path, metric: str = "cascade_depth") -> list[Ch
         cell = int(notional.fillna(0.0).groupby(ok["cell"]).mean().idxmax())  # ties: first
         mine = ok["cell"].to_numpy() == cell
         where = cell_title(runs, cell, axes)
+        shown = cell_title(runs, cell, axes, readable=True)  # in the chart: readable names
         add("liquidation_heatmap", "Liquidations by time and price",
             f"Liquidated notional by time and by execution price relative to the market's "
             f"starting price, summed over the {int(mine.sum())} complete runs of cell {cell}"
@@ -146,8 +152,9 @@ def plan_charts(sweep_dir: str | Path, metric: str = "cascade_depth") -> list[Ch
             "the starting price.", "liquidation_heatmap",
             liqs=load_liquidations([d for d, m in zip(dirs, mine, strict=True) if m],
                                    [v for v, m in zip(variants, mine, strict=True) if m]),
-            panels=names, title=f"Liquidated notional by time and price, cell {cell}"
-            + (f"\n({textwrap.shorten(where, 110)})" if where else ""))
+            panels=names, epoch=load_epoch([d for d, m in zip(dirs, mine, strict=True) if m]),
+            title=f"Liquidated notional by time and price, cell {cell}"
+            + (f"\n({textwrap.shorten(shown, 110)})" if shown else ""))
     table = loss_layers(ok)
     if _any_positive(table.drop(columns=["variant", "n"]).to_numpy(dtype=float)):
         cells = cell_order(ok, axes)
@@ -162,7 +169,7 @@ def plan_charts(sweep_dir: str | Path, metric: str = "cascade_depth") -> list[Ch
             facet="cell" if facet else None, facet_order=cells if facet else None,
             facet_titles={c: cell_title(ok, c, axes, names=False) for c in cells}
             if facet else None, title="Who absorbed the losses: mean per run by layer"
-            + (f"\n(one panel per cell of {', '.join(axes)})" if facet else ""))
+            + (f"\n(one panel per cell of {', '.join(map(axis_name, axes))})" if facet else ""))
     return plans
 
 

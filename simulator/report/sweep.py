@@ -85,8 +85,10 @@ def _runs_table(runs: pd.DataFrame, sweep_dir: Path, out: Path) -> Table:
         rows.append([link, str(r.cell), str(r.variant), str(r.replication), str(r.seed),
                      str(r.status)])
     cut = len(runs) > MAX_CELL_ROWS
-    note = (f"The first {MAX_CELL_ROWS} of {len(runs)} runs; runs.parquet has them all."
-            if cut else "Each link opens the run's folder (liqsim report on it: its own page).")
+    # The links are the page's only ones to other files, so the note always says what they are.
+    note = ((f"The first {MAX_CELL_ROWS} of {len(runs)} runs; runs.parquet has them all. "
+             if cut else "")
+            + "Each link opens the run's folder (liqsim report on it: its own page).")
     return Table("runs", "Runs", ["folder", "cell", "variant", "replication", "seed", "status"],
                  rows, note, right=[False, True, False, True, True, False], link_column=0)
 
