@@ -342,68 +342,70 @@ def describe(run: AuditRun, e: object) -> str:
     kind, qty, price, amount = g["kind"], g["qty"], g["price"], g["amount"]
     market = g["market"] if _present(g["market"]) else ""
     reason = g["reason"] if _present(g["reason"]) else ""
-    if kind == "margin_call":
-        return f"margin call at margin ratio {amount:.1%} (maintenance / equity)"
-    if kind == "top_up":
-        return f"topped up {_usd(amount)}" + (f" ({market})" if market else "")
-    if kind == "withdrawal":
-        return f"withdrew {_usd(amount)}"
-    if kind == "liquidation":
-        held = "long" if g["side"] < 0 else "short"
-        text = f"liquidated {held} {qty:.6g} {market} at {_num(price)}"
-        if _present(g["bankruptcy_price"]):
-            text += f" (bankruptcy {_num(g['bankruptcy_price'])})"
-        for col, word in (("partial_fraction", "partial"), ("chunk_fraction", "chunk")):
-            if _present(g[col]):
-                text += f", {word} {g[col]:.0%}"
-        if g["mechanism"] == "vault":
-            text += ", taken by the backstop vault"
-        if _present(g["keeper"]):
-            text += f", taken by {run.label(g['venue'], int(g['keeper']))} in an auction"
-        if _present(g["detected_ms"]):
-            text += f", queued {int(g['time_ms'] - g['detected_ms']):,} ms"
-        return text + f", generation {g['generation']}"
-    if kind == "trade":
-        verb = "bought" if g["side"] > 0 else "sold"
-        text = f"{(reason or 'order').replace('_', ' ')} order: {verb} {qty:.6g} {market} " \
-               f"at VWAP {_num(price)}"
-        exhausted = _present(g["book_exhausted"]) and bool(g["book_exhausted"])
-        return text + (" (walked past the book)" if exhausted else "")
-    if kind == "adl":
-        closed = f"{qty:.6g} {market} closed at bankruptcy {_num(price)}" \
-                 f" (mark {_num(g['mark_price'])}), haircut {_usd(amount)}"
-        if g.get("role") == "adl_against":
-            return f"ADL against {run.label(g['venue'], int(g['account']))}: {closed}"
-        held = "short" if g["side"] > 0 else "long"
-        return f"ADL of its {held}: {closed}"
-    if kind == "insurance_fund" and reason == "takeover":
-        return f"fund took over {qty:.6g} {market} at {_num(price)}"
-    if kind == "insurance_fund":
-        words = {"fee": "liquidation fee to the fund", "bad_debt": "fund paid bad debt",
-                 "clawback": "clawback to the fund"}.get(reason, f"fund {reason}")
-        return f"{words} {_usd(abs(amount))} (fund balance {_usd(g['balance'])})"
-    if kind == "bankruptcy":
-        return f"bankrupt: deficit {_usd(amount)} after the close"
-    if kind == "socialized_loss":
-        return f"socialized loss {_usd(amount)} over {qty:.0f} accounts ({market})"
-    if kind == "venue_loss":
-        return f"venue absorbed {_usd(amount)} ({reason})"
-    if kind == "recovered":
-        return "price recovered while queued: not liquidated"
-    if kind == "backstop":
-        return f"taken over by the backstop vault, which kept {_usd(amount)} of margin"
-    if kind == "auction":
-        if reason == "start":
-            return f"auction started: {qty:.6g} {market} from mark {_num(price)}"
-        left = f": {qty:.6g} {market} left" if _present(qty) else ""
-        return f"auction {reason}{left}"
-    if kind == "rejected":
-        return f"order rejected ({reason})"
-    if kind == "shock":
-        return f"shock: {g['asset']} {amount:+.1%}"
-    if kind == "depth":
-        return f"book depth factor {amount:.3g} ({market})"
-    if kind == "funding":
-        return f"funding rate {price:.4%}: longs paid {_usd(amount)} ({market})"
-    extra = f" ({reason})" if reason else ""
-    return f"{kind}{extra}" + (f" {amount:,.4g}" if _present(amount) else "")
+    match kind:
+        case "margin_call":
+            return f"margin call at margin ratio {amount:.1%} (maintenance / equity)"
+        case "top_up":
+            return f"topped up {_usd(amount)}" + (f" ({market})" if market else "")
+        case "withdrawal":
+            return f"withdrew {_usd(amount)}"
+        case "liquidation":
+            held = "long" if g["side"] < 0 else "short"
+            text = f"liquidated {held} {qty:.6g} {market} at {_num(price)}"
+            if _present(g["bankruptcy_price"]):
+                text += f" (bankruptcy {_num(g['bankruptcy_price'])})"
+            for col, word in (("partial_fraction", "partial"), ("chunk_fraction", "chunk")):
+                if _present(g[col]):
+                    text += f", {word} {g[col]:.0%}"
+            if g["mechanism"] == "vault":
+                text += ", taken by the backstop vault"
+            if _present(g["keeper"]):
+                text += f", taken by {run.label(g['venue'], int(g['keeper']))} in an auction"
+            if _present(g["detected_ms"]):
+                text += f", queued {int(g['time_ms'] - g['detected_ms']):,} ms"
+            return text + f", generation {g['generation']}"
+        case "trade":
+            verb = "bought" if g["side"] > 0 else "sold"
+            text = f"{(reason or 'order').replace('_', ' ')} order: {verb} {qty:.6g} {market} " \
+                   f"at VWAP {_num(price)}"
+            exhausted = _present(g["book_exhausted"]) and bool(g["book_exhausted"])
+            return text + (" (walked past the book)" if exhausted else "")
+        case "adl":
+            closed = f"{qty:.6g} {market} closed at bankruptcy {_num(price)}" \
+                     f" (mark {_num(g['mark_price'])}), haircut {_usd(amount)}"
+            if g.get("role") == "adl_against":
+                return f"ADL against {run.label(g['venue'], int(g['account']))}: {closed}"
+            held = "short" if g["side"] > 0 else "long"
+            return f"ADL of its {held}: {closed}"
+        case "insurance_fund" if reason == "takeover":
+            return f"fund took over {qty:.6g} {market} at {_num(price)}"
+        case "insurance_fund":
+            words = {"fee": "liquidation fee to the fund", "bad_debt": "fund paid bad debt",
+                     "clawback": "clawback to the fund"}.get(reason, f"fund {reason}")
+            return f"{words} {_usd(abs(amount))} (fund balance {_usd(g['balance'])})"
+        case "bankruptcy":
+            return f"bankrupt: deficit {_usd(amount)} after the close"
+        case "socialized_loss":
+            return f"socialized loss {_usd(amount)} over {qty:.0f} accounts ({market})"
+        case "venue_loss":
+            return f"venue absorbed {_usd(amount)} ({reason})"
+        case "recovered":
+            return "price recovered while queued: not liquidated"
+        case "backstop":
+            return f"taken over by the backstop vault, which kept {_usd(amount)} of margin"
+        case "auction":
+            if reason == "start":
+                return f"auction started: {qty:.6g} {market} from mark {_num(price)}"
+            left = f": {qty:.6g} {market} left" if _present(qty) else ""
+            return f"auction {reason}{left}"
+        case "rejected":
+            return f"order rejected ({reason})"
+        case "shock":
+            return f"shock: {g['asset']} {amount:+.1%}"
+        case "depth":
+            return f"book depth factor {amount:.3g} ({market})"
+        case "funding":
+            return f"funding rate {price:.4%}: longs paid {_usd(amount)} ({market})"
+        case _:
+            extra = f" ({reason})" if reason else ""
+            return f"{kind}{extra}" + (f" {amount:,.4g}" if _present(amount) else "")
