@@ -183,7 +183,7 @@ def test_liqsim_risk_writes_every_file_and_a_self_contained_page(tmp_path):
     page = (out / "risk.html").read_text()
     # Self-contained: every image inline (SVG markup, or a data URI), nothing relative.
     assert re.findall(r'src="(?!data:)', page) == [] and "<svg" in page
-    assert page.count("<svg") == 4 and "Cover-2" in page
+    assert page.count("<svg") == 5 and "Cover-2" in page
     assert "&quot;name&quot;: &quot;tiny&quot;" in page  # the scenario as run
     assert "$0.00M / $0.00M" in result.output and "risk report in" in result.output
 

@@ -82,6 +82,25 @@ def var_figure(var: pd.DataFrame, title: str = "") -> Figure:
     return fig
 
 
+def sensitivity_figure(sensitivity: pd.DataFrame, title: str = "") -> Figure:
+    """The static "all" cell's liquidated notional and bad debt against the margin step
+    (``simulator.risk.sensitivity``), one line per scaled setting; refused steps are gaps."""
+    fig, axes = ps.new_figure(1, 4.2, n_cols=2, width=10.0)
+    names = {"mmr": "maintenance rates", "leverage_cap": "leverage caps"}
+    for ax, (col, what) in zip(axes, (("liquidated_usd", "liquidated notional"),
+                                      ("bad_debt_usd", "bad debt")), strict=True):
+        for key, part in sensitivity.groupby("what", sort=False):
+            part = part.sort_values("step")
+            ax.plot(100 * part["step"], part[col] / USD_M, marker="o", lw=1.3,
+                    label=f"{names.get(key, key)} scaled")
+        ps.labels(ax, what, "change of the margin setting from the scenario's (%)",
+                  f"{what} (USD M)")
+        if not sensitivity.empty:
+            ax.legend(fontsize=8)
+    fig.suptitle(title or "Margin sensitivity of the static stress")
+    return fig
+
+
 def _one_venue_once(frame: pd.DataFrame, col: str) -> pd.DataFrame:
     """Without the "all" rows when there is one venue (they repeat it)."""
     if frame[col].nunique() == 2 and (frame[col] == "all").any():
@@ -91,8 +110,10 @@ def _one_venue_once(frame: pd.DataFrame, col: str) -> pd.DataFrame:
 
 def write_risk_figures(grid: pd.DataFrame, lorenz: pd.DataFrame, var: pd.DataFrame,
                        out_dir: str | Path, title: str = "",
-                       formats: Sequence[str] = FORMATS) -> dict[str, dict[str, Path]]:
-    """Every figure of ``FIGURES`` in each format: {name: {format: path}}."""
+                       formats: Sequence[str] = FORMATS,
+                       sensitivity: pd.DataFrame | None = None) -> dict[str, dict[str, Path]]:
+    """Every figure of ``FIGURES`` in each format: {name: {format: path}}; with
+    ``sensitivity`` (``margin_sensitivity``'s rows) also "sensitivity"."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prefix = f"{title}: " if title else ""
@@ -106,6 +127,9 @@ def write_risk_figures(grid: pd.DataFrame, lorenz: pd.DataFrame, var: pd.DataFra
             "lorenz": lorenz_figure(lorenz, f"{prefix}Lorenz curve of the traders' exposure"),
             "var": var_figure(var, f"{prefix}parametric 1-day VaR and ES"),
         }
+        if sensitivity is not None:
+            figures["sensitivity"] = sensitivity_figure(
+                sensitivity, f"{prefix}margin sensitivity of the static stress")
         for name, fig in figures.items():
             written[name] = {}
             for fmt in formats:

@@ -1,7 +1,7 @@
 """The ``risk`` command: a scenario's pre-crash risk report (``simulator.risk.book``) from the
-world at t = 0: exposure, concentration, parametric VaR/ES, the static stress grid and Cover-2
-as Parquet tables, their charts (PNG and SVG) and one self-contained HTML page, with a console
-summary. Runs no simulation.
+world at t = 0: exposure, concentration, parametric VaR/ES, the static stress grid, Cover-2 and
+the margin sensitivity as Parquet tables, their charts (PNG and SVG) and one self-contained
+HTML page, with a console summary. Runs no simulation.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from simulator.run.provenance import provenance, run_label
 from simulator.run.result import write_atomic, write_json
 
 SUMMARY_MOVES = (-0.3, -0.2, -0.1, 0.1, 0.2, 0.3)  # the console's stress columns, if on grid
+SENSITIVITY_MOVE = -0.2  # the margin sensitivity's cell: every asset -20%
 
 
 def _fraction(text: str, option: str) -> float:
@@ -49,9 +50,12 @@ def risk(
 ) -> None:
     """Before running: the book's exposure, concentration, VaR, static stress grid and
     Cover-2 (no impact, no responses, no time), as tables, charts and one HTML page."""
+    import pandas as pd
+
     from simulator.charts.risk import write_risk_figures
     from simulator.report.risk import risk_page
     from simulator.risk import book
+    from simulator.risk.sensitivity import margin_sensitivity
 
     sc, seed = chosen_scenario(scenario, set_, seed)
     try:
@@ -66,13 +70,16 @@ def risk(
     grid, losses = book.stress_cells(sc, seed, moves, world)
     frames = {"exposure": book.exposure_table(world), "concentration": concentration,
               "var": book.parametric_var(world), "stress": grid,
-              "cover2": book.cover2(world, losses, grid)}
+              "cover2": book.cover2(world, losses, grid),
+              "sensitivity": pd.concat([margin_sensitivity(sc, seed, SENSITIVITY_MOVE, what=w)
+                                        for w in ("mmr", "leverage_cap")], ignore_index=True)}
     for name, frame in {**frames, "lorenz": lorenz}.items():
         write_atomic(folder / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p))
     meta = {"scenario": sc.to_dict(), "label": label, "seed": seed,
             "moves": moves.tolist(), **provenance()}
     write_json(folder / "risk.json", meta)
-    figures = write_risk_figures(grid, lorenz, frames["var"], folder / "figures", title=label)
+    figures = write_risk_figures(grid, lorenz, frames["var"], folder / "figures", title=label,
+                                 sensitivity=frames["sensitivity"])
     html = risk_page(label, seed, frames, figures, meta)
     write_atomic(folder / "risk.html", lambda p: Path(p).write_text(html, encoding="utf-8"))
     _summary(label, seed, grid, frames["var"])

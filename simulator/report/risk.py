@@ -25,10 +25,12 @@ CAPTIONS = {
                        "the fund pays it first, ADL the rest.",
     "lorenz": "Cumulative share of the traders' exposure held by the smallest accounts.",
     "var": "Zero-mean linear model with the scenario's volatilities and correlation.",
+    "sensitivity": "Static stress of every asset together, each step the world rebuilt with "
+                   "every market's maintenance rates (or leverage caps) scaled; USD.",
 }
 TITLES = {"stress_liquidated": "Stress grid: liquidated notional",
           "stress_bad_debt": "Stress grid: bad debt", "lorenz": "Lorenz curve",
-          "var": "VaR and ES by venue"}
+          "var": "VaR and ES by venue", "sensitivity": "Margin sensitivity"}
 MAX_ROWS = 60  # longest table on the page; the Parquet files have every row
 
 
@@ -59,6 +61,22 @@ def frame_table(frame: pd.DataFrame, id_: str, title: str, note: str = "") -> Ta
                  note=note, right=right)
 
 
+def _sensitivity_section(frames: Mapping[str, pd.DataFrame]) -> list[str]:
+    """The "Margin sensitivity" section, if the report has the frame."""
+    if "sensitivity" not in frames:
+        return []
+    return ["<h2>Margin sensitivity</h2>",
+            html_table(frame_table(frames["sensitivity"], "sensitivity",
+                                   "Static stress, every asset moved together, under scaled "
+                                   "margin settings",
+                                   "factor = 1 + step on every tier; elasticity = arc "
+                                   "d ln y / d ln factor against step 0 (– where y is 0). "
+                                   "In the static pass a scope with negative equity is "
+                                   "breached at any rate, so only the liquidated notional "
+                                   "moves with the rates; populations are redrawn against "
+                                   "the scaled tiers."))]
+
+
 def risk_page(label: str, seed: int, frames: Mapping[str, pd.DataFrame],
               figures: Mapping[str, Mapping[str, Path]], meta: Mapping[str, Any]) -> str:
     """The page: ``frames`` has exposure, concentration, var, stress, cover2; ``figures``
@@ -87,6 +105,7 @@ def risk_page(label: str, seed: int, frames: Mapping[str, pd.DataFrame],
             html_table(frame_table(frames["cover2"], "cover2",
                                    "Two largest defaulters per stress cell",
                                    "Uncovered = loss beyond the defaulter's own equity.")),
+            *_sensitivity_section(frames),
             "<h2>Charts</h2>"]
     for name, files in figures.items():
         if "svg" in files:
