@@ -237,13 +237,18 @@ def fit_day(d: Day, base, quick: bool, out: Path):
     return fit
 
 
+def liquidated_per_minute(ts: pd.DataFrame) -> pd.Series:
+    """Liquidated notional (long plus short, summed over markets) per run minute."""
+    liq = ts["liquidated_long_notional"] + ts["liquidated_short_notional"]
+    return liq.groupby(ts["time_ms"] // 60_000).sum()
+
+
 def measure(result, d: Day, scale: float, low_minute: float) -> dict[str, float]:
     """One run's figures in full-size units."""
     s = result.summary
     liq = float(s["liquidated_notional"])
     ts = result.timeseries
-    per_minute = (ts["liquidated_long_notional"] + ts["liquidated_short_notional"]).groupby(
-        ts["time_ms"] // 60_000).sum()
+    per_minute = liquidated_per_minute(ts)
     peak = float(per_minute.idxmax()) if per_minute.max() > 0 else math.nan
     adl = result.events[result.events["kind"] == "adl"]
     span = ((adl["time_ms"].max() - adl["time_ms"].min()) / 60_000 if len(adl) else math.nan)
@@ -278,9 +283,7 @@ def replicate(fitted, d: Day, variant: str, seeds: list[int], low_minute: float)
         r = run(sc, seed)
         rows.append({"seed": seed, **measure(r, d, fitted.scale, low_minute)})
         first = first or r
-        ts = r.timeseries
-        minutes.append((ts["liquidated_long_notional"] + ts["liquidated_short_notional"]
-                        ).groupby(ts["time_ms"] // 60_000).sum() / fitted.scale)
+        minutes.append(liquidated_per_minute(r.timeseries) / fitted.scale)
     per_minute = pd.concat(minutes, axis=1).fillna(0.0).mean(axis=1)
     return pd.DataFrame(rows), first, per_minute
 

@@ -156,6 +156,8 @@ def test_recovers_a_known_long_share():
     assert best[f"mean:{achieved['name']}"] == achieved["mean"]
     assert fit.fitted.populations[0].long_share == param["value"]
     assert 1 <= fit.evaluations <= 20 and len(fit.history) == fit.evaluations
+    # The cache: no point is run twice, however often the search comes back to it.
+    assert fit.history[f"param:{LONG_SHARE}"].is_unique and fit.calls >= fit.evaluations
 
 
 def test_same_spec_same_history_whatever_the_workers():

@@ -61,20 +61,26 @@ def frame_table(frame: pd.DataFrame, id_: str, title: str, note: str = "") -> Ta
                  note=note, right=right)
 
 
-def _sensitivity_section(frames: Mapping[str, pd.DataFrame]) -> list[str]:
-    """The "Margin sensitivity" section, if the report has the frame."""
-    if "sensitivity" not in frames:
-        return []
-    return ["<h2>Margin sensitivity</h2>",
-            html_table(frame_table(frames["sensitivity"], "sensitivity",
-                                   "Static stress, every asset moved together, under scaled "
-                                   "margin settings",
-                                   "factor = 1 + step on every tier; elasticity = arc "
-                                   "d ln y / d ln factor against step 0 (– where y is 0). "
-                                   "In the static pass a scope with negative equity is "
-                                   "breached at any rate, so only the liquidated notional "
-                                   "moves with the rates; populations are redrawn against "
-                                   "the scaled tiers."))]
+# The page's table sections in order: (heading, frame key, title, note).
+SECTIONS = (
+    ("Exposure", "exposure", "Exposure per market",
+     "USD at the start prices; margin from the market's tiers."),
+    ("Concentration", "concentration", "Concentration of the traders' exposure",
+     "Gross notional per account; leverage-weighted: notional x effective leverage. The "
+     "market maker is left out."),
+    ("Parametric VaR", "var", "1-day VaR and ES of the traders' book",
+     "Per-account rows are in var.parquet."),
+    ("Static stress grid", "stress", "Stress cells",
+     "Static pass: a lower bound of a run's liquidations."),
+    ("Cover-2", "cover2", "Two largest defaulters per stress cell",
+     "Uncovered = loss beyond the defaulter's own equity."),
+    ("Margin sensitivity", "sensitivity",
+     "Static stress, every asset moved together, under scaled margin settings",
+     "factor = 1 + step on every tier; elasticity = arc d ln y / d ln factor against step 0 "
+     "(– where y is 0). In the static pass a scope with negative equity is breached at any "
+     "rate, so only the liquidated notional moves with the rates; populations are redrawn "
+     "against the scaled tiers."),
+)
 
 
 def risk_page(label: str, seed: int, frames: Mapping[str, pd.DataFrame],
@@ -86,27 +92,12 @@ def risk_page(label: str, seed: int, frames: Mapping[str, pd.DataFrame],
     body = [f"<h1>{html.escape(label)}: pre-crash risk report</h1>",
             f'<p class="meta">seed {seed} · the book at t = 0, before anything runs · '
             f"{html.escape(provenance_text(meta))} · {html.escape(str(meta.get('created', '')))}"
-            "</p>",
-            "<h2>Exposure</h2>",
-            html_table(frame_table(frames["exposure"], "exposure", "Exposure per market",
-                                   "USD at the start prices; margin from the market's tiers.")),
-            "<h2>Concentration</h2>",
-            html_table(frame_table(frames["concentration"], "concentration",
-                                   "Concentration of the traders' exposure",
-                                   "Gross notional per account; leverage-weighted: notional x "
-                                   "effective leverage. The market maker is left out.")),
-            "<h2>Parametric VaR</h2>",
-            html_table(frame_table(books, "var", "1-day VaR and ES of the traders' book",
-                                   "Per-account rows are in var.parquet.")),
-            "<h2>Static stress grid</h2>",
-            html_table(frame_table(frames["stress"], "stress", "Stress cells",
-                                   "Static pass: a lower bound of a run's liquidations.")),
-            "<h2>Cover-2</h2>",
-            html_table(frame_table(frames["cover2"], "cover2",
-                                   "Two largest defaulters per stress cell",
-                                   "Uncovered = loss beyond the defaulter's own equity.")),
-            *_sensitivity_section(frames),
-            "<h2>Charts</h2>"]
+            "</p>"]
+    shown = {**frames, "var": books}  # the page shows the books; accounts are in the Parquet
+    for heading, key, title, note in SECTIONS:
+        if key in shown:  # the sensitivity is optional
+            body += [f"<h2>{heading}</h2>", html_table(frame_table(shown[key], key, title, note))]
+    body.append("<h2>Charts</h2>")
     for name, files in figures.items():
         if "svg" in files:
             body.append(svg_figure(name, TITLES.get(name, name), files["svg"],
