@@ -32,10 +32,12 @@ from simulator.charts import run as run_charts
 from simulator.charts import style as ps
 from simulator.charts import sweep as charts_sweep
 from simulator.charts import sweep_data as cd
+from simulator.charts.cascade import cascade_figure
 from simulator.charts.liquidation_map import map_figure
 from simulator.charts.sweep import DRAW
 from simulator.charts.sweep_data import load_haircuts
 from simulator.charts.sweep_plan import plan_charts
+from simulator.charts.timeline import timeline_figure
 from simulator.report.run import build_run_report
 from simulator.report.sweep import build_report
 from simulator.report.tables import pooled_summary
@@ -229,6 +231,9 @@ def test_run_charts_pass_every_check(standard_run):
     assert r.summary["liquidations"] > 0
     figures = run_charts.make_figures(r.events, r.timeseries, r.summary, "default")
     assert set(figures) == set(run_charts.FIGURES)
+    with matplotlib.style.context(ps.STYLE_PATH):  # the run report's cascade and timeline
+        figures["cascade_graph"] = cascade_figure(r.events, r.cascade_edges)
+        figures["timeline"] = timeline_figure(r)
     assert problems(figures) == {}
 
 

@@ -181,10 +181,11 @@ def _ecdf(ax: Axes, values: np.ndarray, style: dict, label: str) -> None:
     ax.step(np.r_[x[0], x], np.r_[0.0, y], where="post", label=label, **style)
 
 
-def _scale_for_spread(ax: Axes, values: np.ndarray) -> None:
+def _scale_for_spread(ax: Axes, values: np.ndarray, money: bool = False) -> None:
     """Log x when the values are positive and span more than ``LOG_SPREAD``; symmetric log
     when they also reach zero or below (a haircut can be negative: a close better than the
-    mark), linear near zero (``SYMLOG_LINEAR``) so float dust sits at zero. Compact labels."""
+    mark), linear near zero (``SYMLOG_LINEAR``) so float dust sits at zero. Compact labels,
+    ``$``-prefixed when ``money``."""
     mag = np.abs(values[values != 0])
     hide = 0.0  # no label for ticks this close to zero (they crowd the "0" of a symlog axis)
     if mag.size and mag.max() / mag.min() > LOG_SPREAD:
@@ -195,9 +196,10 @@ def _scale_for_spread(ax: Axes, values: np.ndarray) -> None:
         else:
             hide = mag.max() * SYMLOG_LINEAR
             ax.set_xscale("symlog", linthresh=hide, linscale=0.5)
+    fmt = usd if money else compact  # the USD haircut axis reads "$2.5k", not "2.5k"
     # After the scale, which installs its own formatter.
     ax.xaxis.set_major_formatter(
-        FuncFormatter(lambda v, pos: "" if 0 < abs(v) <= hide * 1.001 else _compact(v)))
+        FuncFormatter(lambda v, pos: "" if 0 < abs(v) <= hide * 1.001 else fmt(v)))
 
 
 def adl_haircut_chart(haircuts: pd.DataFrame, variants: Sequence[str]) -> Figure:
@@ -230,7 +232,7 @@ def adl_haircut_chart(haircuts: pd.DataFrame, variants: Sequence[str]) -> Figure
             _ecdf(ax_share, share, styles[name], name)
             share_all.append(share)
     usd_all_v, share_all_v = np.concatenate(usd_all), np.concatenate(share_all)
-    _scale_for_spread(ax_usd, usd_all_v)
+    _scale_for_spread(ax_usd, usd_all_v, money=True)
     _scale_for_spread(ax_share, share_all_v)
     if usd_all_v.size == 0:
         note(ax_usd, "no ADL in any variant")

@@ -8,7 +8,9 @@
     charts/         the run's charts as SVG
 
 Sections: the run's label and scenario description, its summary figures with units, its
-provenance (seed, status, date, versions, commit), the charts, and how to reproduce it. The
+provenance (seed, status, date, versions, commit), the charts, the cascade graph as a picture
+(``simulator.charts.cascade``), the timeline of price, liquidation queue, insurance fund and
+ADL (``simulator.charts.timeline``), and how to reproduce it. The
 page holds nothing the run folder does not: the same folder gives the same report. This
 module renders; it must not run simulations.
 """
@@ -20,9 +22,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import matplotlib.style
 import pandas as pd
 
+from simulator.charts import style as ps
+from simulator.charts.cascade import cascade_figure, cascade_view
 from simulator.charts.run import write_figures
+from simulator.charts.timeline import TOP_N, timeline_figure
 from simulator.report.page import (
     Report,
     ReportError,
@@ -126,11 +132,40 @@ def build_run_report(run_dir: str | Path, out_dir: str | Path | None = None) -> 
     for path in charts:
         key = path.stem
         parts.append(svg_figure(key, TITLES.get(key, key), path, CAPTIONS.get(key, "")))
+    views = _views(result, out / "charts")
+    charts += [path for path, _ in views.values()]
+    path, caption = views["cascade_graph"]
+    parts += ["<h2>Cascade graph</h2>",
+              svg_figure("cascade_graph", "Cascade graph", path, caption)]
+    path, caption = views["timeline"]
+    parts += ["<h2>Timeline</h2>", svg_figure("timeline", "Timeline", path, caption)]
     parts += ["<h2>Reproduce</h2>", f"<pre>{html.escape(_reproduce(meta))}</pre>"]
     html_path = out / "report.html"
     text = page(f"Run report: {name}", "\n".join(parts))
     write_atomic(html_path, lambda p: Path(p).write_text(text, encoding="utf-8"))
     return Report(html_path, None, charts, tables, kind="run")
+
+
+def _views(result: RunResult, out: Path) -> dict[str, tuple[Path, str]]:
+    """The cascade picture and the timeline as ``out/<name>.svg``, with their captions.
+    Drawn from the stored tables, so folders saved without GraphML (sweeps) work too."""
+    view = cascade_view(result.events, result.cascade_edges)
+    captions = {"cascade_graph": view.caption,
+                "timeline": "Mark price change per market (the largest "
+                            f"{TOP_N} liquidations circled, labelled with their notional), "
+                            "liquidation queue, insurance fund and cumulative ADL notional "
+                            "on one time axis."}
+    written: dict[str, tuple[Path, str]] = {}
+    with matplotlib.style.context(ps.STYLE_PATH):
+        figures = {"cascade_graph": cascade_figure(result.events, result.cascade_edges,
+                                                   view=view),
+                   "timeline": timeline_figure(result)}
+        for name, fig in figures.items():
+            path = out / f"{name}.svg"
+            ps.save_atomic(fig, path, "svg")
+            fig.clear()
+            written[name] = (path, captions[name])
+    return written
 
 
 def _reproduce(meta: dict[str, Any]) -> str:
