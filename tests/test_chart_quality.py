@@ -318,9 +318,12 @@ class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.refs: list[str] = []
+        self.assets: list[str] = []  # what the page needs to show itself: must be inline
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.refs += [v or "" for k, v in attrs if k in ("src", "href", "xlink:href")]
+        self.assets += [v or "" for k, v in attrs
+                        if k == "src" or (tag in ("link", "image", "use") and "href" in k)]
 
 
 def external_refs(html_text: str, allowed: re.Pattern[str] | None = None) -> list[str]:
@@ -330,10 +333,21 @@ def external_refs(html_text: str, allowed: re.Pattern[str] | None = None) -> lis
                                            or (allowed is not None and allowed.fullmatch(r)))]
 
 
+def external_assets(html_text: str) -> list[str]:
+    """Images, scripts, stylesheets the page loads from elsewhere (documented links to
+    files are allowed; assets never are)."""
+    parser = _Links()
+    parser.feed(html_text)
+    return [r for r in parser.assets if not r.startswith(("data:", "#"))]
+
+
 def test_external_refs_finds_relative_links():
     text = '<img src="data:image/png;base64,AA"><a href="#x">x</a><a href="charts/a.pdf">a</a>'
     assert external_refs(text) == ["charts/a.pdf"]
     assert external_refs(text, re.compile(r"charts/[\w.]+\.(pdf|svg)")) == []
+    assert external_assets(text) == []
+    assert external_assets('<img src="charts/a.svg"><link href="s.css">') == ["charts/a.svg",
+                                                                               "s.css"]
 
 
 def test_run_report_is_self_contained(standard_run, tmp_path):
@@ -341,14 +355,18 @@ def test_run_report_is_self_contained(standard_run, tmp_path):
     standard_run.save(folder)
     report = build_run_report(folder)
     assert external_refs(report.html.read_text(encoding="utf-8")) == []
+    assert external_assets(report.html.read_text(encoding="utf-8")) == []
 
 
 def test_sweep_report_links_only_to_documented_files(tiny_sweep, tmp_path):
     report = build_report(tiny_sweep, tmp_path / "report", formats=("png", "svg"))
     text = html.unescape(report.html.read_text(encoding="utf-8"))
-    # Files the page says are files: run folders ("Each link opens the run's folder") and
-    # each chart's other formats ("also SVG in charts/").
-    documented = re.compile(r"\.\./[\w./-]*runs/[\w-]+/|charts/[\w-]+\.svg")
+    # Files the page says are files: run folders ("Each link opens the run's folder"), each
+    # chart's other formats ("also SVG in charts/") and, when built (--run-reports), the runs'
+    # own pages in the sweep folder (the drill-down says so). Assets never: they are inline.
+    documented = re.compile(r"\.\./[\w./-]*runs/[\w-]+/(report/report\.html)?"
+                            r"|charts/[\w-]+\.svg")
+    assert external_assets(text) == []
     refs = external_refs(text)
     assert any(r.startswith("charts/") for r in refs) and any("runs/" in r for r in refs)
     assert external_refs(text, documented) == []

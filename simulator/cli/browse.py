@@ -83,19 +83,33 @@ def report(
         help="A run folder (liqsim run) or a sweep folder (liqsim sweep ... --out).")],
     out: Annotated[Path | None, typer.Option(
         help="Where to write the report (default: <folder>/report).")] = None,
+    run_reports: Annotated[str | None, typer.Option(
+        "--run-reports", metavar="none|representative|all",
+        help="Sweep folders: also build these runs' own pages inside the sweep folder "
+             "(representative: the median run of each cell; about 1 s each) and link them "
+             "from the drill-down. Default none.")] = None,
 ) -> None:
     """Build a self-contained HTML report of a run or sweep folder.
 
     Of one run: label, provenance, summary, charts. Of a sweep or comparison: design,
-    headline table, paired comparison against the baseline, per-cell table, charts, and
+    headline table, paired comparison against the baseline, per-cell table, charts, a
+    drill-down per cell (its runs, its median run's figures and chart, all inline), and
     Markdown beside it.
     """
-    from simulator.report.folders import build_folder_report
+    from simulator.report.folders import FolderKind, build_folder_report, folder_kind
     from simulator.report.page import ReportError
 
     try:
         with console.status("building report"):
-            built = build_folder_report(folder, out)
+            if run_reports is None:
+                built = build_folder_report(folder, out)
+            elif folder_kind(folder) is not FolderKind.SWEEP:
+                raise ReportError(f"{folder}: --run-reports applies to sweep folders only; "
+                                  "a run folder's report is its run report")
+            else:
+                from simulator.report.sweep import build_report
+
+                built = build_report(folder, out, run_reports=run_reports.lower())
     except ReportError as exc:
         raise fail(str(exc)) from None
     also = f" and {built.markdown}" if built.markdown else ""

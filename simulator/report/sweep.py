@@ -10,7 +10,10 @@
 
 Sections: the sweep's description and base scenario, its design (setup, axes, variants), the
 headline table, the paired comparison against the baseline variant, the per-cell table, the
-charts, the failed runs, every run with a relative link to its folder, and how to reproduce.
+charts, the failed runs, every run with a relative link to its folder, the drill-down (per
+cell and variant its runs and its representative run, inline: ``drilldown``; every cell number
+in the tables links to it) and how to reproduce. ``run_reports`` ("representative", "all")
+also builds those runs' own pages inside the sweep folder, and the drill-down links them.
 The first table of results, before the headline, is the risk scorecard
 (``simulator.sweep.scorecard``), with the claims its intervals support under it.
 Every table and chart carries an ``id`` (``table-<id>``, ``chart-<name>``) so a reader, or a
@@ -24,7 +27,7 @@ from __future__ import annotations
 import html
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,14 @@ import pandas as pd
 import yaml
 
 from simulator.charts.sweep_plan import ChartFile, write_sweep_charts
+from simulator.report.drilldown import (
+    RUN_REPORTS,
+    anchored_table,
+    build_run_reports,
+    drilldown,
+    groups,
+    representative_metric,
+)
 from simulator.report.page import (
     Report,
     ReportError,
@@ -103,12 +114,17 @@ def _first_run(sweep_dir: Path, runs: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None,
-                 formats: tuple[str, ...] = ("png", "pdf", "svg")) -> Report:
+                 formats: tuple[str, ...] = ("png", "pdf", "svg"),
+                 run_reports: str = "none") -> Report:
     """Write ``report.html``, ``report.md`` and ``charts/`` for the sweep in ``sweep_dir``
-    (into ``out_dir``, default ``<sweep_dir>/report``). Raises ``ReportError`` when the
-    folder holds no sweep results."""
+    (into ``out_dir``, default ``<sweep_dir>/report``). ``run_reports`` ("none",
+    "representative" or "all") builds those runs' ``report/report.html`` in their folders
+    (about a second each). Raises ``ReportError`` when the folder holds no sweep results."""
     sweep_dir = Path(sweep_dir)
     out = Path(out_dir) if out_dir is not None else sweep_dir / "report"
+    if run_reports not in RUN_REPORTS:
+        raise ReportError(f"run reports: {run_reports!r} is not one of "
+                          f"{', '.join(RUN_REPORTS)}")
     sweep, runs, stats, manifest = _read(sweep_dir)
     if "png" not in formats:
         formats = ("png", *formats)  # the HTML embeds the PNGs
@@ -141,6 +157,11 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None,
         per_cell = cell_table(stats, CELL_METRICS) if runs["cell"].nunique() > 1 else None
         if per_cell is not None:
             tables.append(per_cell)
+    by = representative_metric(runs)
+    found = groups(runs, by)
+    build_run_reports(sweep_dir, runs, found, run_reports)  # before rendering: links to them
+    drill = drilldown(found, runs, sweep_dir, out, by, _md_table)
+    tables += drill.tables  # shown after the charts, before the failures
     failures = failure_table(runs, manifest)
     if failures is not None:
         tables.append(failures)
@@ -148,7 +169,9 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None,
 
     name = str(sweep.get("name") or sweep_dir.name)
     context = _Context(name, str(sweep.get("description") or ""), scenario, first, tables,
-                       charts, out, statements=tuple(said))
+                       charts, out, statements=tuple(said),
+                       anchors={(g.cell, g.variant): g.anchor for g in found},
+                       drilldown=drill.html, drilldown_md=drill.markdown)
     html_path, md_path = out / "report.html", out / "report.md"
     page, markdown = _html(context), _markdown(context)
     write_atomic(html_path, lambda p: Path(p).write_text(page, encoding="utf-8"))
@@ -166,6 +189,17 @@ class _Context:
     charts: list[ChartFile]
     out: Path
     statements: tuple[str, ...] = ()  # what the scorecard's intervals support
+    anchors: dict[tuple[str, str], str] = field(default_factory=dict)  # (cell, variant) -> id
+    drilldown: str = ""  # the drill-down section, HTML
+    drilldown_md: str = ""
+
+    def table_html(self, t: Table) -> str:
+        """The table, its cell numbers linked to the drill-down when it has (cell, variant)
+        columns."""
+        if not self.anchors or t.id not in _ANCHORED:
+            return html_table(t)
+        return anchored_table(t, self.anchors, t.header.index("cell"),
+                              t.header.index("variant"))
 
     def provenance(self) -> str:
         return provenance_text(self.first_run)
@@ -183,6 +217,7 @@ class _Context:
         return path.relative_to(self.out).as_posix()
 
 
+_ANCHORED = ("scorecard", "cells", "failures")  # tables whose cell numbers link the drill-down
 _ORDER = ("design", "axes", "variants", "scorecard", "headline", "comparison", "cells")
 _HEADINGS = {"design": "Design", "scorecard": "Risk", "headline": "Results",
              "cells": "Per cell"}
@@ -202,9 +237,12 @@ def _html(ctx: _Context) -> str:
     parts.extend(paragraphs(ctx.description))
     parts.append("<h2>Scenario</h2>")
     parts.extend(paragraphs(ctx.scenario_text()))
-    toc = [f'<li><a href="#table-{t.id}">{html.escape(t.title)}</a></li>' for t in ctx.tables]
+    toc = [f'<li><a href="#table-{t.id}">{html.escape(t.title)}</a></li>' for t in ctx.tables
+           if not t.id.startswith("drill-")]  # the drill-down is one entry, below
     toc += [f'<li><a href="#chart-{html.escape(c.name)}">{html.escape(c.title)}</a></li>'
             for c in ctx.charts]
+    if ctx.drilldown:
+        toc.append('<li><a href="#drilldown">Drill-down: runs per cell</a></li>')
     parts.append(f"<nav><ul>{''.join(toc)}</ul></nav>")
     for table_id in _ORDER:
         t = ctx.section(table_id)
@@ -212,17 +250,19 @@ def _html(ctx: _Context) -> str:
             continue
         if table_id in _HEADINGS:
             parts.append(f"<h2>{_HEADINGS[table_id]}</h2>")
-        parts.append(html_table(t))
+        parts.append(ctx.table_html(t))
         if table_id == "scorecard" and ctx.statements:
             items = "".join(f"<li>{html.escape(s)}</li>" for s in ctx.statements)
             parts.append(f'<ul id="scorecard-statements">{items}</ul>')
     if ctx.charts:
         parts.append("<h2>Charts</h2>")
         parts.extend(_html_chart(c, ctx.out) for c in ctx.charts)
+    if ctx.drilldown:
+        parts.append(ctx.drilldown)
     failures = ctx.section("failures")
     if failures is not None:
         parts.append("<h2>Failures</h2>")
-        parts.append(html_table(failures))
+        parts.append(ctx.table_html(failures))
     parts.append("<h2>Runs</h2>")
     parts.append(html_table(ctx.section("runs")))
     parts.append("<h2>Reproduce</h2>")
@@ -272,6 +312,8 @@ def _markdown(ctx: _Context) -> str:
                                if fmt != "png")
             parts += [f"### {c.title}", "", f"![{c.title}]({ctx.rel(c.paths['png'])})", "",
                       c.caption + (f" ({others})" if others else ""), ""]
+    if ctx.drilldown_md:
+        parts += [ctx.drilldown_md]
     failures = ctx.section("failures")
     if failures is not None:
         parts += ["## Failures", "", _md_table(failures)]
