@@ -171,19 +171,21 @@ def test_liqsim_risk_writes_every_file_and_a_self_contained_page(tmp_path):
     out = tmp_path / "r"
     result = invoke("risk", path, "--out", out, "--max-move", "20%", "--step", "10%")
     assert result.exit_code == 0, result.output
-    for name in ("exposure", "concentration", "var", "stress", "cover2", "lorenz"):
+    for name in ("exposure", "concentration", "var", "stress", "cover2", "lorenz",
+                 "liquidation_map"):
         assert not pd.read_parquet(out / f"{name}.parquet").empty
     stress = pd.read_parquet(out / "stress.parquet")
     assert sorted(set(stress["move"].round(6))) == [-0.2, -0.1, 0.0, 0.1, 0.2]
     assert stress.loc[(stress["asset"] == "X") & (stress["move"] == -0.2),
                       "bad_debt_usd"].item() == pytest.approx(900)
-    for name in ("stress_liquidated", "stress_bad_debt", "lorenz", "var"):
+    for name in ("stress_liquidated", "stress_bad_debt", "lorenz", "var", "liquidation_map"):
         for fmt in ("png", "svg"):
             assert (out / "figures" / f"{name}.{fmt}").stat().st_size > 0
     page = (out / "risk.html").read_text()
     # Self-contained: every image inline (SVG markup, or a data URI), nothing relative.
     assert re.findall(r'src="(?!data:)', page) == [] and "<svg" in page
-    assert page.count("<svg") == 5 and "Cover-2" in page
+    assert page.count("<svg") == len(list((out / "figures").glob("*.svg"))) >= 6
+    assert "Cover-2" in page and "Liquidation levels" in page
     assert "&quot;name&quot;: &quot;tiny&quot;" in page  # the scenario as run
     assert "$0.00M / $0.00M" in result.output and "risk report in" in result.output
 

@@ -123,5 +123,5 @@ def test_liqsim_risk_writes_the_sensitivity(tmp_path):
     for fmt in ("png", "svg"):
         assert (out / "figures" / f"sensitivity.{fmt}").stat().st_size > 0
     page = (out / "risk.html").read_text()
-    assert "<h2>Margin sensitivity</h2>" in page and 'id="table-sensitivity"' in page
+    assert ">Margin sensitivity</h2>" in page and 'id="table-sensitivity"' in page
     assert 'id="chart-sensitivity"' in page

@@ -8,14 +8,28 @@
 - ``concentration``: HHI, top-k shares, Lorenz curve, Gini, a table of them per group.
 - ``cover2``: Cover-1 / Cover-2 of the largest defaulters' uncovered stressed losses through
   an ordered default waterfall (insurance fund, vault, ADL, ...).
-- ``book``: the same analytics applied to a world built at t = 0 (exposure, concentration,
-  parametric VaR, the static stress grid, Cover-2): the one module that reads a built world
-  (``simulator.run.build``), for the ``liqsim risk`` report.
+- ``levels``: the liquidation map summarised by distance, the concentration of a stress
+  cell's defaults.
 
-Formulas and sources are in docs/risk.md. Everything but ``book`` is a function of the data the
-caller passes (arrays, frames, a seeded generator): it knows no SimPy, runs nothing (no run,
-no sweep), draws no charts, writes no files and reads only kline CSVs, through
-``markets.prices.klines``. A ``liqsim risk`` command composes these into a report.
+The report's modules apply these to a built world (``simulator.run.build``), for ``liqsim
+risk``:
+
+- ``book``: exposure, concentration, parametric VaR, the static stress grid and Cover-2 of the
+  world at t = 0 (or at a moment); ``sensitivity``: the static stress under scaled margin.
+- ``market``: correlation, correlation breaks, historical VaR and a Kupiec backtest from the
+  scenario's own paths or kline files.
+- ``dynamic_margin``: the scenario's path walked under fixed and volatility-scaled
+  maintenance; ``collateral_health``: haircut-adjusted ratios and the depeg sensitivity.
+- ``moment``: the world re-simulated to a moment of a run, checked against its stored events.
+- ``simulated``: losses over seeds from full runs (VaR/ES with intervals) and the stress grid's
+  cells run in full.
+
+Formulas and sources are in docs/risk.md. The estimators (``var``, ``correlation``,
+``concentration``, ``cover2``, ``levels``) are functions of the data the caller passes
+(arrays, frames, a seeded generator): they know no SimPy, run nothing, draw no charts, write no
+files and read only kline CSVs, through ``markets.prices.klines``. Only ``moment`` and
+``simulated`` run simulations (``simulator.run.runner``); none of them draws or writes: the
+``liqsim risk`` command composes them into a report.
 """
 
 from simulator.risk.concentration import (

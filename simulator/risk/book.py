@@ -1,5 +1,7 @@
 """The pre-crash risk report of a scenario's book: exposure, concentration, parametric VaR,
-a static stress grid and Cover-2, all from the world as built at t = 0 (before anything runs).
+a static stress grid and Cover-2, all from the world as built at t = 0 (before anything runs)
+or as ``simulator.risk.moment`` re-simulated it to a moment of a run: the functions read the
+world's positions, current trigger prices and funds, whatever time it stands at.
 
 Composes the pure estimators of ``simulator.risk`` with the world ``simulator.run.build``
 builds and the venues' own margin arithmetic (``Accounts.margin_state``/``slack``, the code
@@ -258,6 +260,19 @@ def _scopes_at(venue, marks: np.ndarray):
     return out
 
 
+def static_cell(venue, moves: np.ndarray) -> dict[str, float]:
+    """The static pass of one venue with each market's price moved by its own fraction
+    (``moves``, one per market, from the start prices): ``breached_scopes``, ``accounts``,
+    ``liquidated_usd``, ``bad_debt_usd`` as in ``stress_cells``."""
+    start = venue.trigger_prices()
+    factor = 1.0 + np.asarray(moves, dtype=float)
+    marks = start / factor if venue.inverse else start * factor
+    hit = _scopes_at(venue, marks)
+    bad = sum(max(0.0, -float(_to_usd(venue, np.array(h[2]), marks))) for h in hit)
+    return {"breached_scopes": len(hit), "accounts": len({h[0] for h in hit}),
+            "liquidated_usd": float(sum(h[3] for h in hit)), "bad_debt_usd": bad}
+
+
 def _equity(venue, rows: np.ndarray, marks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cross_eq, _, iso_eq, _ = venue.accounts.margin_state(rows, marks)
     return cross_eq, iso_eq
@@ -267,7 +282,8 @@ def stress_cells(scenario: Scenario, seed: int, moves: Sequence[float] | None = 
                  world: World | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(grid, losses). ``grid``: one row per (venue, asset or "all", move), ``STRESS_COLUMNS``;
     ``losses``: per breached scope, ``venue, scenario, account`` (the label, "/market" for an
-    isolated position), ``owner`` (the label), ``loss_usd, margin_usd`` with
+    isolated position), ``owner`` (the label), ``loss_usd, margin_usd, notional_usd`` (the
+    scope's liquidated notional) with
     margin = the scope's equity at the start and loss = its fall, so loss − margin is the
     scope's bad debt (``simulator.risk.cover2``'s input)."""
     world = world or world_of(scenario, seed)
@@ -288,7 +304,7 @@ def stress_cells(scenario: Scenario, seed: int, moves: Sequence[float] | None = 
                 rows = np.array([h[0] for h in hit], dtype=np.int64)
                 eq0_cross, eq0_iso = _equity(venue, rows, start)
                 bad = 0.0
-                for k, (row, m, eq, _) in enumerate(hit):
+                for k, (row, m, eq, scope_notional) in enumerate(hit):
                     eq_usd = float(_to_usd(venue, np.array(eq), marks))
                     eq0 = float(eq0_cross[k] if m < 0 else eq0_iso[k, m])
                     eq0_usd = float(_to_usd(venue, np.array(eq0), start))
@@ -298,14 +314,15 @@ def stress_cells(scenario: Scenario, seed: int, moves: Sequence[float] | None = 
                     losses.append({"venue": venue.name, "scenario": cell_name(asset, move),
                                    "account": scope, "owner": name,
                                    "loss_usd": eq0_usd - eq_usd,
-                                   "margin_usd": max(eq0_usd, 0.0)})
+                                   "margin_usd": max(eq0_usd, 0.0),
+                                   "notional_usd": scope_notional})
                 notional = sum(h[3] for h in hit)
                 drawn = min(fund, bad)
                 grid.append((venue.name, asset, move, notional, len(hit),
                              len({h[0] for h in hit}), bad, fund, drawn, bad - drawn))
     out = pd.DataFrame(grid, columns=list(STRESS_COLUMNS)).astype(
         {"positions": "int64", "accounts": "int64"})
-    cols = ["venue", "scenario", "account", "owner", "loss_usd", "margin_usd"]
+    cols = ["venue", "scenario", "account", "owner", "loss_usd", "margin_usd", "notional_usd"]
     return out, pd.DataFrame(losses, columns=cols)
 
 

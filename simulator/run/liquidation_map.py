@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.config import Scenario
-from simulator.run.build import build_world
+from simulator.run.build import World, build_world
 from simulator.run.recorder import Recorder
 
 COLUMNS = ("venue", "market", "asset", "side", "move", "price", "notional", "positions",
@@ -42,13 +42,16 @@ def grid(max_move: float, step: float) -> np.ndarray:
 
 def liquidation_map(
     scenario: Scenario, seed: int, max_move: float = 0.5, step: float = 0.0025,
+    world: World | None = None,
 ) -> pd.DataFrame:
     """The map of ``scenario`` at ``seed``: one row per (venue, market, side, level) with
     something liquidated, in order of distance from the start price (``COLUMNS``). ``move`` is
     the asset's relative move (negative down), ``price`` the market's trigger price there
-    (USD per coin), ``notional`` the USD notional first liquidated at that level."""
+    (USD per coin), ``notional`` the USD notional first liquidated at that level. ``world``
+    (default: the scenario's at t = 0) maps a world as it stands, e.g. at a moment of a run:
+    moves are from its current trigger prices."""
     moves = grid(max_move, step)
-    world = build_world(scenario, seed, Recorder())
+    world = world if world is not None else build_world(scenario, seed, Recorder())
     rows = []
     for venue, assets in zip(world.venues, world.asset_of_market, strict=True):
         acc = venue.accounts

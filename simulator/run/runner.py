@@ -86,6 +86,23 @@ def run(
     return result
 
 
+def simulate_until(
+    scenario: Scenario, seed: int | None, until_ms: int, graph: nx.DiGraph | None = None,
+) -> tuple[World, Recorder]:
+    """The world and its recorder after every event at or before ``until_ms`` (clamped to
+    the duration) of the simulation ``run`` performs: the same build and wiring, stopped
+    early, with nothing collected and the last deficit pools left uncharged (a moment of a
+    run, to inspect). A ``SimulationError`` propagates."""
+    seed = scenario.seed if seed is None else int(seed)
+    recorder = Recorder()
+    world = build_world(scenario, seed, recorder, graph)
+    env = simpy.Environment()
+    _start_processes(env, world, recorder, None, None)
+    # SimPy stops before the events due at ``until``: one ms more takes those at until_ms.
+    env.run(until=min(int(until_ms), scenario.duration) + 1)
+    return world, recorder
+
+
 class _CountingEnvironment(simpy.Environment):
     """SimPy's environment, counting the events it processes (for events/s figures)."""
 
