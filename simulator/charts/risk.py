@@ -117,7 +117,6 @@ def write_risk_figures(grid: pd.DataFrame, lorenz: pd.DataFrame, var: pd.DataFra
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prefix = f"{title}: " if title else ""
-    written: dict[str, dict[str, Path]] = {}
     with matplotlib.style.context(STYLE_PATH):
         figures = {
             "stress_liquidated": stress_heatmap(grid, "liquidated_usd", "liquidated notional",
@@ -130,11 +129,4 @@ def write_risk_figures(grid: pd.DataFrame, lorenz: pd.DataFrame, var: pd.DataFra
         if sensitivity is not None:
             figures["sensitivity"] = sensitivity_figure(
                 sensitivity, f"{prefix}margin sensitivity of the static stress")
-        for name, fig in figures.items():
-            written[name] = {}
-            for fmt in formats:
-                path = out / f"{name}.{fmt}"
-                ps.save_atomic(fig, path, fmt)
-                written[name][fmt] = path
-            fig.clear()
-    return written
+        return ps.save_figures(figures, out, formats)

@@ -113,7 +113,6 @@ def write_margin_figures(dynamic_path: pd.DataFrame | None, ratios: pd.DataFrame
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prefix = f"{title}: " if title else ""
-    written: dict[str, dict[str, Path]] = {}
     with matplotlib.style.context(STYLE_PATH):
         figures = {}
         if dynamic_path is not None:
@@ -124,11 +123,4 @@ def write_margin_figures(dynamic_path: pd.DataFrame | None, ratios: pd.DataFrame
                 ratios, f"{prefix}haircut-adjusted collateral ratio")
         if depeg is not None:
             figures["depeg"] = depeg_figure(depeg, f"{prefix}depeg sensitivity")
-        for name, fig in figures.items():
-            written[name] = {}
-            for fmt in formats:
-                path = out / f"{name}.{fmt}"
-                ps.save_atomic(fig, path, fmt)
-                written[name][fmt] = path
-            fig.clear()
-    return written
+        return ps.save_figures(figures, out, formats)

@@ -108,17 +108,9 @@ def write_market_figures(frames: dict[str, pd.DataFrame], window: int, out_dir: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prefix = f"{title}: " if title else ""
-    written: dict[str, dict[str, Path]] = {}
     with matplotlib.style.context(STYLE_PATH):
         figures = market_figures(frames, window, prefix)
-        for name, fig in figures.items():
-            written[name] = {}
-            for fmt in formats:
-                path = out / f"{name}.{fmt}"
-                ps.save_atomic(fig, path, fmt)
-                written[name][fmt] = path
-            fig.clear()
-    return written
+        return ps.save_figures(figures, out, formats)
 
 
 def market_figures(frames: dict[str, pd.DataFrame], window: int, prefix: str = ""

@@ -107,7 +107,6 @@ def write_simulated_figures(out_dir: str | Path, title: str = "",
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prefix = f"{title}: " if title else ""
-    written: dict[str, dict[str, Path]] = {}
     with matplotlib.style.context(STYLE_PATH):
         figures = {}
         if runs is not None and var is not None:
@@ -116,11 +115,4 @@ def write_simulated_figures(out_dir: str | Path, title: str = "",
         if compare is not None:
             figures["stress_full"] = stress_compare_figure(
                 compare, f"{prefix}stress cells, static pass against full runs")
-        for name, fig in figures.items():
-            written[name] = {}
-            for fmt in formats:
-                path = out / f"{name}.{fmt}"
-                ps.save_atomic(fig, path, fmt)
-                written[name][fmt] = path
-            fig.clear()
-    return written
+        return ps.save_figures(figures, out, formats)

@@ -17,6 +17,7 @@ import itertools
 import math
 import os
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -370,3 +371,19 @@ def save_atomic(fig: Figure, path: Path, fmt: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_figures(figures: dict[str, Figure], out: Path,
+                 formats: Sequence[str]) -> dict[str, dict[str, Path]]:
+    """Each figure as ``out/<name>.<format>`` for every format (``save_atomic``), then
+    cleared: {name: {format: path}}. Call it inside the style context the figures were drawn
+    in: saving reads its rcParams too."""
+    written: dict[str, dict[str, Path]] = {}
+    for name, fig in figures.items():
+        written[name] = {}
+        for fmt in formats:
+            path = out / f"{name}.{fmt}"
+            save_atomic(fig, path, fmt)
+            written[name][fmt] = path
+        fig.clear()
+    return written

@@ -8,6 +8,8 @@ SVG) and one self-contained HTML page, with a console summary. Runs no simulatio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +34,13 @@ from simulator.run.result import write_atomic, write_json
 
 SUMMARY_MOVES = (-0.3, -0.2, -0.1, 0.1, 0.2, 0.3)  # the console's stress columns, if on grid
 SENSITIVITY_MOVE = -0.2  # the margin sensitivity's cell: every asset -20%
+
+
+@contextmanager
+def _stage(text: str) -> Iterator[None]:
+    """A spinner saying what the report is computing (some stages take seconds)."""
+    with console.status(f"{text}…"):
+        yield
 
 
 def _fraction(text: str, option: str) -> float:
@@ -171,36 +180,40 @@ def risk(
     except ValueError as exc:
         raise fail(f"--max-move/--step: {exc}") from None
     label = run_label(sc.to_dict(), set_ or ())
-    world, moment = _world(sc, seed, run_dir, at)
+    with _stage("building the book"):
+        world, moment = _world(sc, seed, run_dir, at)
     folder = out or _folder(sc, seed, run_dir, moment)
     folder.mkdir(parents=True, exist_ok=True)
-    concentration, lorenz = book.concentration(world)
-    grid, losses = book.stress_cells(sc, seed, moves, world)
-    frames = {"exposure": book.exposure_table(world), "concentration": concentration,
-              "var": book.parametric_var(world), "stress": grid,
-              "cover2": book.cover2(world, losses, grid),
-              **({} if moment is not None else {  # it rebuilds worlds at t = 0
-                  "sensitivity": pd.concat([margin_sensitivity(sc, seed, SENSITIVITY_MOVE, what=w)
-                                            for w in ("mmr", "leverage_cap")],
-                                           ignore_index=True)})}
-    extra_figures: dict[str, dict[str, Path]] = {}
-    # The liquidation map of the book (at the grid's reach) and who defaults in the stress.
-    lmap = liquidation_map(sc, seed, max_move=float(moves.max()), world=world)
-    frames["liquidation_map"] = levels.map_summary(lmap, [m for m in levels.SUMMARY_MOVES
-                                                          if m <= moves.max() + 1e-12])
-    frames["stress_concentration"] = levels.stress_concentration(
-        losses, book.cell_name("all", _concentration_move(moves)))
-    extra_figures["liquidation_map"] = {
-        p.suffix[1:]: p for p in write_map_figure(lmap, folder / "figures", title=label,
-                                                  formats=("png", "svg"))}
+    with _stage("exposure, static stress grid, liquidation levels"):
+        concentration, lorenz = book.concentration(world)
+        grid, losses = book.stress_cells(sc, seed, moves, world)
+        frames = {"exposure": book.exposure_table(world), "concentration": concentration,
+                  "var": book.parametric_var(world), "stress": grid,
+                  "cover2": book.cover2(world, losses, grid)}
+        if moment is None:  # the sensitivity rebuilds worlds at t = 0
+            frames["sensitivity"] = pd.concat(
+                [margin_sensitivity(sc, seed, SENSITIVITY_MOVE, what=w)
+                 for w in ("mmr", "leverage_cap")], ignore_index=True)
+        extra_figures: dict[str, dict[str, Path]] = {}
+        # The liquidation map of the book (at the grid's reach) and who defaults in the stress.
+        lmap = liquidation_map(sc, seed, max_move=float(moves.max()), world=world)
+        frames["liquidation_map"] = levels.map_summary(lmap, [m for m in levels.SUMMARY_MOVES
+                                                              if m <= moves.max() + 1e-12])
+        frames["stress_concentration"] = levels.stress_concentration(
+            losses, book.cell_name("all", _concentration_move(moves)))
+        extra_figures["liquidation_map"] = {
+            p.suffix[1:]: p for p in write_map_figure(lmap, folder / "figures", title=label,
+                                                      formats=("png", "svg"))}
     # Correlation, correlation break, historical VaR and its backtest.
     if market or klines:
         from simulator.charts.risk_market import write_market_figures
         from simulator.risk import market as mk
 
         try:  # bad input (unknown asset, missing file, too few returns): one line
-            returns = mk.returns_for(world, klines, klines_start, klines_end, klines_interval)
-            frames.update(mk.market_frames(world, returns, window, seed))
+            with _stage("correlation and historical VaR"):
+                returns = mk.returns_for(world, klines, klines_start, klines_end,
+                                         klines_interval)
+                frames.update(mk.market_frames(world, returns, window, seed))
         except mk.TooFewReturns as exc:
             if klines:
                 raise fail(str(exc)) from None
@@ -214,47 +227,49 @@ def risk(
     if runs or full_stress is not None:  # the scenario run in full, over seeds or cells
         extra_figures.update(_simulated_sections(sc, seed, runs, full_stress, workers, frames,
                                                  folder / "figures", label))
-    if dynamic_margin and moment is None:  # the path pass starts from the book at t = 0
-        from simulator.charts.risk_margin import write_margin_figures
-        from simulator.risk.dynamic_margin import check_interval, volatility_rule
-        from simulator.risk.dynamic_margin import dynamic_margin as dynamic_pass
+    with _stage("dynamic margin and collateral"):
+        if dynamic_margin and moment is None:  # the path pass starts from the book at t = 0
+            from simulator.charts.risk_margin import write_margin_figures
+            from simulator.risk.dynamic_margin import check_interval, volatility_rule
+            from simulator.risk.dynamic_margin import dynamic_margin as dynamic_pass
 
-        try:  # a bad rule or interval: one line naming the option
-            rule = volatility_rule(reference_vol=vol_reference, sensitivity=vol_sensitivity,
-                                   max_multiplier=vol_max, step=vol_step,
-                                   half_life=vol_half_life)
-            every = check_interval(margin_every)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-        frames["dynamic_margin"], dm_path = dynamic_pass(world, rule, every)
-        frames["dynamic_margin_path"] = dm_path
-        extra_figures.update(write_margin_figures(dm_path, None, None, folder / "figures",
-                                                  title=label))
-    if collateral_health:
-        from simulator.charts.risk_margin import write_margin_figures
-        from simulator.risk import collateral_health as ch
+            try:  # a bad rule or interval: one line naming the option
+                rule = volatility_rule(reference_vol=vol_reference, sensitivity=vol_sensitivity,
+                                       max_multiplier=vol_max, step=vol_step,
+                                       half_life=vol_half_life)
+                every = check_interval(margin_every)
+            except ValueError as exc:
+                raise fail(str(exc)) from None
+            frames["dynamic_margin"], dm_path = dynamic_pass(world, rule, every)
+            frames["dynamic_margin_path"] = dm_path
+            extra_figures.update(write_margin_figures(dm_path, None, None, folder / "figures",
+                                                      title=label))
+        if collateral_health:
+            from simulator.charts.risk_margin import write_margin_figures
+            from simulator.risk import collateral_health as ch
 
-        falls = [-abs(_fraction(t.strip(), "--depeg-moves")) for t in depeg_moves.split(",")]
-        try:
-            frames["depeg_sensitivity"] = ch.depeg_sensitivity(world, falls)
-        except ValueError as exc:
-            raise fail(f"--depeg-moves: {exc}") from None
-        frames["collateral_health"] = ch.collateral_health(world)
-        extra_figures.update(write_margin_figures(
-            None, ch.account_ratios(world), frames["depeg_sensitivity"], folder / "figures",
-            title=label))
-    for name, frame in {**frames, "lorenz": lorenz}.items():
-        write_atomic(folder / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p))
-    meta = {"scenario": sc.to_dict(), "label": label, "seed": seed,
-            "moves": moves.tolist(), **provenance(),
-            **({"moment": moment.to_dict()} if moment is not None else {})}
-    write_json(folder / "risk.json", meta)
-    figures = write_risk_figures(grid, lorenz, frames["var"], folder / "figures", title=label,
-                                 sensitivity=frames.get("sensitivity"))
-    figures = {**figures, **extra_figures}
-    html = risk_page(label, seed, frames, figures, meta,
-                     moment=moment.text() if moment is not None else None)
-    write_atomic(folder / "risk.html", lambda p: Path(p).write_text(html, encoding="utf-8"))
+            falls = [-abs(_fraction(t.strip(), "--depeg-moves")) for t in depeg_moves.split(",")]
+            try:
+                frames["depeg_sensitivity"] = ch.depeg_sensitivity(world, falls)
+            except ValueError as exc:
+                raise fail(f"--depeg-moves: {exc}") from None
+            frames["collateral_health"] = ch.collateral_health(world)
+            extra_figures.update(write_margin_figures(
+                None, ch.account_ratios(world), frames["depeg_sensitivity"], folder / "figures",
+                title=label))
+    with _stage("tables, charts and the page"):
+        for name, frame in {**frames, "lorenz": lorenz}.items():
+            write_atomic(folder / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p))
+        meta = {"scenario": sc.to_dict(), "label": label, "seed": seed,
+                "moves": moves.tolist(), **provenance(),
+                **({"moment": moment.to_dict()} if moment is not None else {})}
+        write_json(folder / "risk.json", meta)
+        figures = write_risk_figures(grid, lorenz, frames["var"], folder / "figures", title=label,
+                                     sensitivity=frames.get("sensitivity"))
+        figures = {**figures, **extra_figures}
+        html = risk_page(label, seed, frames, figures, meta,
+                         moment=moment.text() if moment is not None else None)
+        write_atomic(folder / "risk.html", lambda p: Path(p).write_text(html, encoding="utf-8"))
     _summary(label, seed, grid, frames["var"])
     if moment is not None:
         console.print(escape(moment.text()), highlight=False)
