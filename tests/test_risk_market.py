@@ -25,6 +25,7 @@ from test_inverse import venue
 
 from simulator.config import parse_scenario
 from simulator.risk import book, market
+from simulator.risk.var import historical_var_es
 
 START_MS = 1_700_000_000_000
 
@@ -296,3 +297,22 @@ def test_liqsim_risk_market_sections(tmp_path):
     assert own.exit_code == 0, own.output
     assert set(pd.read_parquet(tmp_path / "own" / "correlation.parquet")["source"]) == {
         "scenario paths"}
+
+
+def test_historical_var_per_account_replays_each_traders_own_book(world):
+    r = constructed_returns().frame["X"].to_numpy()
+    # Y moves with X: the hedged account (long X, short as much Y) never loses; the unhedged
+    # one (long both, USD 16,000 of delta) loses 16,000 x (1 - e^r).
+    returns = market.Returns(pd.DataFrame({"X": r, "Y": r}), "test", "1min")
+    rows = market.account_historical_var(world, returns)
+    assert set(rows["scope"]) == {"account"} and (rows["n"] == 100).all()
+    at95 = rows[rows["level"] == 0.95].set_index("venue")
+    assert at95.loc["hedged", "var"] == pytest.approx(0.0, abs=1e-9)
+    assert at95.loc["unhedged", "var"] == pytest.approx(-16_000 * math.expm1(-0.009))
+    own = historical_var_es(pd.Series(-16_000 * np.expm1(r)), (0.95, 0.99))
+    mine = rows[rows["venue"] == "unhedged"].set_index("level")
+    assert mine.loc[0.99, "var"] == pytest.approx(own.set_index("level").loc[0.99, "var"])
+    assert mine.loc[0.95, "es"] == pytest.approx(own.set_index("level").loc[0.95, "es"])
+    # The largest traders first: both have 16,000 of |delta|, so the tie goes by venue.
+    assert market.account_historical_var(world, returns, max_accounts=1)["venue"].unique(
+        ).tolist() == ["hedged"]

@@ -139,8 +139,9 @@ SECTIONS = (
      "estimated/stressed = from the returns. Static pass: no impact, responses or time."),
     ("Historical VaR", "historical_var",
      "Historical VaR and ES of the traders' book over one return interval",
-     "The t = 0 book's USD deltas replayed on every return; var_low/high: order-statistic 95% "
-     "interval, es_low/high: seeded bootstrap; n returns."),
+     "The book's USD deltas replayed on every return; var_low/high: order-statistic 95% "
+     "interval, es_low/high: seeded bootstrap; n returns. historical_var.parquet also has the "
+     "500 traders with the largest USD delta, one by one (scope account)."),
     ("VaR backtest", "backtest", "Kupiec test of the rolling historical VaR on the path",
      "Each return's VaR from the window before it; an exceedance is a loss above it; "
      "reject_5pct: Kupiec's proportion of failures rejected at 5%."),
@@ -195,6 +196,10 @@ def risk_page(label: str, seed: int, frames: Mapping[str, pd.DataFrame],
             f"{html.escape(provenance_text(meta))} · {html.escape(str(meta.get('created', '')))}"
             "</p>"]
     shown = {**frames, "var": books}  # the page shows the books; accounts are in the Parquet
+    if "historical_var" in frames:
+        hist = frames["historical_var"]
+        shown["historical_var"] = hist[hist["scope"] != "account"].drop(
+            columns="account", errors="ignore")
     present = [sec for sec in SECTIONS if sec[1] in shown]  # the optional ones as computed
     body.append('<p class="meta">Contents: ' + " · ".join(
         f'<a href="#section-{key}">{html.escape(heading)}</a>'

@@ -36,6 +36,7 @@ from simulator.risk.var import (
     historical_portfolio_losses,
     historical_var_es,
     returns_from_klines,
+    tail_stats,
     var_backtest,
 )
 from simulator.run.build import World
@@ -47,6 +48,7 @@ PATH_INTERVAL = "1min"
 MIN_PATH_RETURNS = 200
 STRESS_QUANTILE = 0.05  # the stressed window: the worst 5% of the equal-weight index's returns
 N_BOOT = 1000
+MAX_ACCOUNTS = 500  # historical VaR per account: the largest traders by USD delta
 BREAK_MOVE = -0.2  # the grid's -20%, beside each lead asset's 99% one-day move
 CORRELATION_COLUMNS = ("source", "window", "asset_a", "asset_b", "corr", "n", "vol_a", "vol_b")
 BREAK_COLUMNS = ("venue", "lead", "move", "correlation", "moves", "breached_scopes", "accounts",
@@ -306,6 +308,34 @@ def historical_var(returns: Returns, deltas: Mapping[tuple[str, str], pd.Series]
     return pd.concat(parts, ignore_index=True)[list(VAR_COLUMNS)]
 
 
+def account_historical_var(world: World, returns: Returns, levels=DEFAULT_LEVELS,
+                           max_accounts: int = MAX_ACCOUNTS) -> pd.DataFrame:
+    """``VAR_COLUMNS`` rows of scope "account" (``account`` its row): historical VaR/ES of
+    each of the ``max_accounts`` traders with the largest USD delta (sum over assets of its
+    absolute value; ties by venue and row), its linear position replayed on the returns, with
+    the estimators of ``historical_var_es`` (no intervals: they are the books' rows')."""
+    frame, names = book.linear_exposure(world)
+    cols = [c for c in returns.frame.columns if c in names]
+    traders = frame[frame["liquidatable"]].copy()
+    traders["_size"] = traders[names].abs().sum(axis=1)
+    top = traders[traders["_size"] > 0].sort_values(
+        ["_size", "venue", "account"], ascending=[False, True, True],
+        kind="mergesort").head(max_accounts)
+    if top.empty:
+        return pd.DataFrame(columns=[*VAR_COLUMNS, "account"])
+    growth = np.expm1(returns.frame[cols].to_numpy(dtype=float))
+    srt = np.sort(-(growth @ top[cols].to_numpy(dtype=float).T).T, axis=1)  # (accounts, n)
+    parts = []
+    for p in levels:
+        var, es = tail_stats(srt, float(p))
+        parts.append(pd.DataFrame({
+            "scope": "account", "venue": top["venue"].to_numpy(), "source": returns.source,
+            "interval": returns.interval, "level": float(p), "var": var, "var_low": np.nan,
+            "var_high": np.nan, "es": es, "es_low": np.nan, "es_high": np.nan,
+            "n": srt.shape[1], "account": top["account"].to_numpy()}))
+    return pd.concat(parts, ignore_index=True)
+
+
 def rolling_var(losses: pd.Series, window: int, levels=DEFAULT_LEVELS) -> pd.DataFrame:
     """The historical VaR of each period forecast from the ``window`` losses before it: the
     order statistic L_(ceil(window p)) of that window (``historical_var_es``' VaR), NaN for
@@ -363,5 +393,8 @@ def market_frames(world: World, returns: Returns, window: int, seed: int
     table, path = backtest(returns, deltas, window)
     return {"correlation": correlation, "rolling_correlation": rolling,
             "correlation_break": correlation_break_table(world, break_regimes(model, estimated)),
-            "historical_var": historical_var(returns, deltas, seed), "backtest": table,
+            "historical_var": pd.concat(
+                [historical_var(returns, deltas, seed).assign(account=-1),
+                 account_historical_var(world, returns)], ignore_index=True),
+            "backtest": table,
             "backtest_path": path}

@@ -28,7 +28,7 @@ from markets.prices.klines import read_klines
 
 __all__ = ["CRYPTO_YEAR_DAYS", "DEFAULT_LEVELS", "VAR_COLUMNS", "historical_portfolio_losses",
            "historical_var_es", "kupiec_pof", "order_statistic_ranks", "parametric_var_es",
-           "returns_from_klines", "var_backtest"]
+           "returns_from_klines", "tail_stats", "var_backtest"]
 
 CRYPTO_YEAR_DAYS = 365
 DEFAULT_LEVELS: tuple[float, ...] = (0.95, 0.99, 0.999)
@@ -85,8 +85,10 @@ def order_statistic_ranks(n: int, p: float, ci: float = 0.95) -> tuple[int, int]
     return j, k
 
 
-def _tail_stats(sorted_rows: np.ndarray, p: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise (VaR, ES) of ascending-sorted samples (one sample per row)."""
+def tail_stats(sorted_rows: np.ndarray, p: float) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise (VaR, ES) of ascending-sorted samples (one sample per row), the estimators of
+    ``historical_var_es``: VaR the order statistic L_(ceil(n p)), ES the mean of the losses at
+    or above it."""
     n = sorted_rows.shape[1]
     var = sorted_rows[:, _rank(n, p) - 1]
     tail = sorted_rows >= var[:, None]
@@ -121,7 +123,7 @@ def historical_var_es(losses, levels: Sequence[float] = DEFAULT_LEVELS,
         while done < n_boot:
             rows = min(block, n_boot - done)
             sample = np.sort(x[rng.integers(0, n, size=(rows, n))], axis=1)
-            parts.append({p: _tail_stats(sample, p)[1] for p in ps})
+            parts.append({p: tail_stats(sample, p)[1] for p in ps})
             done += rows
         alpha = (1.0 - ci) / 2.0
         for p in ps:
@@ -130,7 +132,7 @@ def historical_var_es(losses, levels: Sequence[float] = DEFAULT_LEVELS,
             boot[p] = (float(low), float(high))
     rows = []
     for p in ps:
-        var, es = (float(v[0]) for v in _tail_stats(x[None, :], p))
+        var, es = (float(v[0]) for v in tail_stats(x[None, :], p))
         j, k = order_statistic_ranks(n, p, ci)
         es_low, es_high = boot.get(p, (math.nan, math.nan))
         rows.append({"level": float(p), "var": var,
