@@ -282,18 +282,18 @@ def test_liqsim_risk_market_sections(tmp_path):
     assert bad.exit_code == 2 and "unknown asset 'Z'" in bad.output
     few = invoke("risk", path, "--out", out, "--klines", f"X={x}", "--window", "500")
     assert few.exit_code == 2 and "too few returns" in few.output
-    off = invoke("risk", path, "--out", tmp_path / "off", "--max-move", "20%", "--step", "10%",
-                 "--no-market")
+    lean = ("--max-move", "20%", "--step", "10%", "--no-dynamic-margin",
+            "--no-collateral-health")  # the other sections, not under test here
+    off = invoke("risk", path, "--out", tmp_path / "off", *lean, "--no-market")
     assert off.exit_code == 0 and not (tmp_path / "off" / "correlation.parquet").exists()
     # On by default, from the scenario's own path; a path too short for the window leaves
     # the sections out with a line, and the rest of the report stands.
-    own = invoke("risk", path, "--out", tmp_path / "own", "--max-move", "20%", "--step", "10%",
-                 "--window", "5000")
+    own = invoke("risk", path, "--out", tmp_path / "own", *lean, "--window", "5000")
     assert own.exit_code == 0, own.output
     assert "market sections left out: too few returns" in " ".join(own.output.split())
     assert not (tmp_path / "own" / "correlation.parquet").exists()
     assert (tmp_path / "own" / "stress.parquet").exists()
-    own = invoke("risk", path, "--out", tmp_path / "own", "--max-move", "20%", "--step", "10%")
+    own = invoke("risk", path, "--out", tmp_path / "own", *lean)
     assert own.exit_code == 0, own.output
     assert set(pd.read_parquet(tmp_path / "own" / "correlation.parquet")["source"]) == {
         "scenario paths"}

@@ -180,30 +180,17 @@ def risk(
     except ValueError as exc:
         raise fail(f"--max-move/--step: {exc}") from None
     label = run_label(sc.to_dict(), set_ or ())
+    # Every option is read before anything is computed: a bad one fails at once.
+    full_moves = _full_moves(runs, full_stress, workers)
+    rule, every = _margin_rule(dynamic_margin, vol_reference, vol_sensitivity, vol_max,
+                               vol_step, vol_half_life, margin_every)
+    falls = [-abs(_fraction(t.strip(), "--depeg-moves")) for t in depeg_moves.split(",")]
     with _stage("building the book"):
         world, moment = _world(sc, seed, run_dir, at)
     folder = out or _folder(sc, seed, run_dir, moment)
     folder.mkdir(parents=True, exist_ok=True)
-    with _stage("exposure, static stress grid, liquidation levels"):
-        concentration, lorenz = book.concentration(world)
-        grid, losses = book.stress_cells(sc, seed, moves, world)
-        frames = {"exposure": book.exposure_table(world), "concentration": concentration,
-                  "var": book.parametric_var(world), "stress": grid,
-                  "cover2": book.cover2(world, losses, grid)}
-        if moment is None:  # the sensitivity rebuilds worlds at t = 0
-            frames["sensitivity"] = pd.concat(
-                [margin_sensitivity(sc, seed, SENSITIVITY_MOVE, what=w)
-                 for w in ("mmr", "leverage_cap")], ignore_index=True)
-        extra_figures: dict[str, dict[str, Path]] = {}
-        # The liquidation map of the book (at the grid's reach) and who defaults in the stress.
-        lmap = liquidation_map(sc, seed, max_move=float(moves.max()), world=world)
-        frames["liquidation_map"] = levels.map_summary(lmap, [m for m in levels.SUMMARY_MOVES
-                                                              if m <= moves.max() + 1e-12])
-        frames["stress_concentration"] = levels.stress_concentration(
-            losses, book.cell_name("all", _concentration_move(moves)))
-        extra_figures["liquidation_map"] = {
-            p.suffix[1:]: p for p in write_map_figure(lmap, folder / "figures", title=label,
-                                                      formats=("png", "svg"))}
+    frames: dict[str, pd.DataFrame] = {}
+    extra_figures: dict[str, dict[str, Path]] = {}
     # Correlation, correlation break, historical VaR and its backtest.
     if market or klines:
         from simulator.charts.risk_market import write_market_figures
@@ -224,22 +211,33 @@ def risk(
         if "correlation" in frames:
             extra_figures.update(write_market_figures(frames, window, folder / "figures",
                                                       title=label))
-    if runs or full_stress is not None:  # the scenario run in full, over seeds or cells
-        extra_figures.update(_simulated_sections(sc, seed, runs, full_stress, workers, frames,
+    with _stage("exposure, static stress grid, liquidation levels"):
+        concentration, lorenz = book.concentration(world)
+        grid, losses = book.stress_cells(sc, seed, moves, world)
+        frames.update({"exposure": book.exposure_table(world), "concentration": concentration,
+                       "var": book.parametric_var(world), "stress": grid,
+                       "cover2": book.cover2(world, losses, grid)})
+        if moment is None:  # the sensitivity rebuilds worlds at t = 0
+            frames["sensitivity"] = pd.concat(
+                [margin_sensitivity(sc, seed, SENSITIVITY_MOVE, what=w)
+                 for w in ("mmr", "leverage_cap")], ignore_index=True)
+        # The liquidation map of the book (at the grid's reach) and who defaults in the stress.
+        lmap = liquidation_map(sc, seed, max_move=float(moves.max()), world=world)
+        frames["liquidation_map"] = levels.map_summary(lmap, [m for m in levels.SUMMARY_MOVES
+                                                              if m <= moves.max() + 1e-12])
+        frames["stress_concentration"] = levels.stress_concentration(
+            losses, book.cell_name("all", _concentration_move(moves)))
+        extra_figures["liquidation_map"] = {
+            p.suffix[1:]: p for p in write_map_figure(lmap, folder / "figures", title=label,
+                                                      formats=("png", "svg"))}
+    if runs or full_moves:  # the scenario run in full, over seeds or cells
+        extra_figures.update(_simulated_sections(sc, seed, runs, full_moves, workers, frames,
                                                  folder / "figures", label))
     with _stage("dynamic margin and collateral"):
-        if dynamic_margin and moment is None:  # the path pass starts from the book at t = 0
+        if rule is not None and moment is None:  # the path pass starts from the book at t = 0
             from simulator.charts.risk_margin import write_margin_figures
-            from simulator.risk.dynamic_margin import check_interval, volatility_rule
             from simulator.risk.dynamic_margin import dynamic_margin as dynamic_pass
 
-            try:  # a bad rule or interval: one line naming the option
-                rule = volatility_rule(reference_vol=vol_reference, sensitivity=vol_sensitivity,
-                                       max_multiplier=vol_max, step=vol_step,
-                                       half_life=vol_half_life)
-                every = check_interval(margin_every)
-            except ValueError as exc:
-                raise fail(str(exc)) from None
             frames["dynamic_margin"], dm_path = dynamic_pass(world, rule, every)
             frames["dynamic_margin_path"] = dm_path
             extra_figures.update(write_margin_figures(dm_path, None, None, folder / "figures",
@@ -248,7 +246,6 @@ def risk(
             from simulator.charts.risk_margin import write_margin_figures
             from simulator.risk import collateral_health as ch
 
-            falls = [-abs(_fraction(t.strip(), "--depeg-moves")) for t in depeg_moves.split(",")]
             try:
                 frames["depeg_sensitivity"] = ch.depeg_sensitivity(world, falls)
             except ValueError as exc:
@@ -276,9 +273,39 @@ def risk(
     console.print(f"risk report in [bold]{folder}[/]", highlight=False)
 
 
-def _simulated_sections(sc: Scenario, seed: int, runs: int, full_stress: str | None,
+def _full_moves(runs: int, full_stress: str | None, workers: int) -> list[float]:
+    """The moves of ``--full-stress`` (none without it), with ``--runs``/``--workers``
+    checked."""
+    from simulator.risk.simulated import parse_moves
+
+    if runs < 0 or workers < 1:
+        raise fail("--runs: 0 or more; --workers: at least 1")
+    try:
+        return parse_moves(full_stress) if full_stress is not None else []
+    except ValueError as exc:
+        raise fail(f"--full-stress: {exc}") from None
+
+
+def _margin_rule(on: bool, reference: float | None, sensitivity: float | None,
+                 max_multiplier: float | None, step: float | None, half_life: str | None,
+                 every: str):
+    """(volatility rule, check interval in ms) of the dynamic-margin pass, (None, None) when
+    it is off; a bad value ends the command with one line naming its option."""
+    if not on:
+        return None, None
+    from simulator.risk.dynamic_margin import check_interval, volatility_rule
+
+    try:
+        return (volatility_rule(reference_vol=reference, sensitivity=sensitivity,
+                                max_multiplier=max_multiplier, step=step, half_life=half_life),
+                check_interval(every))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def _simulated_sections(sc: Scenario, seed: int, runs: int, full_moves: list[float],
                         workers: int, frames: dict, figures_dir: Path, label: str) -> dict:
-    """The simulated VaR over ``runs`` seeds and the stress cells of ``full_stress`` run in
+    """The simulated VaR over ``runs`` seeds and the stress cells of ``full_moves`` run in
     full (``simulator.risk.simulated``), with a progress bar: their frames added to
     ``frames``, their figures returned."""
     import pandas as pd
@@ -289,14 +316,11 @@ def _simulated_sections(sc: Scenario, seed: int, runs: int, full_stress: str | N
     from simulator.risk import book
     from simulator.risk import simulated as sim
 
-    if runs < 0 or workers < 1:
-        raise fail("--runs: 0 or more; --workers: at least 1")
     drawn: dict[str, pd.DataFrame] = {}
     bars = Progress(TextColumn("{task.description}"), BarColumn(),
                     TextColumn("{task.completed}/{task.total}, {task.fields[failed]} failed"),
                     TimeRemainingColumn(), console=err, transient=True)
     try:
-        full_moves = sim.parse_moves(full_stress) if full_stress is not None else []
         with bars:
             def tick(task):
                 return lambda done, todo, failed: bars.update(task, completed=done,
