@@ -1,9 +1,16 @@
 """Shared test helpers."""
 
-from typer.testing import CliRunner
+import os
 
-import agents.liquidation_engine
-from simulator.cli import app
+# Rich fixes a console's width from COLUMNS when the console is made (at the CLI's import);
+# pytest-xdist's workers run with COLUMNS=80, which would pin the CLI's console at 80 columns
+# before the tests that pass their own COLUMNS run. Without it the width is read per call.
+os.environ.pop("COLUMNS", None)
+
+from typer.testing import CliRunner  # noqa: E402
+
+import agents.liquidation_engine  # noqa: E402
+from simulator.cli import app  # noqa: E402
 
 
 def invoke(*args: str):
