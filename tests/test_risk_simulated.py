@@ -115,14 +115,14 @@ def test_runs_needed_is_where_the_upper_bound_appears():
 
 
 def test_failed_runs_are_rows_but_not_samples(monkeypatch):
-    real = sim.simulate_until
+    real = sim.start_simulation
 
-    def flaky(scenario, seed, until_ms):
+    def flaky(scenario, seed):
         if seed == 4:
             raise RuntimeError("boom")
-        return real(scenario, seed, until_ms)
+        return real(scenario, seed)
 
-    monkeypatch.setattr(sim, "simulate_until", flaky)
+    monkeypatch.setattr(sim, "start_simulation", flaky)
     runs, accounts = sim.simulated_samples(parse_scenario(falling()), [3, 4, 5])
     bad = runs[runs["seed"] == 4].iloc[0]
     assert bad["status"] == "failed" and math.isnan(bad["traders_loss_usd"])

@@ -49,13 +49,13 @@ def default_moves(max_move: float = 0.3, step: float = 0.05) -> np.ndarray:
     return np.round(step * np.arange(-n, n + 1), 12)
 
 
-def _to_usd(venue, amount: np.ndarray, marks: np.ndarray) -> np.ndarray:
+def to_usd(venue, amount: np.ndarray, marks: np.ndarray) -> np.ndarray:
     """Money of the venue's unit of account in USD at ``marks`` (an inverse venue's coin, at
     its first market's price, as ``Venue.usd``)."""
     return amount / marks[0] if venue.inverse else amount
 
 
-def _notional_usd(venue, pos: np.ndarray, marks: np.ndarray) -> np.ndarray:
+def notional_usd(venue, pos: np.ndarray, marks: np.ndarray) -> np.ndarray:
     """Absolute USD notional per (row, market): base x price, or an inverse venue's contracts."""
     return np.abs(pos) if venue.inverse else np.abs(pos) * marks
 
@@ -77,9 +77,9 @@ def exposure_table(world: World) -> pd.DataFrame:
         acc = venue.accounts
         marks = venue.trigger_prices()
         funding = float(vc.funding.interest) if vc.funding.enabled else float("nan")
-        notional = _notional_usd(venue, acc.pos, marks)
+        notional = notional_usd(venue, acc.pos, marks)
         signed = _usd_position(venue, acc.pos)
-        mm = _to_usd(venue, acc.maintenance(slice(None), marks), marks)
+        mm = to_usd(venue, acc.maintenance(slice(None), marks), marks)
         for m, mk in enumerate(venue.markets):
             n = notional[:, m]
             # The tiers are in the venue's unit of account (an inverse venue's coin).
@@ -103,7 +103,7 @@ def _collateral_rows(venue, marks: np.ndarray) -> list[dict]:
              "accounts_short": 0, "initial_margin_usd": float("nan"),
              "maintenance_usd": float("nan"), "funding_interest": float("nan")}
     if book is None:
-        wallets = _to_usd(venue, venue.accounts.wallet, marks)
+        wallets = to_usd(venue, venue.accounts.wallet, marks)
         return [{"venue": venue.name, "market": "USD" if not venue.inverse else "coin",
                  "kind": "collateral", "long_usd": float(wallets.sum()),
                  "net_usd": float(wallets.sum()), "accounts_long": int((wallets > 0).sum()),
@@ -125,7 +125,7 @@ def account_exposure(world: World) -> pd.DataFrame:
     parts = []
     for venue in world.venues:
         acc = venue.accounts
-        gross = _notional_usd(venue, acc.pos, venue.trigger_prices()).sum(axis=1)
+        gross = notional_usd(venue, acc.pos, venue.trigger_prices()).sum(axis=1)
         parts.append(pd.DataFrame({"venue": venue.name, "account": np.arange(acc.n),
                                    "liquidatable": acc.liquidatable.copy(), "gross_usd": gross}))
     out = pd.concat(parts, ignore_index=True).merge(
@@ -240,23 +240,27 @@ def _moved(venue, start: np.ndarray, cols: np.ndarray, move: float) -> np.ndarra
     return marks
 
 
-def _scopes_at(venue, marks: np.ndarray):
-    """Per scope breached at ``marks`` (liquidatable rows): (rows, market or -1 for cross,
-    equity in USD, start equity in USD, notional in USD)."""
-    acc = venue.accounts
+def scopes_at(venue, marks: np.ndarray, acc=None) -> list[tuple[int, int, float, float]]:
+    """The liquidatable scopes of ``acc`` (default the venue's accounts; a scratch copy in a
+    path pass) below maintenance at ``marks``: (row, market or -1 for the cross part, equity
+    in USD, notional in USD), cross parts first. The static passes all use it."""
+    acc = venue.accounts if acc is None else acc
     rows = np.flatnonzero(acc.liquidatable & (acc.pos != 0).any(axis=1))
-    cross_slack, iso_slack = acc.slack(rows, marks)
-    cross_eq, _, iso_eq, _ = acc.margin_state(rows, marks)
-    notional = _notional_usd(venue, acc.pos[rows], marks)
-    iso = acc.isolated[rows] & (acc.pos[rows] != 0)
-    cross_live = ((acc.pos[rows] != 0) & ~acc.isolated[rows]).any(axis=1)
-    hit_cross = (cross_slack < 0) & cross_live
+    if rows.size == 0:
+        return []
+    state = acc.margin_state(rows, marks)
+    cross_slack, iso_slack = acc.slack_of(rows, state)
+    cross_eq, _, iso_eq, _ = state
+    pos, isolated = acc.pos[rows], acc.isolated[rows]
+    notional = notional_usd(venue, pos, marks)
+    cross_live = ((pos != 0) & ~isolated).any(axis=1)
     out = []
-    for i in np.flatnonzero(hit_cross):
-        n = float(notional[i][~acc.isolated[rows[i]] & (acc.pos[rows[i]] != 0)].sum())
-        out.append((int(rows[i]), -1, float(cross_eq[i]), n))
-    for i, m in zip(*np.nonzero((iso_slack < 0) & iso), strict=True):
-        out.append((int(rows[i]), int(m), float(iso_eq[i, m]), float(notional[i, m])))
+    for i in np.flatnonzero((cross_slack < 0) & cross_live):
+        n = float(notional[i][~isolated[i] & (pos[i] != 0)].sum())
+        out.append((int(rows[i]), -1, float(to_usd(venue, cross_eq[i], marks)), n))
+    for i, m in zip(*np.nonzero((iso_slack < 0) & isolated & (pos != 0)), strict=True):
+        out.append((int(rows[i]), int(m), float(to_usd(venue, iso_eq[i, m], marks)),
+                    float(notional[i, m])))
     return out
 
 
@@ -267,8 +271,8 @@ def static_cell(venue, moves: np.ndarray) -> dict[str, float]:
     start = venue.trigger_prices()
     factor = 1.0 + np.asarray(moves, dtype=float)
     marks = start / factor if venue.inverse else start * factor
-    hit = _scopes_at(venue, marks)
-    bad = sum(max(0.0, -float(_to_usd(venue, np.array(h[2]), marks))) for h in hit)
+    hit = scopes_at(venue, marks)
+    bad = sum(max(0.0, -h[2]) for h in hit)
     return {"breached_scopes": len(hit), "accounts": len({h[0] for h in hit}),
             "liquidated_usd": float(sum(h[3] for h in hit)), "bad_debt_usd": bad}
 
@@ -293,21 +297,20 @@ def stress_cells(scenario: Scenario, seed: int, moves: Sequence[float] | None = 
     for venue, assets in zip(world.venues, world.asset_of_market, strict=True):
         acc = venue.accounts
         start = venue.trigger_prices()
-        fund = float(_to_usd(venue, np.array(sum(f.available() for f in venue.funds)), start))
+        fund = float(to_usd(venue, np.array(sum(f.available() for f in venue.funds)), start))
         labels = world.accounts[world.accounts["venue"] == venue.name].set_index("account")
         for a in [*np.unique(assets).tolist(), None]:
             cols = np.arange(acc.n_markets) if a is None else np.flatnonzero(assets == a)
             asset = "all" if a is None else names[a]
             for move in moves.tolist():
                 marks = _moved(venue, start, cols, move)
-                hit = _scopes_at(venue, marks)
+                hit = scopes_at(venue, marks)
                 rows = np.array([h[0] for h in hit], dtype=np.int64)
                 eq0_cross, eq0_iso = _equity(venue, rows, start)
                 bad = 0.0
-                for k, (row, m, eq, scope_notional) in enumerate(hit):
-                    eq_usd = float(_to_usd(venue, np.array(eq), marks))
+                for k, (row, m, eq_usd, scope_notional) in enumerate(hit):
                     eq0 = float(eq0_cross[k] if m < 0 else eq0_iso[k, m])
-                    eq0_usd = float(_to_usd(venue, np.array(eq0), start))
+                    eq0_usd = float(to_usd(venue, np.array(eq0), start))
                     bad += max(0.0, -eq_usd)
                     name = str(labels["label"].get(row, row))
                     scope = name if m < 0 else f"{name}/{venue.markets[m].name}"

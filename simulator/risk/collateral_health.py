@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from simulator.risk.book import _to_usd
-from simulator.risk.dynamic_margin import breached, scratch
+from simulator.risk.book import scopes_at, to_usd
+from simulator.risk.dynamic_margin import scratch
 from simulator.run.build import World
 
 DEPEG_MOVES = (-0.01, -0.02, -0.05, -0.1, -0.2, -0.3)
@@ -46,15 +46,15 @@ def account_ratios(world: World) -> pd.DataFrame:
         acc, book = venue.accounts, venue.collateral
         marks = venue.trigger_prices()
         rows = np.flatnonzero(acc.liquidatable)
-        adjusted = _to_usd(venue, acc.wallet[rows], marks)
+        adjusted = to_usd(venue, acc.wallet[rows], marks)
         if book is not None and book.names:
             held = book.holdings[rows]
             haircut = held @ (book.prices * book.haircuts)
         else:
             haircut = np.zeros(rows.size)
         equity = acc.wallet[rows] + (acc.iso_margin[rows] + acc.upnl(rows, marks)).sum(axis=1)
-        mm = _to_usd(venue, acc.maintenance(rows, marks).sum(axis=1), marks)
-        equity = _to_usd(venue, equity, marks)
+        mm = to_usd(venue, acc.maintenance(rows, marks).sum(axis=1), marks)
+        equity = to_usd(venue, equity, marks)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(mm > 0, equity / mm, np.nan)
         parts.append(pd.DataFrame({
@@ -113,7 +113,7 @@ def depeg_sensitivity(world: World, moves: Sequence[float] = DEPEG_MOVES) -> pd.
                 acc = scratch(venue.accounts)
                 step = book.prices[c] * move * (1.0 - book.haircuts[c])
                 acc.wallet = acc.wallet + book.holdings[:, c] * step
-                hit = breached(venue, acc, marks)
+                hit = scopes_at(venue, marks, acc)
                 rows.append((venue.name, name, float(move), len(hit), len({h[0] for h in hit}),
                              float(sum(h[3] for h in hit)),
                              float(sum(max(0.0, -h[2]) for h in hit))))

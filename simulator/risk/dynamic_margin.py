@@ -30,7 +30,7 @@ from markets.margin.accounts import Accounts
 from markets.risk_controls import VolatilityMargin
 from simulator.config import mechanisms as cfg
 from simulator.config.units import parse_duration
-from simulator.risk.book import _notional_usd, _to_usd
+from simulator.risk.book import scopes_at
 from simulator.run.build import World
 
 RULES = ("fixed", "volatility")
@@ -50,28 +50,6 @@ def scratch(acc: Accounts) -> Accounts:
     for name in ("wallet", "pos", "entry", "iso_margin", "isolated", "mm_mult", "max_mmr"):
         setattr(out, name, getattr(acc, name).copy())
     out._oi = None
-    return out
-
-
-def breached(venue, acc: Accounts, marks: np.ndarray) -> list[tuple[int, int, float, float]]:
-    """The liquidatable scopes of ``acc`` below maintenance at ``marks``: (row, market or -1
-    for the cross part, equity in USD, notional in USD)."""
-    rows = np.flatnonzero(acc.liquidatable & (acc.pos != 0).any(axis=1))
-    if rows.size == 0:
-        return []
-    state = acc.margin_state(rows, marks)
-    cross_slack, iso_slack = acc.slack_of(rows, state)
-    cross_eq, _, iso_eq, _ = state
-    pos, iso = acc.pos[rows], acc.isolated[rows]
-    notional = _notional_usd(venue, pos, marks)
-    out = []
-    for i in np.flatnonzero(cross_slack < 0):
-        cross = ~iso[i] & (pos[i] != 0)
-        out.append((int(rows[i]), -1, float(_to_usd(venue, cross_eq[i], marks)),
-                    float(notional[i][cross].sum())))
-    for i, m in zip(*np.nonzero(iso_slack < 0), strict=True):
-        out.append((int(rows[i]), int(m), float(_to_usd(venue, iso_eq[i, m], marks)),
-                    float(notional[i, m])))
     return out
 
 
@@ -132,7 +110,7 @@ def walk(venue, marks: np.ndarray, times_ms: np.ndarray, steps: np.ndarray,
             # CollateralBook.revalue's arithmetic, from the start valuation, on the copy.
             moved = book.valuation(int(times_ms[k]), asset_prices[k]) - book.prices
             acc.wallet = wallet0 + book.holdings @ (moved * (1.0 - book.haircuts))
-        hit = breached(venue, acc, marks[k])
+        hit = scopes_at(venue, marks[k], acc)
         close(acc, hit)
         for row, m, eq, notional in hit:
             records.append((int(times_ms[k]), row, m, eq, notional))

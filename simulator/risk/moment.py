@@ -31,6 +31,7 @@ import pandas as pd
 
 from simulator.config import Scenario, parse_scenario
 from simulator.config.units import format_duration, parse_duration
+from simulator.risk.book import notional_usd
 from simulator.run.build import World
 from simulator.run.epoch import parse_epoch
 from simulator.run.result import UTC_COLUMN, RunResult
@@ -229,10 +230,8 @@ def held_usd(world: World) -> float:
                 if r is not None]
         if not rows:
             continue
-        pos = venue.accounts.pos[rows]
-        marks = venue.trigger_prices()
-        usd = np.abs(pos) if venue.inverse else np.abs(pos) * marks
-        total += float(usd.sum())
+        total += float(notional_usd(venue, venue.accounts.pos[rows],
+                                    venue.trigger_prices()).sum())
     return total
 
 

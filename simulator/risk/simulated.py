@@ -4,7 +4,7 @@ intervals, and the stress grid's cells run in full, beside the static pass of
 ``simulator.risk.book``.
 
 One run's outcome (``run_outcome``, module level: it runs in worker processes) is the run the
-``liqsim run`` command performs (``simulator.run.runner.simulate_until`` to the end, then the
+``liqsim run`` command performs (``simulator.run.runner.start_simulation`` run to the end, then the
 last deficit pools charged, as ``run`` does; the test checks the figures against ``run``'s
 summary), read per venue: the traders' loss (start minus end equity of the liquidatable
 accounts, USD at the marks), the insurance funds' loss (start minus end balance, net of the
@@ -27,10 +27,10 @@ import pandas as pd
 from markets.liquidation.settle import charge_deferred
 from simulator.config import Scenario, ScenarioError, parse_scenario
 from simulator.config.units import parse_fraction
-from simulator.risk.book import LEVELS, STRESS_COLUMNS, world_of
+from simulator.risk.book import LEVELS, STRESS_COLUMNS, to_usd
 from simulator.risk.var import historical_var_es
 from simulator.run.metrics import event_stats
-from simulator.run.runner import simulate_until
+from simulator.run.runner import start_simulation
 
 Progress = Callable[[int, int, int], None]  # (runs finished, runs to do, failures so far)
 RUN_COLUMNS = ("seed", "venue", "traders_loss_usd", "fund_loss_usd", "bad_debt_usd", "adl_usd",
@@ -54,8 +54,7 @@ def _equity_usd(venue) -> np.ndarray:
     """Every row's equity (cross part plus isolated positions) in USD at the venue's marks."""
     marks = venue.marks
     cross, _, iso, _ = venue.accounts.margin_state(slice(None), marks)
-    equity = cross + iso.sum(axis=1)
-    return equity / marks[0] if venue.inverse else equity
+    return to_usd(venue, cross + iso.sum(axis=1), marks)
 
 
 def _fund_usd(venue, start: bool) -> float:
@@ -69,9 +68,9 @@ def run_outcome(scenario: Scenario, seed: int) -> dict[str, Any]:
     {venue: (rows, losses)}}`` (the liquidatable rows and their USD losses). Never raises:
     a failure is a ``failed`` outcome without figures."""
     try:
-        start = world_of(scenario, seed)
-        before = {v.name: (_equity_usd(v), _fund_usd(v, True)) for v in start.venues}
-        world, recorder = simulate_until(scenario, seed, scenario.duration)
+        world, recorder, env = start_simulation(scenario, seed)
+        before = {v.name: (_equity_usd(v), _fund_usd(v, True)) for v in world.venues}
+        env.run(until=scenario.duration + 1)  # as ``run`` and ``simulate_until`` do
         for venue in world.venues:  # as ``run`` does at the end: the last pools charged
             charge_deferred(venue, scenario.duration, check=False)
         events = recorder.events()

@@ -93,14 +93,23 @@ def simulate_until(
     the duration) of the simulation ``run`` performs: the same build and wiring, stopped
     early, with nothing collected and the last deficit pools left uncharged (a moment of a
     run, to inspect). A ``SimulationError`` propagates."""
+    world, recorder, env = start_simulation(scenario, seed, graph)
+    # SimPy stops before the events due at ``until``: one ms more takes those at until_ms.
+    env.run(until=min(int(until_ms), scenario.duration) + 1)
+    return world, recorder
+
+
+def start_simulation(
+    scenario: Scenario, seed: int | None, graph: nx.DiGraph | None = None,
+) -> tuple[World, Recorder, simpy.Environment]:
+    """The world as ``run`` builds and wires it, its recorder and an environment with every
+    process started but nothing run yet (t = 0): to read the world, then ``env.run``."""
     seed = scenario.seed if seed is None else int(seed)
     recorder = Recorder()
     world = build_world(scenario, seed, recorder, graph)
     env = simpy.Environment()
     _start_processes(env, world, recorder, None, None)
-    # SimPy stops before the events due at ``until``: one ms more takes those at until_ms.
-    env.run(until=min(int(until_ms), scenario.duration) + 1)
-    return world, recorder
+    return world, recorder, env
 
 
 class _CountingEnvironment(simpy.Environment):
